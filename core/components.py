@@ -1,0 +1,177 @@
+"""The contracts every plugin component fulfils.
+
+Components are shaped like scikit-learn estimators: ``__init__`` stores its keyword
+arguments as attributes of the same name and does nothing else, so ``get_params`` can
+rebuild, hash and log any component. Heavy libraries are imported inside methods.
+
+A component whose ``__init__`` accepts ``random_state`` is *stochastic*: unless the
+experiment file fixes it, the runner passes each of the experiment's seeds, and the
+step is computed once per seed. Every other component is computed once for all seeds.
+
+Arrays exchanged between stages:
+
+- images: ``(n, channels, height, width)`` float32 (a batch, or a memory-mapped array)
+- embeddings: ``(n, d)`` float32 from an encoder, ``(n, k)`` from a reducer
+- labels: ``(n,)`` int, ``-1`` meaning noise (clusterers) or unknown (datasets)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+KINDS = ("dataset", "transform", "encoder", "reducer", "clusterer", "metric")
+
+
+class Component:
+    """Base of every component: a unique ``name``, a one-line docstring, parameters."""
+
+    name: ClassVar[str]
+    kind: ClassVar[str]
+    #: Bump when the output for the same parameters changes; it is part of cache keys.
+    version: ClassVar[str | None] = None
+
+    @classmethod
+    def parameters(cls) -> dict[str, inspect.Parameter]:
+        """The keyword parameters of ``__init__``: the component's configurable surface."""
+        if cls.__init__ is object.__init__:
+            return {}
+        named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        signature = inspect.signature(cls.__init__)
+        return {
+            name: parameter
+            for name, parameter in signature.parameters.items()
+            if name != "self" and parameter.kind in named
+        }
+
+    @classmethod
+    def is_stochastic(cls) -> bool:
+        return "random_state" in cls.parameters()
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first line of the class docstring."""
+        doc = inspect.getdoc(cls) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+    def get_params(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.parameters()}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
+
+
+class Dataset(Component):
+    """A collection of images read in batches, with optional labels and item ids.
+
+    Subclasses implement ``__len__``, ``image_shape`` and ``read``; ``labels`` and
+    ``class_names`` default to unlabelled. ``fingerprint`` must change whenever the data
+    would change (files edited, a simulator's seed): it is part of every cache key.
+    """
+
+    kind = "dataset"
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(channels, height, width)`` of every item."""
+        raise NotImplementedError
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Images ``start:stop`` as ``(stop - start, c, h, w)`` float32."""
+        raise NotImplementedError
+
+    def labels(self) -> np.ndarray | None:
+        """Integer class of each item (``-1`` = unknown), or None when unlabelled."""
+        return None
+
+    def class_names(self) -> list[str] | None:
+        """Name of each class index, or None."""
+        return None
+
+    def ids(self) -> np.ndarray:
+        """A string id per item, shown in reports and logged with cluster labels."""
+        return np.array([str(i) for i in range(len(self))])
+
+    def fingerprint(self) -> str:
+        """A string that changes whenever the items would change."""
+        return repr(self.get_params())
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        for start in range(0, len(self), batch_size):
+            yield self.read(start, min(start + batch_size, len(self)))
+
+
+class Transform(Component):
+    """A stateless image-batch to image-batch function (normalise, stretch, crop...)."""
+
+    kind = "transform"
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Encoder(Component):
+    """Turns images into embeddings; may train on the images first.
+
+    ``images`` may be a memory-mapped array larger than memory: read it in slices.
+    ``labels`` is given to encoders that declare ``needs_labels`` (and otherwise None).
+    Anything worth logging (losses per epoch, held-out scores) goes into ``metrics_``,
+    a dict of floats or lists of floats (logged as MLflow metric steps).
+    """
+
+    kind = "encoder"
+    needs_labels: ClassVar[bool] = False
+
+    def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> Encoder:
+        return self
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        """``(n, d)`` float32 embeddings."""
+        raise NotImplementedError
+
+
+class Reducer(Component):
+    """scikit-learn style ``fit_transform(X) -> (n, k)``."""
+
+    kind = "reducer"
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Clusterer(Component):
+    """``fit_predict(X) -> labels``, ``-1`` meaning noise. Extra scores go in ``metrics_``."""
+
+    kind = "clusterer"
+
+    def fit_predict(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Metric(Component):
+    """Scores one clustering: ``compute(X, labels, true_labels)`` -> float or dict of floats.
+
+    ``X`` is the space the clusterer saw. Metrics that declare ``needs_labels`` only run
+    on labelled datasets; the others receive ``true_labels=None``. A metric that is
+    undefined for its input returns NaN rather than raising.
+    """
+
+    kind = "metric"
+    needs_labels: ClassVar[bool] = False
+
+    def compute(
+        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
+    ) -> float | dict[str, float]:
+        raise NotImplementedError
+
+
+BASES: dict[str, type[Component]] = {
+    base.kind: base for base in (Dataset, Transform, Encoder, Reducer, Clusterer, Metric)
+}

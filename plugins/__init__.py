@@ -1,0 +1,52 @@
+"""clustergrid's built-in components, registered through the same hooks as any plugin.
+
+Each component lives in its own module, imported only when its hook is called, and
+imports its heavy libraries inside its methods.
+"""
+
+from clustergrid import hookimpl
+
+
+@hookimpl
+def register_datasets(register):
+    from clustergrid.plugins.datasets.digits import Digits
+
+    register(Digits)
+
+
+@hookimpl
+def register_transforms(register):
+    from clustergrid.plugins.transforms.normalize import Normalize
+
+    register(Normalize)
+
+
+@hookimpl
+def register_encoders(register):
+    from clustergrid.plugins.encoders.pixels import Pixels
+
+    register(Pixels)
+
+
+@hookimpl
+def register_reducers(register):
+    from clustergrid.plugins.reducers.identity import NoReduction
+    from clustergrid.plugins.reducers.pca import PCA
+
+    register(NoReduction)
+    register(PCA)
+
+
+@hookimpl
+def register_clusterers(register):
+    from clustergrid.plugins.clusterers.kmeans import KMeans
+
+    register(KMeans)
+
+
+@hookimpl
+def register_metrics(register):
+    from clustergrid.plugins.metrics import external, internal
+
+    for metric in (*internal.METRICS, *external.METRICS):
+        register(metric)
