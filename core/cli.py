@@ -1,0 +1,251 @@
+"""The ``clustergrid`` command line. Errors a user can fix print as one line and exit non-zero."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from clustergrid.errors import ClustergridError
+
+app = typer.Typer(
+    help="Run every combination of datasets, encoders, reducers and clusterers; compare them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+TrackingOption = Annotated[
+    str | None,
+    typer.Option("--tracking-uri", help="MLflow store: a URI, or a folder for a local store "
+                 "(default: ./clustergrid-runs, or the experiment's tracking.uri)."),
+]
+
+
+class TableFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+    markdown = "markdown"
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
+    dry_run: Annotated[bool, typer.Option(help="Print the plan; run nothing.")] = False,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", min=1, help="Worker processes (overrides executor.workers).")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume/--no-resume", help="Skip combinations that already have a FINISHED run.")] = True,
+    tracking_uri: TrackingOption = None,
+    report: Annotated[Path | None, typer.Option(
+        "--report", help="Where to write the HTML report (default: in the store folder).")] = None,
+) -> None:
+    """Run an experiment: every combination not yet finished, each logged to MLflow."""
+    from clustergrid import runner
+    from clustergrid.registry import Registry
+    from clustergrid.spec import load_experiment
+
+    registry = Registry.load()
+    experiment = load_experiment(file, registry)
+    if dry_run:
+        _plan, preview = runner.dry_run(experiment, registry, tracking_uri, resume)
+        _print_preview(experiment.name, preview)
+        console.print("Dry run: nothing was run.")
+        return
+
+    from clustergrid.progress import StepProgress
+
+    with StepProgress(console) as progress:
+        summary = runner.run(
+            experiment, registry, tracking_uri=tracking_uri, workers=workers, resume=resume,
+            on_start=lambda preview: (_print_preview(experiment.name, preview),
+                                      progress.start(preview)),
+            on_outcome=progress.advance,
+        )
+    status = summary.step_status
+    if summary.preview.to_run == 0:
+        console.print("Nothing to run: every combination already has a FINISHED run "
+                      "(--no-resume runs them again, from the cache).")
+    else:
+        console.print(
+            f"Steps: {status['computed']} computed, {status['cached']} from cache, "
+            f"{status['failed']} failed, {status['skipped']} skipped. "
+            f"Combinations: {summary.finished} finished, {len(summary.failed)} failed "
+            f"({summary.wall_time:.1f} s).",
+            highlight=False,
+        )
+    for label, error in summary.failed:
+        errors.print(f"[red]FAILED[/red] {label}: {error}", markup=True, highlight=False)
+    report_path = _write_report(experiment.name, tracking_uri or experiment.tracking_uri,
+                                report, summary)
+    console.print(f"Results: clustergrid results {experiment.name}"
+                  + (f" --tracking-uri {tracking_uri}" if tracking_uri else ""))
+    console.print(f"MLflow store: {summary.tracking_uri}")
+    console.print(f"Report: {report_path}")
+
+
+def _print_preview(name: str, preview) -> None:
+    from rich.table import Table
+
+    console.print(
+        f"Experiment [bold]{name}[/bold]: {preview.combinations} combinations, "
+        f"{preview.finished} already finished, {preview.to_run} to run.",
+        highlight=False,
+    )
+    table = Table("stage", "unique steps", "cached", "to compute", box=None)
+    for stage, (total, cached) in preview.steps.items():
+        table.add_row(stage, str(total), str(cached), str(total - cached))
+    console.print(table)
+
+
+def _write_report(name: str, tracking_uri: str | None, path: Path | None, summary) -> Path:
+    from clustergrid.report import write_report
+    from clustergrid.tracking import Tracker
+
+    if path is None:
+        path = summary.cache_root.parent / "reports" / f"{name}.html"
+    write_report(tracking_uri, name, path)
+    if summary.parent_run_id:
+        Tracker(tracking_uri, name).log_file(summary.parent_run_id, path)
+    return path
+
+
+@app.command()
+def plugins(
+    kind: Annotated[str | None, typer.Option(help="Only this kind, e.g. encoder.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List every component with its plugin, version and parameters, and plugins that failed."""
+    from clustergrid.components import KINDS
+    from clustergrid.registry import Registry
+
+    if kind is not None and kind not in KINDS:
+        raise ClustergridError(f"unknown kind '{kind}' (kinds: {', '.join(KINDS)})")
+    registry = Registry.load()
+    components = [
+        {
+            "kind": info.kind,
+            "name": info.name,
+            "plugin": info.plugin,
+            "distribution": info.distribution,
+            "version": info.version,
+            "parameters": {
+                name: None if p.default is p.empty else p.default
+                for name, p in info.cls.parameters().items()
+            },
+            "doc": info.cls.summary(),
+        }
+        for info in registry.all(kind)
+    ]
+    conflicts = [
+        {"kind": k, "name": n, "owners": [i.owner for i in infos]}
+        for (k, n), infos in registry.conflicts.items() if kind in (None, k)
+    ]
+    failures = [
+        {"plugin": f.plugin, "distribution": f.distribution, "error": f.error,
+         "traceback": f.traceback}
+        for f in registry.failures
+    ]
+    if as_json:
+        data = {"components": components, "conflicts": conflicts, "failures": failures}
+        typer.echo(json.dumps(data, indent=2, default=repr))
+        return
+    from rich.table import Table
+
+    table = Table("kind", "name", "from", "parameters", "description")
+    for c in components:
+        params = ", ".join(f"{k}={v!r}" for k, v in c["parameters"].items())
+        table.add_row(c["kind"], c["name"], f"{c['distribution']} {c['version']}", params, c["doc"])
+    console.print(table)
+    for conflict in conflicts:
+        errors.print(f"CONFLICT {conflict['kind']} '{conflict['name']}' is registered by "
+                     + " and ".join(conflict["owners"]), highlight=False)
+    for failure in failures:
+        errors.print(f"FAILED TO LOAD plugin '{failure['plugin']}' "
+                     f"({failure['distribution']}): {failure['error']}", highlight=False)
+
+
+@app.command()
+def results(
+    name: Annotated[str, typer.Argument(help="Experiment name (the file's `name:`).")],
+    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = "table",
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Print one record per finished combination, read back from MLflow."""
+    from clustergrid.results import load_results
+
+    frame = load_results(tracking_uri, name)
+    if fmt is TableFormat.json:
+        typer.echo(frame.to_json(orient="records", indent=2))
+    elif fmt is TableFormat.csv:
+        typer.echo(frame.to_csv(index=False), nl=False)
+    else:
+        from rich.table import Table
+
+        if frame.empty:
+            console.print(f"No finished combinations in '{name}'.")
+            return
+        shown = [c for c in frame.columns if c not in ("run_id", "hash", "status")
+                 and not c.startswith(("param.", "time.", "clustergrid."))]
+        table = Table(*shown)
+        for _, row in frame[shown].iterrows():
+            table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
+        console.print(table)
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")] = Path(
+        "report.html"),
+    fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.html,
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Write the comparison report of an experiment, built from its MLflow runs."""
+    from clustergrid.report import write_report
+
+    path = write_report(tracking_uri, name, output, fmt.value)
+    console.print(f"Report: {path}")
+
+
+@app.command()
+def ui(
+    tracking_uri: TrackingOption = None,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 5000,
+) -> None:
+    """Open the MLflow UI on the local store (or --tracking-uri)."""
+    from clustergrid.tracking import resolve_uri
+
+    command = ui_command(resolve_uri(tracking_uri), port)
+    console.print(" ".join(command))
+    os.execvp(command[0], command)
+
+
+def ui_command(uri: str, port: int) -> list[str]:
+    mlflow = shutil.which("mlflow") or str(Path(sys.executable).parent / "mlflow")
+    return [mlflow, "ui", "--backend-store-uri", uri, "--port", str(port)]
+
+
+def main() -> None:
+    try:
+        app()
+    except ClustergridError as exc:
+        errors.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        errors.print("interrupted: finished steps are cached; run again to resume.")
+        raise SystemExit(130) from None

@@ -1,0 +1,165 @@
+"""Expands an experiment into a DAG of steps, each identified by a content hash.
+
+A step's key hashes its stage, its components (plugin, version, parameters), the seed
+when one of them is stochastic, and its parents' keys. Two combinations that share a
+prefix of their pipeline therefore share those steps, and the runner computes them once:
+in a grid of 2 encoders x 3 reducers x 4 clusterers, each encoder runs once per seed
+that it depends on, not 12 times.
+
+Stages, each with the outputs it writes to the cache:
+
+    data     dataset + transform chain -> images, labels, ids
+    encode   encoder(images)           -> X (n, d)
+    reduce   reducer(X)                -> X (n, k)
+    cluster  clusterer(X)              -> labels
+    score    metrics(X, labels, truth) -> metrics (in the entry's metadata)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from clustergrid.errors import SpecError
+from clustergrid.registry import Registry
+from clustergrid.spec import Component, DatasetChoice, Experiment
+
+STAGES = ("data", "encode", "reduce", "cluster", "score")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of work: a pure function of its components, seed and parents' outputs."""
+
+    stage: str
+    key: str
+    components: tuple[Component, ...]
+    parents: tuple[str, ...] = ()
+    #: passed as ``random_state`` to the stochastic components of this step
+    seed: int | None = None
+
+    def describe(self) -> str:
+        names = " > ".join(component.label() for component in self.components)
+        return f"{self.stage} {names}" + (f" (seed {self.seed})" if self.seed is not None else "")
+
+
+@dataclass(frozen=True)
+class Combination:
+    """One cell of the grid: a dataset chain, an encoder, a reducer, a clusterer, a seed."""
+
+    dataset: DatasetChoice
+    encoder: Component
+    reducer: Component
+    clusterer: Component
+    #: the seed, or None when no component of the pipeline is stochastic
+    seed: int | None
+    #: stage -> step key
+    steps: dict[str, str] = field(compare=False, hash=False)
+
+    @property
+    def key(self) -> str:
+        """The combination's config hash: its score step's key covers the whole chain."""
+        return self.steps["score"]
+
+    def label(self) -> str:
+        chain = [self.dataset.dataset, *self.dataset.transforms]
+        parts = ["+".join(c.label() for c in chain), self.encoder.label(),
+                 self.reducer.label(), self.clusterer.label()]
+        return " / ".join(parts) + (f" / seed={self.seed}" if self.seed is not None else "")
+
+
+@dataclass
+class Plan:
+    """Every unique step (in dependency order) and every combination of the grid."""
+
+    experiment: Experiment
+    steps: dict[str, Step]
+    combinations: list[Combination]
+    versions: dict[tuple[str, str], str]
+    fingerprints: dict[Component, str]
+
+    def steps_for(self, combinations: list[Combination]) -> list[Step]:
+        """The unique steps these combinations need, parents before children."""
+        wanted = {key for combination in combinations for key in combination.steps.values()}
+        return [step for key, step in self.steps.items() if key in wanted]
+
+
+def make_plan(experiment: Experiment, registry: Registry) -> Plan:
+    """Expand the grid; datasets are asked for their fingerprint (cheap by contract)."""
+    steps: dict[str, Step] = {}
+    versions: dict[tuple[str, str], str] = {}
+    fingerprints: dict[Component, str] = {}
+
+    def version(component: Component) -> str:
+        ident = (component.kind, component.plugin)
+        if ident not in versions:
+            versions[ident] = registry.get(component.kind, component.plugin).version
+        return versions[ident]
+
+    def stochastic(component: Component) -> bool:
+        cls = registry.get(component.kind, component.plugin).cls
+        return cls.is_stochastic() and "random_state" not in component.kwargs
+
+    def add(stage: str, components: tuple[Component, ...], parents: tuple[str, ...],
+            seed: int | None, extra: dict[str, Any] | None = None) -> str:
+        identity = {
+            "stage": stage,
+            "components": [
+                [c.kind, c.plugin, version(c), [list(p) for p in c.params]] for c in components
+            ],
+            "parents": list(parents),
+            "seed": seed,
+            **(extra or {}),
+        }
+        key = config_hash(identity)
+        steps.setdefault(key, Step(stage, key, components, parents, seed))
+        return key
+
+    combinations: dict[str, Combination] = {}
+    for choice in experiment.datasets:
+        if choice.dataset not in fingerprints:
+            fingerprints[choice.dataset] = _fingerprint(choice.dataset, registry)
+        data = add("data", (choice.dataset, *choice.transforms), (), None,
+                   {"fingerprint": fingerprints[choice.dataset]})
+        for seed in experiment.seeds:
+            for encoder in experiment.encoders:
+                encode_seed = seed if stochastic(encoder) else None
+                encode = add("encode", (encoder,), (data,), encode_seed)
+                for reducer in experiment.reducers:
+                    reduce_seed = seed if stochastic(reducer) else None
+                    reduce = add("reduce", (reducer,), (encode,), reduce_seed)
+                    for clusterer in experiment.clusterers:
+                        cluster_seed = seed if stochastic(clusterer) else None
+                        cluster = add("cluster", (clusterer,), (reduce,), cluster_seed)
+                        score = add("score", experiment.metrics, (cluster, reduce, data), None)
+                        uses_seed = {encode_seed, reduce_seed, cluster_seed} != {None}
+                        # A fully deterministic pipeline is the same combination for every
+                        # seed: it is computed and logged once.
+                        combinations.setdefault(score, Combination(
+                            dataset=choice,
+                            encoder=encoder,
+                            reducer=reducer,
+                            clusterer=clusterer,
+                            seed=seed if uses_seed else None,
+                            steps={"data": data, "encode": encode, "reduce": reduce,
+                                   "cluster": cluster, "score": score},
+                        ))
+    return Plan(experiment, steps, list(combinations.values()), versions, fingerprints)
+
+
+def config_hash(identity: Any) -> str:
+    """A stable hash of a JSON-able description."""
+    text = json.dumps(identity, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _fingerprint(dataset: Component, registry: Registry) -> str:
+    cls = registry.get("dataset", dataset.plugin).cls
+    try:
+        return str(cls(**dataset.kwargs).fingerprint())
+    except Exception as exc:
+        raise SpecError(
+            f"dataset '{dataset.label()}': cannot read its fingerprint: {type(exc).__name__}: {exc}"
+        ) from None

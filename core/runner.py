@@ -1,0 +1,226 @@
+"""The driver of ``clustergrid run``: plan the grid, run what is missing, log every combination.
+
+Only this process talks to MLflow. Child runs are logged as combinations complete, so a
+crash loses nothing already computed (the cache) or logged (the store), and the next
+invocation resumes where this one stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from clustergrid.cache import Cache
+from clustergrid.executor import StepOutcome, execute
+from clustergrid.plan import STAGES, Combination, Plan, make_plan
+from clustergrid.registry import Registry
+from clustergrid.spec import Experiment
+from clustergrid.tracking import DEFAULT_STORE, TAG_HASH, Tracker, resolve_uri, store_exists
+
+
+@dataclass
+class Preview:
+    """What a run would do, as ``--dry-run`` prints it."""
+
+    combinations: int
+    finished: int
+    to_run: int
+    #: stage -> (unique steps needed, of which already cached)
+    steps: dict[str, tuple[int, int]]
+
+
+@dataclass
+class RunSummary:
+    """What a run did."""
+
+    experiment: str
+    tracking_uri: str
+    cache_root: Path
+    preview: Preview
+    parent_run_id: str | None = None
+    #: status -> count, over the steps this invocation needed
+    step_status: Counter = field(default_factory=Counter)
+    finished: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    wall_time: float = 0.0
+
+
+def cache_root(experiment: Experiment) -> Path:
+    if experiment.cache:
+        return Path(experiment.cache).expanduser().resolve()
+    return DEFAULT_STORE.resolve() / "cache"
+
+
+def preview(plan: Plan, cache: Cache, finished: set[str], resume: bool) -> Preview:
+    todo = _todo(plan, finished, resume)
+    steps = plan.steps_for(todo)
+    counts = {
+        stage: (
+            sum(step.stage == stage for step in steps),
+            sum(step.stage == stage and cache.has(step.key) for step in steps),
+        )
+        for stage in STAGES
+    }
+    done = sum(c.key in finished for c in plan.combinations)
+    return Preview(len(plan.combinations), done, len(todo), counts)
+
+
+def _todo(plan: Plan, finished: set[str], resume: bool) -> list[Combination]:
+    if not resume:
+        return list(plan.combinations)
+    return [c for c in plan.combinations if c.key not in finished]
+
+
+def dry_run(experiment: Experiment, registry: Registry, tracking_uri: str | None,
+            resume: bool = True) -> tuple[Plan, Preview]:
+    """The plan and what running it would do; creates nothing, not even the store."""
+    plan = make_plan(experiment, registry)
+    uri = tracking_uri or experiment.tracking_uri
+    finished: set[str] = set()
+    if resume and store_exists(uri):
+        try:
+            finished = Tracker(uri, experiment.name, create=False).finished_hashes()
+        except Exception:  # no such experiment yet: nothing finished
+            finished = set()
+    return plan, preview(plan, Cache(cache_root(experiment)), finished, resume)
+
+
+def run(
+    experiment: Experiment,
+    registry: Registry,
+    tracking_uri: str | None = None,
+    workers: int | None = None,
+    resume: bool = True,
+    on_start: Callable[[Preview], None] = lambda preview: None,
+    on_outcome: Callable[[StepOutcome], None] = lambda outcome: None,
+) -> RunSummary:
+    """Run every combination not yet finished and log each to MLflow."""
+    started = time.perf_counter()
+    plan = make_plan(experiment, registry)
+    uri = tracking_uri or experiment.tracking_uri
+    cache = Cache(cache_root(experiment))
+    # The store is created here, by the driver, before any worker starts.
+    tracker = Tracker(uri, experiment.name)
+    tracker.mark_abandoned_runs_killed()
+    finished = tracker.finished_hashes() if resume else set()
+    todo = _todo(plan, finished, resume)
+    summary = RunSummary(experiment.name, resolve_uri(uri), cache.root,
+                         preview(plan, cache, finished, resume))
+    on_start(summary.preview)
+    if not todo:
+        summary.wall_time = time.perf_counter() - started
+        return summary
+
+    parent = tracker.start_invocation(
+        params={"file": str(experiment.source or ""), "workers": workers or experiment.workers,
+                "seeds": ",".join(map(str, experiment.seeds))},
+        tags={"clustergrid.combinations": str(len(todo))},
+    )
+    summary.parent_run_id = parent
+    by_score = {combination.key: combination for combination in todo}
+    outcomes: dict[str, StepOutcome] = {}
+
+    def record(outcome: StepOutcome) -> None:
+        outcomes[outcome.key] = outcome
+        summary.step_status[outcome.status] += 1
+        on_outcome(outcome)
+        combination = by_score.get(outcome.key)
+        if combination is not None:
+            ok = _log_combination(tracker, parent, plan, combination, outcomes, cache)
+            if ok:
+                summary.finished += 1
+            else:
+                summary.failed.append((combination.label(), outcome.error or ""))
+
+    status = "FAILED"
+    try:
+        execute(plan.steps_for(todo), cache, registry, workers or experiment.workers, record)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        summary.wall_time = time.perf_counter() - started
+        tracker.end_invocation(parent, status, tags={
+            "clustergrid.finished": str(summary.finished),
+            "clustergrid.failed": str(len(summary.failed)),
+            "clustergrid.wall_time": f"{summary.wall_time:.2f}",
+        })
+    return summary
+
+
+def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Combination,
+                     outcomes: dict[str, StepOutcome], cache: Cache) -> bool:
+    """Log one combination as a child run; True when it finished."""
+    steps = {stage: outcomes[key] for stage, key in combination.steps.items()}
+    failure = next((o for o in steps.values() if o.status == "failed"), None)
+    if failure is None:  # a skipped score step carries its failed ancestor's error
+        failure = next((o for o in steps.values() if o.status == "skipped"), None)
+    params = combination_params(combination)
+    versions = {f"version.{kind}.{name}": version for (kind, name), version in plan.versions.items()
+                if (kind, name) in _plugins_of(combination)}
+    tags = {
+        TAG_HASH: combination.key,
+        "clustergrid.fingerprint": plan.fingerprints[combination.dataset.dataset],
+        "clustergrid.seed": "none" if combination.seed is None else str(combination.seed),
+        **versions,
+        **{f"clustergrid.step.{stage}": key for stage, key in combination.steps.items()},
+    }
+    metrics: dict[str, float | list[float]] = {}
+    texts: dict[str, str] = {}
+    if failure is not None:
+        tags["error.type"] = failure.error_type or "Error"
+        tags["error.message"] = (failure.error or "unknown error")[:5000]
+        texts["traceback.txt"] = failure.traceback or failure.error or ""
+        status = "FAILED"
+    else:
+        for stage, outcome in steps.items():
+            metrics[f"time.{stage}"] = float(outcome.meta.get("wall_time", 0.0))
+            if stage != "score":
+                for key, value in outcome.meta.get("metrics", {}).items():
+                    metrics[f"{stage}.{key}"] = value
+            tags[f"clustergrid.cached.{stage}"] = str(outcome.status == "cached").lower()
+        metrics.update(steps["score"].meta["metrics"])
+        texts["labels.csv"] = _labels_csv(cache, combination)
+        status = "FINISHED"
+    tracker.log_combination(parent, combination.label(), params, metrics, tags, texts, status)
+    return status == "FINISHED"
+
+
+def combination_params(combination: Combination) -> dict[str, str]:
+    """MLflow params: each component's plugin and parameters, prefixed by its role."""
+    params: dict[str, str] = {"dataset": combination.dataset.dataset.plugin}
+    params.update({f"dataset.{k}": _value(v) for k, v in combination.dataset.dataset.params})
+    params["transforms"] = " > ".join(t.label() for t in combination.dataset.transforms) or "none"
+    for role in ("encoder", "reducer", "clusterer"):
+        component = getattr(combination, role)
+        params[role] = component.plugin
+        params.update({f"{role}.{k}": _value(v) for k, v in component.params})
+    params["seed"] = "none" if combination.seed is None else str(combination.seed)
+    return params
+
+
+def _value(value) -> str:
+    return json.dumps(value) if isinstance(value, tuple | list | dict) else str(value)
+
+
+def _plugins_of(combination: Combination) -> set[tuple[str, str]]:
+    components = [combination.dataset.dataset, *combination.dataset.transforms,
+                  combination.encoder, combination.reducer, combination.clusterer]
+    return {(c.kind, c.plugin) for c in components}
+
+
+def _labels_csv(cache: Cache, combination: Combination) -> str:
+    ids = cache.load(combination.steps["data"], "ids")
+    labels = cache.load(combination.steps["cluster"], "labels")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", "cluster"])
+    writer.writerows(zip(ids.tolist(), labels.tolist(), strict=True))
+    return out.getvalue()

@@ -1,0 +1,285 @@
+"""Experiment files: YAML, validated completely before anything runs.
+
+Every error names the file, the line and the key path (``encoders[0].n_components``).
+
+Sweeps: a list value is a sweep over its items. A parameter whose value is itself a
+list is written as a list of lists: ``hidden: [[64, 32]]`` is one value, ``hidden:
+[[64, 32], [128, 64]]`` sweeps two. ``n_components: [10, 30]`` sweeps two integers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from clustergrid.errors import PluginError, SpecError
+from clustergrid.registry import Registry
+
+#: keys of a component entry that are not plugin parameters
+ENTRY_KEYS = {"plugin", "transforms"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ComponentEntry(BaseModel):
+    """``{plugin: name, <param>: value-or-sweep, ...}``; unknown params are caught later,
+    against the plugin's own signature."""
+
+    model_config = ConfigDict(extra="allow")
+    plugin: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class DatasetEntry(ComponentEntry):
+    transforms: list[ComponentEntry] = Field(default_factory=list)
+
+
+class ExecutorConfig(_Model):
+    kind: Literal["local"] = "local"
+    workers: int = Field(1, ge=1)
+
+
+class TrackingConfig(_Model):
+    uri: str | None = None
+
+
+class ExperimentFile(_Model):
+    """The public format of an experiment file."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    description: str = ""
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    datasets: list[DatasetEntry] = Field(min_length=1)
+    transforms: list[ComponentEntry] = Field(default_factory=list)
+    encoders: list[ComponentEntry] = Field(min_length=1)
+    reducers: list[ComponentEntry] = Field(
+        default_factory=lambda: [ComponentEntry(plugin="none")], min_length=1
+    )
+    clusterers: list[ComponentEntry] = Field(min_length=1)
+    metrics: list[ComponentEntry] | None = None
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    cache: str | None = None
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_names(cls, value):
+        # `metrics: [silhouette, ari]` is shorthand for `[{plugin: silhouette}, ...]`.
+        if isinstance(value, list):
+            return [{"plugin": item} if isinstance(item, str) else item for item in value]
+        return value
+
+
+@dataclass(frozen=True)
+class Component:
+    """One concrete component of the grid: a plugin and one value per parameter."""
+
+    kind: str
+    plugin: str
+    params: tuple[tuple[str, Any], ...]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    def label(self) -> str:
+        """A stable, readable id such as ``pca[n_components=10]``."""
+        if not self.params:
+            return self.plugin
+        inner = ",".join(f"{k}={v}" for k, v in self.params)
+        return f"{self.plugin}[{inner}]"
+
+
+@dataclass(frozen=True)
+class DatasetChoice:
+    dataset: Component
+    transforms: tuple[Component, ...]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated experiment: every sweep expanded into concrete components."""
+
+    name: str
+    source: Path | None
+    seeds: tuple[int, ...]
+    datasets: tuple[DatasetChoice, ...]
+    encoders: tuple[Component, ...]
+    reducers: tuple[Component, ...]
+    clusterers: tuple[Component, ...]
+    metrics: tuple[Component, ...]
+    workers: int
+    tracking_uri: str | None
+    cache: str | None
+
+
+def load_experiment(path: str | Path, registry: Registry) -> Experiment:
+    """Read, validate and expand an experiment file; SpecError names what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"{path}: no such experiment file")
+    text = path.read_text()
+    return parse_experiment(text, registry, source=path)
+
+
+def parse_experiment(text: str, registry: Registry, source: Path | None = None) -> Experiment:
+    where = str(source) if source else "<experiment>"
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{where}{line}: not valid YAML: {problem}") from None
+    lines = _line_numbers(node)
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: an experiment file is a mapping with keys name, datasets, ...")
+
+    def fail(path: tuple, message: str) -> SpecError:
+        return SpecError(f"{where}{_line_of(lines, path)}: {_dotted(path)}: {message}")
+
+    try:
+        spec = ExperimentFile.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        path = tuple(error["loc"])
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "too_short":
+            message = "must list at least one entry"
+        raise fail(path, message) from None
+
+    def expand(path: tuple, kind: str, entries: list[ComponentEntry]) -> list[list[Component]]:
+        """Each entry's concrete components (one per point of its sweeps)."""
+        return [
+            _expand_entry(kind, entry, (*path, i), registry, fail)
+            for i, entry in enumerate(entries)
+        ]
+
+    def flat(options: list[list[Component]]) -> tuple[Component, ...]:
+        return tuple(component for entry in options for component in entry)
+
+    # A dataset's own transforms run first, then the global ones; every sweep point of
+    # every transform gives one more chain.
+    global_transforms = expand(("transforms",), "transform", spec.transforms)
+    datasets = []
+    for i, entry in enumerate(spec.datasets):
+        own = expand(("datasets", i, "transforms"), "transform", entry.transforms)
+        chains = list(itertools.product(*own, *global_transforms))
+        for dataset in _expand_entry("dataset", entry, ("datasets", i), registry, fail):
+            datasets.extend(DatasetChoice(dataset, chain) for chain in chains)
+    if spec.metrics is None:
+        metrics = tuple(Component("metric", info.name, ()) for info in registry.all("metric"))
+    else:
+        metrics = flat(expand(("metrics",), "metric", spec.metrics))
+    return Experiment(
+        name=spec.name,
+        source=source,
+        seeds=tuple(dict.fromkeys(spec.seeds)),
+        datasets=tuple(datasets),
+        encoders=flat(expand(("encoders",), "encoder", spec.encoders)),
+        reducers=flat(expand(("reducers",), "reducer", spec.reducers)),
+        clusterers=flat(expand(("clusterers",), "clusterer", spec.clusterers)),
+        metrics=metrics,
+        workers=spec.executor.workers,
+        tracking_uri=spec.tracking.uri,
+        cache=spec.cache,
+    )
+
+
+def _expand_entry(kind, entry: ComponentEntry, path: tuple, registry: Registry, fail):
+    """Check an entry against its plugin's parameters and expand its sweeps."""
+    try:
+        info = registry.get(kind, entry.plugin)
+    except PluginError as exc:
+        raise fail((*path, "plugin"), str(exc)) from None
+    known = info.cls.parameters()
+    hints = _init_hints(info.cls)
+    sweeps = {}
+    for key, value in entry.params.items():
+        if key not in known:
+            names = ", ".join(known) or "none"
+            raise fail((*path, key), f"unknown parameter of {kind} '{info.name}' (known: {names})")
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            raise fail((*path, key), "an empty list sweeps over nothing: the grid is empty")
+        sweeps[key] = [_coerce(hints.get(key), item, fail, (*path, key)) for item in values]
+    keys = list(sweeps)
+    return [
+        Component(kind, info.name, tuple(zip(keys, combo, strict=True)))
+        for combo in itertools.product(*(sweeps[k] for k in keys))
+    ]
+
+
+def _coerce(hint, value, fail, path):
+    """``value`` validated against the type hint of the plugin's ``__init__`` parameter."""
+    if hint is None:
+        return value
+    try:
+        value = TypeAdapter(hint).validate_python(value)
+    except ValidationError as exc:
+        raise fail(path, f"{value!r} is not valid: {exc.errors()[0]['msg']}") from None
+    # Lists must stay hashable: they are part of a component's identity.
+    return _freeze(value)
+
+
+def _freeze(value):
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(item) for item in value)
+    return value
+
+
+def _init_hints(cls) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(cls.__init__)
+    except Exception:  # a hint the plugin's module cannot resolve is simply not checked
+        return {}
+
+
+def _line_numbers(node) -> dict[tuple, int]:
+    """Key path -> 1-based line, for every mapping key and sequence item in the YAML."""
+    lines: dict[tuple, int] = {}
+
+    def walk(node, path):
+        if node is None:
+            return
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                child = (*path, key.value)
+                walk(value, child)
+                lines[child] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                walk(item, (*path, index))
+
+    walk(node, ())
+    return lines
+
+
+def _line_of(lines: dict[tuple, int], path: tuple) -> str:
+    for end in range(len(path), -1, -1):
+        if path[:end] in lines:
+            return f":{lines[path[:end]]}"
+    return ""
+
+
+def _dotted(path: tuple) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return re.sub(r"^\.", "", text) or "(top level)"

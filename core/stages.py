@@ -1,0 +1,188 @@
+"""What each stage of the plan computes: pure functions of a step and its parents' outputs.
+
+They run in worker processes, read their inputs from the cache by key and write their
+outputs back; they never talk to MLflow. Each returns the metadata stored with its
+entry: wall time, and whatever its component put in ``metrics_``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from clustergrid.cache import Cache, write_meta
+from clustergrid.components import Component as ComponentBase
+from clustergrid.registry import Registry
+from clustergrid.spec import Component
+
+#: images read, transformed and written at a time by the data stage
+DATA_BATCH_SIZE = 256
+
+
+class StepError(Exception):
+    """A component failed; the message names the component."""
+
+
+def build(component: Component, registry: Registry, seed: int | None = None) -> ComponentBase:
+    """Instantiate ``component``, passing ``seed`` as ``random_state`` when it takes one."""
+    cls = registry.get(component.kind, component.plugin).cls
+    kwargs = component.kwargs
+    if seed is not None and cls.is_stochastic() and "random_state" not in kwargs:
+        kwargs["random_state"] = seed
+    return cls(**kwargs)
+
+
+def run_step(step, cache: Cache, registry: Registry) -> dict[str, Any]:
+    """Compute ``step`` unless its entry exists; returns the entry's metadata."""
+    if cache.has(step.key):
+        return cache.meta(step.key)
+    started = time.perf_counter()
+    component = step.components[0]
+    with cache.writer(step.key) as folder:
+        try:
+            meta = STAGES[step.stage](step, cache, registry, folder)
+        except StepError:
+            raise
+        except Exception as exc:
+            raise StepError(
+                f"{component.kind} '{component.label()}' failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        meta["wall_time"] = time.perf_counter() - started
+        write_meta(folder, meta)
+    return meta
+
+
+def _save(folder: Path, name: str, array: np.ndarray) -> None:
+    np.save(folder / f"{name}.npy", array, allow_pickle=False)
+
+
+def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
+    """Read the dataset in batches through the transform chain into a memory-mapped stack,
+    so memory stays bounded by one batch whatever the dataset's size."""
+    dataset = build(step.components[0], registry)
+    transforms = [build(t, registry) for t in step.components[1:]]
+    n = len(dataset)
+    if n == 0:
+        raise StepError(f"dataset '{step.components[0].label()}' has no items")
+    images = None
+    for start in range(0, n, DATA_BATCH_SIZE):
+        batch = np.asarray(dataset.read(start, min(start + DATA_BATCH_SIZE, n)), dtype=np.float32)
+        for transform, component in zip(transforms, step.components[1:], strict=True):
+            batch = _checked_images(transform.transform(batch), component, len(batch))
+        if images is None:
+            images = np.lib.format.open_memmap(
+                folder / "images.npy", mode="w+", dtype=np.float32, shape=(n, *batch.shape[1:])
+            )
+        images[start : start + len(batch)] = batch
+    images.flush()
+    del images
+    labels = dataset.labels()
+    if labels is not None:
+        _save(folder, "labels", np.asarray(labels, dtype=np.int64))
+    _save(folder, "ids", np.asarray(dataset.ids(), dtype=str))
+    return {"n": n, "class_names": dataset.class_names(), "labelled": labels is not None}
+
+
+def _encode(step, cache: Cache, registry: Registry, folder: Path):
+    (data,) = step.parents
+    component = step.components[0]
+    encoder = build(component, registry, step.seed)
+    images = cache.load(data, "images", mmap=True)
+    labels = None
+    if encoder.needs_labels:
+        if not cache.contains(data, "labels"):
+            raise StepError(f"encoder '{component.label()}' needs labels; the dataset has none")
+        labels = cache.load(data, "labels")
+    encoder.fit(images, labels)
+    X = _checked_matrix(encoder.transform(images), component, len(images))
+    _save(folder, "X", X)
+    return _component_metrics(encoder)
+
+
+def _reduce(step, cache: Cache, registry: Registry, folder: Path):
+    (encode,) = step.parents
+    reducer = build(step.components[0], registry, step.seed)
+    X = cache.load(encode, "X")
+    out = _checked_matrix(reducer.fit_transform(X), step.components[0], len(X))
+    _save(folder, "X", out)
+    return _component_metrics(reducer)
+
+
+def _cluster(step, cache: Cache, registry: Registry, folder: Path):
+    (reduce,) = step.parents
+    clusterer = build(step.components[0], registry, step.seed)
+    X = cache.load(reduce, "X")
+    labels = np.asarray(clusterer.fit_predict(X))
+    if labels.shape != (len(X),) or not np.issubdtype(labels.dtype, np.integer):
+        raise StepError(
+            f"clusterer '{step.components[0].label()}' returned labels of shape {labels.shape} "
+            f"and dtype {labels.dtype}, expected ({len(X)},) integers"
+        )
+    _save(folder, "labels", labels.astype(np.int64))
+    return _component_metrics(clusterer)
+
+
+def _score(step, cache: Cache, registry: Registry, folder: Path):
+    cluster, reduce, data = step.parents
+    X = cache.load(reduce, "X")
+    labels = cache.load(cluster, "labels")
+    truth = cache.load(data, "labels") if cache.contains(data, "labels") else None
+    scores: dict[str, float] = {}
+    for component in step.components:
+        metric = build(component, registry)
+        if metric.needs_labels and truth is None:
+            continue  # external metrics are not applicable to unlabelled data
+        try:
+            value = metric.compute(X, labels, truth)
+        except Exception as exc:
+            raise StepError(
+                f"metric '{component.label()}' failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if isinstance(value, dict):
+            scores.update({k: float(v) for k, v in value.items()})
+        else:
+            scores[component.plugin] = float(value)
+    return {"metrics": scores}
+
+
+STAGES = {
+    "data": _prepare_data,
+    "encode": _encode,
+    "reduce": _reduce,
+    "cluster": _cluster,
+    "score": _score,
+}
+
+
+def _component_metrics(component: ComponentBase) -> dict[str, Any]:
+    return {"metrics": dict(getattr(component, "metrics_", {}) or {})}
+
+
+def _checked_matrix(X, component: Component, n: int) -> np.ndarray:
+    X = np.asarray(X)
+    if X.ndim != 2 or len(X) != n:
+        raise StepError(
+            f"{component.kind} '{component.label()}' returned shape {X.shape}, "
+            f"expected ({n}, d)"
+        )
+    X = X.astype(np.float32, copy=False)
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        raise StepError(
+            f"{component.kind} '{component.label()}' returned NaN or infinite values "
+            f"in {int(bad.sum())} of {n} rows"
+        )
+    return X
+
+
+def _checked_images(batch, component: Component, n: int) -> np.ndarray:
+    batch = np.asarray(batch, dtype=np.float32)
+    if batch.ndim != 4 or len(batch) != n:
+        raise StepError(
+            f"transform '{component.label()}' returned shape {batch.shape}, "
+            f"expected ({n}, channels, height, width)"
+        )
+    return batch
