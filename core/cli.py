@@ -189,9 +189,9 @@ def results(
     from clustergrid.results import load_results
 
     frame = load_results(tracking_uri, name)
-    if fmt is TableFormat.json:
+    if fmt == TableFormat.json:
         typer.echo(frame.to_json(orient="records", indent=2))
-    elif fmt is TableFormat.csv:
+    elif fmt == TableFormat.csv:
         typer.echo(frame.to_csv(index=False), nl=False)
     else:
         from rich.table import Table
@@ -218,7 +218,7 @@ def report(
     """Write the comparison report of an experiment, built from its MLflow runs."""
     from clustergrid.report import write_report
 
-    path = write_report(tracking_uri, name, output, fmt.value)
+    path = write_report(tracking_uri, name, output, str(fmt))
     console.print(f"Report: {path}")
 
 
