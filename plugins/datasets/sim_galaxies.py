@@ -259,9 +259,9 @@ def _edge_on(rng: np.random.Generator, x: np.ndarray, y: np.ndarray):
 
 def _merger(rng: np.random.Generator, x: np.ndarray, y: np.ndarray):
     ratio = rng.uniform(0.3, 1.0)  # secondary / primary flux
-    r1 = log_uniform(rng, 0.6, 1.3)
+    r1 = log_uniform(rng, 0.7, 1.4)
     r2 = r1 * rng.uniform(0.6, 1.0)
-    separation = r1 * rng.uniform(1.0, 2.2)
+    separation = r1 * rng.uniform(1.3, 2.8)
     direction = rng.uniform(0, 2 * np.pi)
     # put the light-weighted centre of the pair at the stamp's centre
     offsets = (-separation * ratio / (1 + ratio), separation / (1 + ratio))
@@ -290,14 +290,14 @@ def _merger(rng: np.random.Generator, x: np.ndarray, y: np.ndarray):
         which = tail % 2 if n_tails == 2 else int(rng.integers(0, 2))
         (cx, cy), r_eff = centres[which], (r1, r2)[which]
         t = np.linspace(0, 1, 40)
-        length = rng.uniform(2.5, 4.0)
-        sweep = rng.uniform(0.6, 1.5)
-        radius = r_eff * (0.8 + length * t)
+        length = rng.uniform(3.0, 5.0)
+        sweep = rng.uniform(0.8, 2.0)
+        radius = r_eff * (0.6 + length * t)
         theta = start + np.pi * tail + handedness * sweep * t
         px, py = cx + radius * np.cos(theta), cy + radius * np.sin(theta)
-        width = r_eff * (0.25 + 0.35 * t)
+        width = r_eff * (0.2 + 0.3 * t)
         step = np.hypot(np.gradient(px), np.gradient(py))
-        for tx, ty, w, ds, fade in zip(px, py, width, step, np.exp(-1.5 * t), strict=True):
+        for tx, ty, w, ds, fade in zip(px, py, width, step, np.exp(-1.2 * t), strict=True):
             tails += fade * ds / w**2 * np.exp(-((x - tx) ** 2 + (y - ty) ** 2) / (2 * w**2))
     components.append((_unit(tails), tail_fraction, "young"))
     truth = {"flux_ratio": ratio, "separation": separation, "tails": n_tails,

@@ -1,0 +1,66 @@
+"""Shared fixtures: an isolated working folder, experiment files, and fake plugin
+distributions installed on ``sys.path`` exactly as pip would lay them out."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from clustergrid.registry import Registry
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch) -> Path:
+    """A fresh current directory, so the default store ./clustergrid-runs is private."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def registry() -> Registry:
+    return Registry.load()
+
+
+def write_experiment(folder: Path, text: str, name: str = "experiment.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def install_fake_distribution(site: Path, dist: str, module: str, source: str,
+                              entry_point: str | None = None, version: str = "1.0") -> None:
+    """Lay out ``module.py`` and its ``.dist-info`` (with a ``clustergrid`` entry point)
+    under ``site``, as ``pip install`` does; importlib.metadata then finds it on sys.path."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(
+        f"[clustergrid]\n{entry_point or dist} = {module}\n"
+    )
+
+
+@pytest.fixture
+def fake_site(tmp_path, monkeypatch) -> Path:
+    """A folder on sys.path (and PYTHONPATH, for subprocesses) for fake distributions."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    yield site
+    for name in [m for m in sys.modules if m.startswith("fake_")]:
+        del sys.modules[name]
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None):
+    """Run the installed ``clustergrid`` command as a user would."""
+    import os
+
+    command = [str(Path(sys.executable).parent / "clustergrid"), *args]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=300)

@@ -1,0 +1,146 @@
+"""Experiment files: sweeps expand as documented; every bad file fails before anything
+runs with one line naming the file, line and key, exit code 2 and no MLflow store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import cli, write_experiment
+
+from clustergrid.errors import SpecError
+from clustergrid.spec import load_experiment, parse_experiment
+
+QUICKSTART = Path(__file__).parents[1] / "experiments" / "quickstart.yaml"
+
+VALID = """\
+name: sweep
+datasets:
+  - plugin: digits
+    n_samples: [100, 200]
+    transforms:
+      - plugin: normalize
+        method: [minmax, zscore]
+encoders:
+  - plugin: pixels
+  - plugin: pixels
+    downsample: 2
+reducers:
+  - plugin: pca
+    n_components: [2, 0.9]
+clusterers:
+  - plugin: kmeans
+    n_clusters: [3, 4, 5]
+metrics: [silhouette, ari]
+"""
+
+
+def test_quickstart_expands_into_its_grid(registry):
+    experiment = load_experiment(QUICKSTART, registry)
+    assert experiment.seeds == (0, 1, 2)
+    assert [r.label() for r in experiment.reducers] == [
+        "none", "pca[n_components=10]", "pca[n_components=30]"]
+    assert [c.label() for c in experiment.clusterers] == [
+        "kmeans[n_clusters=8]", "kmeans[n_clusters=10]", "kmeans[n_clusters=12]"]
+    (choice,) = experiment.datasets
+    assert [t.label() for t in choice.transforms] == ["normalize[method=minmax]"]
+    assert experiment.workers == 2 and experiment.tracking_uri is None
+
+
+def test_sweeps_multiply_within_an_entry_and_add_across_entries(registry):
+    experiment = parse_experiment(VALID, registry)
+    assert len(experiment.datasets) == 4  # 2 sizes x 2 normalisations
+    assert [e.label() for e in experiment.encoders] == ["pixels", "pixels[downsample=2]"]
+    assert [r.kwargs["n_components"] for r in experiment.reducers] == [2, 0.9]
+    assert len(experiment.clusterers) == 3
+    assert [m.plugin for m in experiment.metrics] == ["silhouette", "ari"]
+
+
+def test_dataset_transforms_run_before_global_ones(registry):
+    text = VALID.replace("metrics:", "transforms:\n  - plugin: normalize\n    per_channel: true\n"
+                         "metrics:")
+    experiment = parse_experiment(text, registry)
+    chain = experiment.datasets[0].transforms
+    assert [t.label() for t in chain] == ["normalize[method=minmax]",
+                                          "normalize[per_channel=True]"]
+
+
+def test_a_list_valued_parameter_is_written_as_a_list_of_lists(registry):
+    from clustergrid import Encoder, hookimpl
+
+    class Layers(Encoder):
+        """Takes a list of layer sizes."""
+
+        name = "layers"
+
+        def __init__(self, hidden: list[int] = (8,)):
+            self.hidden = hidden
+
+    class Plugin:
+        @hookimpl
+        def register_encoders(self, register):
+            register(Layers)
+
+    from clustergrid.registry import Registry
+
+    registry = Registry.load(extra=[Plugin()])
+    one = VALID.replace("  - plugin: pixels\n    downsample: 2", "  - plugin: layers\n"
+                        "    hidden: [[64, 32]]")
+    two = one.replace("[[64, 32]]", "[[64, 32], [128]]")
+    assert [e.kwargs for e in parse_experiment(one, registry).encoders[1:]] == [
+        {"hidden": (64, 32)}]
+    assert [e.kwargs for e in parse_experiment(two, registry).encoders[1:]] == [
+        {"hidden": (64, 32)}, {"hidden": (128,)}]
+
+
+def test_metrics_default_to_every_registered_metric(registry):
+    text = VALID.replace("metrics: [silhouette, ari]\n", "")
+    names = {m.plugin for m in parse_experiment(text, registry).metrics}
+    assert names == {info.name for info in registry.all("metric")}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("plugin: pixels\n", "plugin: pixles\n",
+         ":9: encoders[0].plugin: unknown encoder 'pixles' (known: pixels)"),
+        ("metrics:", "colour: red\nmetrics:", ":18: colour: unknown key"),
+        ("    downsample: 2", "    downsampel: 2",
+         ":11: encoders[1].downsampel: unknown parameter of encoder 'pixels' "
+         "(known: downsample, batch_size)"),
+        ("n_clusters: [3, 4, 5]", "n_clusters: [3, many]",
+         ":17: clusterers[0].n_clusters: 'many' is not valid: Input should be a valid integer"),
+        ("method: [minmax, zscore]", "method: [minmax, robust]",
+         ":7: datasets[0].transforms[0].method: 'robust' is not valid: "
+         "Input should be 'minmax' or 'zscore'"),
+        ("clusterers:\n  - plugin: kmeans\n    n_clusters: [3, 4, 5]\n", "clusterers: []\n",
+         ":15: clusterers: must list at least one entry"),
+        ("n_clusters: [3, 4, 5]", "n_clusters: []",
+         ":17: clusterers[0].n_clusters: an empty list sweeps over nothing: the grid is empty"),
+        ("name: sweep", "name: [sweep]", ":1: name: Input should be a valid string"),
+        ("encoders:\n", "encoders:\n  - downsample: 3\n",
+         ":9: encoders[0].plugin: Field required"),
+        ("  - plugin: pca\n", "  - plugin: pca\n   bad: [\n", ":14: not valid YAML"),
+    ],
+)
+def test_bad_experiment_file_gives_one_line_naming_the_problem(workdir, old, new, expected):
+    assert old in VALID
+    path = write_experiment(workdir, VALID.replace(old, new))
+    result = cli("run", str(path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.startswith(f"error: {path}{expected}"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "clustergrid-runs").exists()  # no store, no run
+
+
+def test_missing_file_gives_exit_code_2(workdir):
+    result = cli("run", "nowhere.yaml")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: nowhere.yaml: no such experiment file"
+    assert not (workdir / "clustergrid-runs").exists()
+
+
+def test_a_file_that_is_not_a_mapping_is_rejected(registry):
+    with pytest.raises(SpecError, match="an experiment file is a mapping"):
+        parse_experiment("- just\n- a list\n", registry)
