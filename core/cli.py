@@ -21,8 +21,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
-errors = Console(stderr=True)
+console = Console(soft_wrap=True)  # never break a path or command across lines
+errors = Console(stderr=True, soft_wrap=True)
 
 TrackingOption = Annotated[
     str | None,
@@ -244,7 +244,7 @@ def main() -> None:
     try:
         app()
     except ClustergridError as exc:
-        errors.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        errors.print(f"error: {exc}", highlight=False, markup=False)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         errors.print("interrupted: finished steps are cached; run again to resume.")

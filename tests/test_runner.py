@@ -1,0 +1,224 @@
+"""Running grids end to end against a real MLflow store: what is logged, resuming,
+failures, abandoned runs, and the process pool."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import fake_components
+import numpy as np
+import pytest
+from conftest import cli, install_fake_distribution, write_experiment
+from sklearn.datasets import load_digits
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+from clustergrid import runner
+from clustergrid.registry import Registry
+from clustergrid.spec import parse_experiment
+from clustergrid.tracking import TAG_HASH, Tracker
+
+SMALL = """\
+name: small
+seeds: [0, 1]
+datasets:
+  - plugin: digits
+    n_samples: 300
+transforms:
+  - plugin: normalize
+encoders:
+  - plugin: pixels
+reducers:
+  - plugin: none
+  - plugin: pca
+    n_components: 5
+clusterers:
+  - plugin: kmeans
+    n_clusters: [5, 10]
+    n_init: 2
+metrics: [silhouette, davies_bouldin, calinski_harabasz, ari, ami, nmi]
+executor: {workers: 1}
+"""
+
+
+@pytest.fixture
+def registry():
+    return Registry.load(extra=[fake_components])
+
+
+def child_runs(name="small"):
+    return Tracker(None, name, create=False).combination_runs()
+
+
+def test_every_combination_is_a_child_run_with_params_metrics_and_tags(registry, workdir):
+    summary = runner.run(parse_experiment(SMALL, registry), registry)
+    assert (summary.finished, summary.failed) == (8, [])
+    runs = child_runs()
+    assert len(runs) == 8
+    assert {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {summary.parent_run_id}
+    run = next(r for r in runs if r.data.params["reducer"] == "none"
+               and r.data.params["clusterer.n_clusters"] == "10" and r.data.params["seed"] == "1")
+    assert run.data.params == {
+        "dataset": "digits", "dataset.n_samples": "300", "transforms": "normalize",
+        "encoder": "pixels", "reducer": "none", "clusterer": "kmeans",
+        "clusterer.n_clusters": "10", "clusterer.n_init": "2", "seed": "1",
+    }
+    tags = run.data.tags
+    assert tags["clustergrid.seed"] == "1"
+    assert tags["version.encoder.pixels"] == tags["version.clusterer.kmeans"]
+    assert tags["clustergrid.fingerprint"].startswith("sklearn-digits:")
+    assert len(tags[TAG_HASH]) == 24
+    for stage in ("data", "encode", "reduce", "cluster", "score"):
+        assert run.data.metrics[f"time.{stage}"] >= 0
+    assert run.data.metrics["cluster.inertia"] > 0
+
+    # The logged labels and metrics are what scikit-learn computes on the same input.
+    client = Tracker(None, "small").client
+    text = Path(client.download_artifacts(run.info.run_id, "labels.csv")).read_text()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["id"] for r in rows] == [str(i) for i in range(300)]
+    labels = np.array([int(r["cluster"]) for r in rows])
+    digits = load_digits()
+    X = digits.data[:300].astype(np.float32)
+    low, high = X.min(1, keepdims=True), X.max(1, keepdims=True)
+    X = (X - low) / (high - low)
+    truth = digits.target[:300]
+    assert run.data.metrics["ari"] == pytest.approx(adjusted_rand_score(truth, labels))
+    assert run.data.metrics["silhouette"] == pytest.approx(silhouette_score(X, labels), rel=1e-5)
+
+
+def test_second_run_creates_no_child_run_and_computes_nothing(registry, workdir):
+    experiment = parse_experiment(SMALL, registry)
+    runner.run(experiment, registry)
+    again = runner.run(experiment, registry)
+    assert again.parent_run_id is None
+    assert again.step_status == {}
+    assert (again.preview.finished, again.preview.to_run) == (8, 0)
+    assert len(child_runs()) == 8
+
+    forced = runner.run(experiment, registry, resume=False)
+    assert forced.step_status == {"cached": 1 + 1 + 2 + 8 + 8}
+    assert len(child_runs()) == 16
+    assert {r.data.tags["clustergrid.cached.cluster"] for r in child_runs()} == {"true", "false"}
+
+
+def test_a_failing_component_gives_a_failed_run_and_the_rest_finish(registry, workdir):
+    text = SMALL.replace("plugin: kmeans\n    n_clusters: [5, 10]\n    n_init: 2",
+                         "plugin: fragile\n    n_clusters: [2, 3]\n    fail_at: 3")
+    summary = runner.run(parse_experiment(text, registry), registry)
+    assert summary.finished == 4 and len(summary.failed) == 4
+    failed = [r for r in child_runs() if r.info.status == "FAILED"]
+    assert len(failed) == 4
+    assert {r.data.params["clusterer.n_clusters"] for r in failed} == {"3"}
+    tags = failed[0].data.tags
+    assert tags["error.type"] == "ValueError"
+    assert tags["error.message"] == (
+        "clusterer 'fragile[n_clusters=3,fail_at=3]' failed: ValueError: cannot make 3 clusters")
+    client = Tracker(None, "small").client
+    trace = Path(client.download_artifacts(failed[0].info.run_id, "traceback.txt")).read_text()
+    assert "Traceback" in trace and "fake_components.py" in trace
+    # Fixing nothing and running again retries only the failed combinations.
+    again = runner.run(parse_experiment(text, registry), registry)
+    assert again.preview.to_run == 4
+    assert again.step_status["failed"] == 4
+
+
+def test_a_nan_embedding_fails_naming_the_encoder(registry, workdir):
+    text = SMALL.replace("  - plugin: pixels", "  - plugin: pixels\n  - plugin: nan")
+    summary = runner.run(parse_experiment(text, registry), registry)
+    assert summary.finished == 8
+    errors = {error for _, error in summary.failed}
+    assert errors == {"encoder 'nan' returned NaN or infinite values in 5 of 300 rows"}
+
+
+def test_runs_left_running_by_a_dead_process_are_marked_killed(registry, workdir):
+    experiment = parse_experiment(SMALL, registry)
+    runner.run(experiment, registry)
+    tracker = Tracker(None, "small")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    import socket
+
+    orphan = tracker.client.create_run(tracker.experiment_id, tags={
+        "clustergrid.host": socket.gethostname(), "clustergrid.pid": dead})
+    alive = tracker.client.create_run(tracker.experiment_id, tags={
+        "clustergrid.host": socket.gethostname(), "clustergrid.pid": str(os.getpid())})
+    runner.run(experiment, registry)
+    status = {run_id: tracker.client.get_run(run_id).info.status
+              for run_id in (orphan.info.run_id, alive.info.run_id)}
+    assert status == {orphan.info.run_id: "KILLED", alive.info.run_id: "RUNNING"}
+
+
+def test_process_pool_gives_the_same_metrics_as_serial(registry, tmp_path, monkeypatch):
+    def results(workers, folder):
+        folder.mkdir()
+        monkeypatch.chdir(folder)
+        summary = runner.run(parse_experiment(SMALL, registry), registry, workers=workers)
+        assert summary.finished == 8
+        return {r.data.tags[TAG_HASH]: r.data.metrics for r in child_runs()}
+
+    serial, pooled = results(1, tmp_path / "serial"), results(2, tmp_path / "pool")
+    assert serial.keys() == pooled.keys()
+    for key, metrics in serial.items():
+        scores = {k: v for k, v in metrics.items() if not k.startswith("time.")}
+        assert set(scores) == {k for k in pooled[key] if not k.startswith("time.")}
+        assert scores == pytest.approx(
+            {k: v for k, v in pooled[key].items() if not k.startswith("time.")})
+
+
+LAB = """
+import numpy as np
+from clustergrid import Clusterer, Encoder, hookimpl
+
+
+class Brightness(Encoder):
+    '''Mean and maximum brightness of each image.'''
+
+    name = "brightness"
+
+    def transform(self, images):
+        flat = np.asarray(images).reshape(len(images), -1)
+        return np.stack([flat.mean(1), flat.max(1)], axis=1)
+
+
+class Broken(Clusterer):
+    '''Always raises.'''
+
+    name = "broken"
+
+    def fit_predict(self, X):
+        raise RuntimeError("the lab's clusterer is broken")
+
+
+@hookimpl
+def register_encoders(register):
+    register(Brightness)
+
+
+@hookimpl
+def register_clusterers(register):
+    register(Broken)
+"""
+
+
+def test_third_party_plugin_runs_in_a_grid_from_the_command_line(workdir, fake_site):
+    install_fake_distribution(fake_site, "lab-plugins", "fake_lab", LAB)
+    install_fake_distribution(fake_site, "broken-plugin", "fake_broken", "import nonexistent\n")
+    path = write_experiment(workdir, SMALL.replace(
+        "  - plugin: pixels", "  - plugin: pixels\n  - plugin: brightness").replace(
+        "metrics:", "  - plugin: broken\nmetrics:").replace("n_components: 5", "n_components: 2"))
+    result = cli("run", str(path), "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    # 2 encoders x 2 reducers x (2 k x 2 seeds + 1 deterministic broken clusterer)
+    assert "Combinations: 16 finished, 4 failed" in result.stdout
+    assert "the lab's clusterer is broken" in result.stderr
+    records = json.loads(cli("results", "small", "--format", "json").stdout)
+    assert len(records) == 16
+    assert {r["param.encoder"] for r in records} == {"pixels", "brightness"}
+    assert all(r["status"] == "FINISHED" for r in records)
