@@ -21,8 +21,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console(soft_wrap=True)  # never break a path or command across lines
-errors = Console(stderr=True, soft_wrap=True)
+# soft_wrap: never break a path or command across lines. markup=False: labels such as
+# pca[n_components=10] and user-supplied names must print as written, not as Rich markup.
+console = Console(soft_wrap=True, markup=False)
+errors = Console(stderr=True, soft_wrap=True, markup=False)
 
 TrackingOption = Annotated[
     str | None,
@@ -89,7 +91,7 @@ def run(
             highlight=False,
         )
     for label, error in summary.failed:
-        errors.print(f"[red]FAILED[/red] {label}: {error}", markup=True, highlight=False)
+        errors.print(f"FAILED {label}: {error}", style="red", highlight=False)
     report_path = _write_report(experiment.name, tracking_uri or experiment.tracking_uri,
                                 report, summary)
     console.print(f"Results: clustergrid results {experiment.name}"
@@ -102,7 +104,7 @@ def _print_preview(name: str, preview) -> None:
     from rich.table import Table
 
     console.print(
-        f"Experiment [bold]{name}[/bold]: {preview.combinations} combinations, "
+        f"Experiment {name}: {preview.combinations} combinations, "
         f"{preview.finished} already finished, {preview.to_run} to run.",
         highlight=False,
     )
@@ -142,7 +144,7 @@ def plugins(
             "name": info.name,
             "plugin": info.plugin,
             "distribution": info.distribution,
-            "version": info.version,
+            "version": info.distribution_version,
             "parameters": {
                 name: None if p.default is p.empty else p.default
                 for name, p in info.cls.parameters().items()
@@ -190,21 +192,36 @@ def results(
 
     frame = load_results(tracking_uri, name)
     if fmt == TableFormat.json:
-        typer.echo(frame.to_json(orient="records", indent=2))
+        # json.dumps keeps every digit of a float (pandas' to_json rounds); NaN -> null.
+        records = frame.astype(object).where(frame.notna(), None).to_dict("records")
+        typer.echo(json.dumps(records, indent=2))
     elif fmt == TableFormat.csv:
         typer.echo(frame.to_csv(index=False), nl=False)
     else:
-        from rich.table import Table
+        _print_results(name, frame)
 
-        if frame.empty:
-            console.print(f"No finished combinations in '{name}'.")
-            return
-        shown = [c for c in frame.columns if c not in ("run_id", "hash", "status")
-                 and not c.startswith(("param.", "time.", "clustergrid."))]
-        table = Table(*shown)
-        for _, row in frame[shown].iterrows():
-            table.add_row(*[f"{v:.4g}" if isinstance(v, float) else str(v) for v in row])
-        console.print(table)
+
+def _print_results(name: str, frame) -> None:
+    from rich.table import Table
+
+    from clustergrid.results import component_labels, metric_columns
+
+    if frame.empty:
+        console.print(f"No finished combinations in '{name}'.")
+        return
+    from rich import box
+
+    labels = component_labels(frame)
+    # A role with one value for every row goes in the title, leaving room for the scores.
+    constant = [c for c in labels.columns if labels[c].nunique(dropna=False) == 1]
+    title = ", ".join(f"{c}: {labels[c].iloc[0]}" for c in constant)
+    labels = labels.drop(columns=constant)
+    metrics = metric_columns(frame)
+    table = Table(*labels.columns, *metrics, title=title or None, box=box.SIMPLE_HEAD)
+    for (_, components), (_, scores) in zip(labels.iterrows(), frame[metrics].iterrows(),
+                                            strict=True):
+        table.add_row(*map(str, components), *(f"{v:.3g}" for v in scores))
+    console.print(table)
 
 
 @app.command()
@@ -244,7 +261,7 @@ def main() -> None:
     try:
         app()
     except ClustergridError as exc:
-        errors.print(f"error: {exc}", highlight=False, markup=False)
+        errors.print(f"error: {exc}", highlight=False)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         errors.print("interrupted: finished steps are cached; run again to resume.")

@@ -11,7 +11,7 @@ class StepProgress:
 
     def __init__(self, console: Console):
         self._progress = Progress(
-            TextColumn("[bold]steps"),
+            TextColumn("steps", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[detail]}"),

@@ -42,11 +42,17 @@ class ComponentInfo:
     cls: type[Component]
     plugin: str
     distribution: str
-    version: str
+    distribution_version: str
+
+    @property
+    def version(self) -> str:
+        """What cache keys depend on: the component's own ``version`` when it declares
+        one, else its distribution's (so upgrading a plugin package recomputes its steps)."""
+        return self.cls.version or self.distribution_version
 
     @property
     def owner(self) -> str:
-        return f"plugin '{self.plugin}' ({self.distribution} {self.version})"
+        return f"plugin '{self.plugin}' ({self.distribution} {self.distribution_version})"
 
 
 @dataclass(frozen=True)
@@ -145,7 +151,7 @@ class Registry:
             cls=component,
             plugin=plugin,
             distribution=dist,
-            version=component.version or version,
+            distribution_version=version,
         )
         if (kind, name) in self.conflicts:
             self.conflicts[(kind, name)].append(info)

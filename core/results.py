@@ -50,6 +50,23 @@ def load_results(tracking_uri: str | None, experiment: str,
     return frame[leading + rest]
 
 
+def component_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """Short ids per role, e.g. ``pca[n_components=10]``, for tables a person reads."""
+    labels = {}
+    for role in ("dataset", "encoder", "reducer", "clusterer"):
+        prefix = f"param.{role}."
+        params = [c for c in frame.columns if c.startswith(prefix)]
+
+        def label(row, role=role, params=params, prefix=prefix):
+            inner = ",".join(f"{c.removeprefix(prefix)}={row[c]}" for c in params
+                             if pd.notna(row[c]))
+            return f"{row[f'param.{role}']}[{inner}]" if inner else row[f"param.{role}"]
+
+        labels[role] = frame.apply(label, axis=1)
+    labels["seed"] = frame["param.seed"]
+    return pd.DataFrame(labels)
+
+
 def metric_columns(frame: pd.DataFrame) -> list[str]:
     """Scores computed by metric plugins (not timings or step diagnostics)."""
     skip_prefixes = ("param.", "time.", "encode.", "reduce.", "cluster.", "data.")

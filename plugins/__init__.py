@@ -10,8 +10,12 @@ from clustergrid import hookimpl
 @hookimpl
 def register_datasets(register):
     from clustergrid.plugins.datasets.digits import Digits
+    from clustergrid.plugins.datasets.sim_cherenkov import SimCherenkov
+    from clustergrid.plugins.datasets.sim_galaxies import SimGalaxies
+    from clustergrid.plugins.datasets.sim_lenses import SimLenses
 
-    register(Digits)
+    for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov):
+        register(dataset)
 
 
 @hookimpl

@@ -90,7 +90,9 @@ def test_keys_change_with_parameters_versions_and_data(registry):
     assert changed(steps(GRID.replace("[2, 3, 4, 5]", "[2, 3, 4, 6]"))) == (
         ["cluster"] * 12 + ["score"] * 12)
     # A new plugin version invalidates that plugin's steps and their descendants only.
-    registry.components["reducer"]["pca"] = replace(registry.get("reducer", "pca"), version="99")
+    pca = registry.get("reducer", "pca")
+    bumped = type("PCA", (pca.cls,), {"version": "99"})
+    registry.components["reducer"]["pca"] = replace(pca, cls=bumped)
     assert changed(steps(GRID)) == ["cluster"] * 32 + ["reduce"] * 4 + ["score"] * 32
 
 

@@ -50,7 +50,9 @@ def test_builtins_load_through_the_entry_point(registry):
 def test_third_party_distribution_is_discovered(fake_site):
     install_fake_distribution(fake_site, "lab-encoders", "fake_lab", LAB_PLUGIN, version="2.3")
     info = Registry.load().get("encoder", "brightness")
-    assert (info.plugin, info.distribution, info.version) == ("lab-encoders", "lab-encoders", "2.3")
+    assert (info.plugin, info.distribution, info.distribution_version) == (
+        "lab-encoders", "lab-encoders", "2.3")
+    assert info.version == "2.3"  # no version of its own: the distribution's
     assert list(info.cls.parameters()) == ["scale"]
 
 

@@ -52,17 +52,18 @@ class SimGalaxies(SimulatedDataset):
 
     - ``elliptical``: Sersic n = 3.5-5.5 (de Vaucouleurs-like), axis ratio 0.72-1,
       ``r_eff`` 0.6-1.8, red ("old" colours g-r = 0.75, r-i = 0.40).
-    - ``spiral``: exponential disk (scale length 0.6-1.3) seen at inclination cos i =
-      0.45-0.95, a small red Sersic bulge (8-30 % of the light), and m = 2-4 logarithmic
-      spiral arms (pitch angle 12-28 degrees, either handedness) carrying 35-60 % of the
-      disk light in blue "young" colours, dotted with HII-region knots.
+    - ``spiral``: exponential disk (scale length 1-1.8) seen at inclination cos i =
+      0.45-0.95, a small red Sersic bulge (5-20 % of the light), and m = 2-4 logarithmic
+      spiral arms (pitch angle 12-28 degrees, either handedness) carrying 50-75 % of the
+      disk light in blue "young" colours (g-r = 0.15), dotted with HII-region knots.
     - ``edge-on``: a thin disk seen within 7 degrees of edge-on, ``(|R|/h) K1(|R|/h)``
       along the major axis and ``sech^2(z/z0)`` across (z0/h = 0.08-0.16), an optional
       small bulge and a dust lane whose optical depth scales as 1/wavelength, slightly
       off the mid-plane.
-    - ``merger``: two overlapping galaxies (Sersic bulge-dominated or disky, flux ratio
-      1:1 to 1:3.3, separated by 1-2.2 half-light radii, the secondary tidally stretched)
-      with one or two curved tidal tails carrying 8-20 % of the light.
+    - ``merger``: two overlapping galaxies (each bulge-dominated or disky, flux ratio
+      1:1 to 1:3.3, separated by 1.3-2.8 half-light radii of the primary, the secondary
+      tidally stretched along the line joining them) with one or two curved, fading and
+      widening tidal tails carrying 15-30 % of the light in blue colours.
 
     Every galaxy gets a random position angle, a position jitter of 0.2 arcsec rms, a
     total r-band flux drawn log-uniformly in 2.5e4-2.5e5 counts and a colour scatter of
@@ -123,13 +124,7 @@ class SimGalaxies(SimulatedDataset):
     def _check(self) -> None:
         if self.bands not in BANDS:
             raise ValueError(f"bands must be 1, 2 or 3, got {self.bands!r}")
-        if int(self.size) != self.size or self.size < 8:
-            raise ValueError(f"size must be an integer >= 8, got {self.size!r}")
-        for key in ("fov", "psf_fwhm"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"{key} must be positive, got {getattr(self, key)!r}")
-        if self.sky_level < 0 or self.read_noise < 0:
-            raise ValueError("sky_level and read_noise must be >= 0")
+        self._require(positive=("fov", "psf_fwhm"), non_negative=("sky_level", "read_noise"))
 
     def _simulate(self, rng: np.random.Generator, class_name: str) -> tuple[np.ndarray, dict]:
         pixel = self.fov / self.size

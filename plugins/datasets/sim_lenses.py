@@ -43,16 +43,19 @@ class SimLenses(SimulatedDataset):
     with a Gaussian PSF and observed with Poisson noise on source plus sky, sky
     subtracted, plus Gaussian read noise; pixel values are counts.
 
-    Classes differ only in the dark-matter substructure added to the deflection field:
+    Classes differ only in the dark-matter substructure added to the deflection field;
+    item ``i`` has the same lens and source in every class (for a given ``seed``), so
+    datasets restricted to one class each are matched pairs:
 
     - ``no_substructure``: the smooth lens alone.
     - ``subhalos``: 3-7 point-mass subhalos (Einstein radii 0.04-0.15 arcsec, softened
       over 0.02 arcsec) scattered within 0.7-1.3 Einstein radii of the lens centre, where
       they perturb the ring: kinks, brightness gaps and split clumps.
     - ``vortex``: a straight line of mass (a superfluid dark-matter vortex or string),
-      length 1-2 Einstein radii, crossing the lens near its centre along a random
-      direction, deflecting by up to ~0.1-0.2 arcsec, which shears and offsets the arcs
-      where it crosses them.
+      length 1-2 Einstein radii, crossing the lens within half an Einstein radius of its
+      centre along a random direction; its line density (0.03-0.07 arcsec in units of
+      the critical density) makes the deflection jump by 2 pi times that across the
+      line, which kinks and offsets the arcs where it crosses them.
 
     Parameters: ``n_samples``; ``size`` (pixels) over a fixed field of view ``fov``
     (arcsec, default 5, i.e. 0.078 arcsec pixels at size 64, HST/Euclid-like);
@@ -95,22 +98,25 @@ class SimLenses(SimulatedDataset):
         return (1, self.size, self.size)
 
     def _check(self) -> None:
-        if int(self.size) != self.size or self.size < 8:
-            raise ValueError(f"size must be an integer >= 8, got {self.size!r}")
-        for key in ("fov", "psf_fwhm"):
-            if not getattr(self, key) > 0:
-                raise ValueError(f"{key} must be positive, got {getattr(self, key)!r}")
-        if self.sky_level < 0 or self.read_noise < 0:
-            raise ValueError("sky_level and read_noise must be >= 0")
+        self._require(positive=("fov", "psf_fwhm"), non_negative=("sky_level", "read_noise"))
 
     def _simulate(self, rng: np.random.Generator, class_name: str) -> tuple[np.ndarray, dict]:
         pixel = self.fov / self.size
         x, y = pixel_grid(self.size * OVERSAMPLE, pixel / OVERSAMPLE)
 
+        # Everything but the substructure is drawn first, in the same order for every
+        # class and whether or not the lens light is shown: item i of two datasets with
+        # the same seed has the same lens and source, whatever their classes.
         theta_e = rng.uniform(*THETA_E_RANGE)
         lens_x, lens_y = rng.normal(0.0, 0.05, size=2)
         q, angle = rng.uniform(0.6, 0.95), rng.uniform(0, np.pi)
         gamma, gamma_angle = rng.uniform(0.0, 0.05), rng.uniform(0, np.pi)
+        source = _draw_source(rng, lens_x, lens_y, theta_e)
+        light_r_eff, light_n = rng.uniform(0.6, 1.5), rng.uniform(3.0, 5.0)
+        light_angle = angle + rng.normal(0, 0.1)
+        light_q = np.clip(q * rng.uniform(0.9, 1.1), 0.5, 1.0)
+        lens_flux = log_uniform(rng, *LENS_FLUX_RANGE)
+
         alpha_x, alpha_y = _sie_deflection(x, y, lens_x, lens_y, theta_e, q, angle)
         # external shear: alpha = Gamma . theta, Gamma = [[g1, g2], [g2, -g1]]
         g1, g2 = gamma * np.cos(2 * gamma_angle), gamma * np.sin(2 * gamma_angle)
@@ -119,26 +125,21 @@ class SimLenses(SimulatedDataset):
         alpha_y += g2 * dx - g1 * dy
 
         truth: dict = {"theta_e": theta_e, "lens_x": lens_x, "lens_y": lens_y,
-                       "axis_ratio": q, "angle": angle, "shear": gamma, "pixel_scale": pixel}
+                       "axis_ratio": q, "angle": angle, "shear": gamma, "pixel_scale": pixel,
+                       "source_x": source["x"], "source_y": source["y"]}
         if class_name == "subhalos":
             sub_x, sub_y = _add_subhalos(rng, x, y, alpha_x, alpha_y, lens_x, lens_y, theta_e)
             truth.update(subhalo_x=sub_x, subhalo_y=sub_y)
         elif class_name == "vortex":
             truth.update(_add_vortex(rng, x, y, alpha_x, alpha_y, lens_x, lens_y, theta_e))
 
-        source = _source_brightness(rng, x - alpha_x, y - alpha_y, lens_x, lens_y, theta_e)
-        area = (pixel / OVERSAMPLE) ** 2
-        model = bin_pixels(source * area, OVERSAMPLE)
+        # ray shooting: each sub-pixel sees the source where its ray lands
+        brightness = _source_brightness(source, x - alpha_x, y - alpha_y)
+        model = bin_pixels(brightness * (pixel / OVERSAMPLE) ** 2, OVERSAMPLE)
         truth["arc_flux"] = float(model.sum())
-        # drawn whether or not it is shown, so that the arcs and the noise of an item are
-        # the same with and without lens light
-        r_eff, n = rng.uniform(0.6, 1.5), rng.uniform(3.0, 5.0)
-        light_angle = angle + rng.normal(0, 0.1)
-        light_q = np.clip(q * rng.uniform(0.9, 1.1), 0.5, 1.0)
-        lens_flux = log_uniform(rng, *LENS_FLUX_RANGE)
         if self.lens_light:
             u, v = rotate(x, y, lens_x, lens_y, light_angle)
-            light = bin_pixels(sersic(np.hypot(u, v / light_q), r_eff, n), OVERSAMPLE)
+            light = bin_pixels(sersic(np.hypot(u, v / light_q), light_r_eff, light_n), OVERSAMPLE)
             model += light * (lens_flux / light.sum())
         model = convolve(model, gaussian_kernel(self.psf_fwhm / pixel))
         image = observe(model, rng, self.sky_level * pixel**2, self.read_noise)
@@ -192,10 +193,12 @@ def _add_vortex(rng, x, y, alpha_x, alpha_y, lens_x, lens_y, theta_e) -> dict:
     where = rng.uniform(0, 2 * np.pi)
     cx, cy = lens_x + offset * np.cos(where), lens_y + offset * np.sin(where)
     angle = rng.uniform(0, np.pi)
-    strength = rng.uniform(0.02, 0.05)
+    strength = rng.uniform(0.03, 0.07)
     u, v = rotate(x, y, cx, cy, angle)
     half = length / 2
-    alpha_u = strength / 2 * np.log(((u + half) ** 2 + v**2 + 1e-12) / ((u - half) ** 2 + v**2 + 1e-12))
+    # the tiny constant keeps the logarithm finite exactly at the segment's ends
+    far, near = (u + half) ** 2 + v**2 + 1e-12, (u - half) ** 2 + v**2 + 1e-12
+    alpha_u = strength / 2 * np.log(far / near)
     alpha_v = strength * (np.arctan2(v, u - half) - np.arctan2(v, u + half))
     cos, sin = np.cos(angle), np.sin(angle)
     alpha_x += alpha_u * cos - alpha_v * sin
@@ -204,26 +207,35 @@ def _add_vortex(rng, x, y, alpha_x, alpha_y, lens_x, lens_y, theta_e) -> dict:
             "vortex_strength": strength}
 
 
-def _source_brightness(rng, beta_x, beta_y, lens_x, lens_y, theta_e) -> np.ndarray:
-    """Surface brightness (counts per arcsec^2) of the source at source-plane positions."""
+def _draw_source(rng: np.random.Generator, lens_x: float, lens_y: float, theta_e: float) -> dict:
+    """Parameters of a Sersic source with a few compact star-forming clumps."""
     from scipy.special import gamma as gamma_function
 
     # within ~0.35 Einstein radii of the optical axis: mostly rings and bright arcs
     offset, where = theta_e * 0.35 * np.sqrt(rng.random()), rng.uniform(0, 2 * np.pi)
-    sx, sy = lens_x + offset * np.cos(where), lens_y + offset * np.sin(where)
     n, r_eff = rng.uniform(0.5, 1.5), log_uniform(rng, 0.1, 0.3)
     q, angle = rng.uniform(0.5, 1.0), rng.uniform(0, np.pi)
     flux = log_uniform(rng, *SOURCE_FLUX_RANGE)
     clumps = int(rng.integers(0, 4))
-    clump_share = 0.1 * clumps
     b = sersic_bn(n)
     # total flux of a Sersic profile equal to 1 at r_eff
     total = 2 * np.pi * n * q * r_eff**2 * np.exp(b) * b ** (-2 * n) * gamma_function(2 * n)
-    u, v = rotate(beta_x, beta_y, sx, sy, angle)
-    brightness = sersic(np.hypot(u, v / q), r_eff, n) * (flux * (1 - clump_share) / total)
-    for _ in range(clumps):
-        cx, cy = rng.normal(0, r_eff, size=2)
-        width = rng.uniform(0.03, 0.06)
-        peak = flux * 0.1 / (2 * np.pi * width**2)
-        brightness += peak * np.exp(-((u - cx) ** 2 + (v - cy) ** 2) / (2 * width**2))
+    return {
+        "x": lens_x + offset * np.cos(where), "y": lens_y + offset * np.sin(where),
+        "n": n, "r_eff": r_eff, "q": q, "angle": angle,
+        "amplitude": flux * (1 - 0.1 * clumps) / total,
+        "clumps": [  # (u, v, width, peak), each holding a tenth of the flux
+            (*rng.normal(0, r_eff, size=2), width, flux * 0.1 / (2 * np.pi * width**2))
+            for width in rng.uniform(0.03, 0.06, size=clumps)
+        ],
+    }
+
+
+def _source_brightness(source: dict, beta_x: np.ndarray, beta_y: np.ndarray) -> np.ndarray:
+    """Surface brightness (counts per arcsec^2) of the source at source-plane positions."""
+    u, v = rotate(beta_x, beta_y, source["x"], source["y"], source["angle"])
+    r = np.hypot(u, v / source["q"])
+    brightness = source["amplitude"] * sersic(r, source["r_eff"], source["n"])
+    for cu, cv, width, peak in source["clumps"]:
+        brightness += peak * np.exp(-((u - cu) ** 2 + (v - cv) ** 2) / (2 * width**2))
     return brightness

@@ -98,15 +98,22 @@ def convolve(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def observe(
-    expected: np.ndarray, rng: np.random.Generator, background: float, read_noise: float
+    expected: np.ndarray,
+    rng: np.random.Generator,
+    background: float,
+    read_noise: float,
+    excess_noise: float = 0.0,
 ) -> np.ndarray:
-    """A sky-subtracted exposure of ``expected`` counts per pixel.
+    """A background-subtracted exposure of ``expected`` counts per pixel.
 
-    Photon (Poisson) noise of source plus background, the background level subtracted
-    as a pipeline would, then Gaussian read-out noise of ``read_noise`` counts rms.
+    Photon (Poisson) noise of source plus background, then Gaussian noise of variance
+    ``read_noise**2 + excess_noise**2 * counts`` (read-out electronics, and the gain
+    spread of a photomultiplier's single photo-electrons), then the mean background
+    level subtracted as a pipeline would.
     """
     counts = rng.poisson(np.clip(expected, 0, None) + background).astype(np.float64)
-    return counts - background + rng.normal(0.0, read_noise, size=expected.shape)
+    sigma = np.sqrt(read_noise**2 + excess_noise**2 * counts)
+    return counts - background + rng.normal(0.0, 1.0, size=expected.shape) * sigma
 
 
 def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -117,7 +124,7 @@ def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
 class SimulatedDataset(Dataset):
     """Base of the simulated labelled datasets: class mix, seeding, slicing, fingerprint.
 
-    Subclasses set ``CLASSES`` and ``version``, store ``n_samples``, ``seed``,
+    Subclasses set ``CLASSES`` and ``version``, store ``n_samples``, ``size``, ``seed``,
     ``classes`` and ``class_weights`` among their parameters, and implement
     ``_simulate(rng, class_name) -> (native, truth)``: the item in its native form and a
     dict of the parameters drawn for it. ``_image`` turns a native item into a
@@ -131,6 +138,7 @@ class SimulatedDataset(Dataset):
     CLASSES: ClassVar[tuple[str, ...]] = ()
 
     n_samples: int
+    size: int
     seed: int
     classes: Sequence[str] | None
     class_weights: Sequence[float] | Mapping[str, float] | None
@@ -166,6 +174,7 @@ class SimulatedDataset(Dataset):
         return list(self._chosen_classes())
 
     def fingerprint(self) -> str:
+        self._validate()  # so that bad parameters fail when the grid is planned
         params = ",".join(f"{k}={v!r}" for k, v in sorted(self.get_params().items()))
         return f"{self.name}:v{self.version}:helpers{HELPERS_VERSION}:{params}"
 
@@ -251,5 +260,19 @@ class SimulatedDataset(Dataset):
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
+        if isinstance(self.size, bool) or not isinstance(self.size, int | np.integer):
+            raise ValueError(f"size must be an integer, got {self.size!r}")
+        if self.size < 8:
+            raise ValueError(f"size must be >= 8 pixels, got {self.size}")
         self._weights()  # validates classes too
         self._check()
+
+    def _require(self, positive: Sequence[str] = (), non_negative: Sequence[str] = ()) -> None:
+        """Raise ValueError unless the named parameters are positive / non-negative numbers."""
+        for names, low, strict in ((positive, 0, True), (non_negative, 0, False)):
+            for name in names:
+                value = getattr(self, name)
+                ok = isinstance(value, int | float | np.number) and not isinstance(value, bool)
+                if not ok or not (value > low if strict else value >= low):
+                    kind = "positive" if strict else ">= 0"
+                    raise ValueError(f"{name} must be a number {kind}, got {value!r}")
