@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clustergrid import Clusterer, Dataset, Encoder, hookimpl
+from clustergrid import Clusterer, Dataset, Encoder, Metric, Reducer, Transform, hookimpl
 
 #: (encoder tag, seed) of every Counting/Seeded encoder call, in this process
 CALLS: list[tuple[str, int | None]] = []
@@ -98,6 +98,52 @@ class Named(Dataset):
 
     def ids(self):
         return np.array([f"obj-{i}" for i in range(self.n_samples)])
+
+
+class Negate(Transform):
+    """Multiplies every pixel by -1."""
+
+    name = "negate"
+
+    def transform(self, images):
+        return -images
+
+
+class FirstColumns(Reducer):
+    """Keeps the first ``k`` features."""
+
+    name = "first"
+
+    def __init__(self, k: int = 2):
+        self.k = k
+
+    def fit_transform(self, X):
+        return X[:, : self.k]
+
+
+class LargestCluster(Metric):
+    """Fraction of points in the largest cluster, and the number of clusters."""
+
+    name = "largest"
+
+    def compute(self, X, labels, true_labels=None):
+        sizes = np.bincount(labels[labels >= 0])
+        return {"largest": sizes.max() / len(labels), "clusters": float(len(sizes))}
+
+
+@hookimpl
+def register_transforms(register):
+    register(Negate)
+
+
+@hookimpl
+def register_reducers(register):
+    register(FirstColumns)
+
+
+@hookimpl
+def register_metrics(register):
+    register(LargestCluster)
 
 
 @hookimpl

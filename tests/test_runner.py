@@ -93,6 +93,37 @@ def test_every_combination_is_a_child_run_with_params_metrics_and_tags(registry,
     assert run.data.metrics["silhouette"] == pytest.approx(silhouette_score(X, labels), rel=1e-5)
 
 
+def test_a_plugin_can_provide_every_kind_of_component(registry, workdir):
+    text = """\
+name: every-hook
+datasets:
+  - plugin: named
+    n_samples: 30
+    transforms:
+      - plugin: negate
+encoders:
+  - plugin: counting
+reducers:
+  - plugin: first
+    k: 3
+clusterers:
+  - plugin: fragile
+    n_clusters: 2
+    random_state: 0
+metrics: [largest, ari]
+"""
+    summary = runner.run(parse_experiment(text, registry), registry)
+    assert summary.finished == 1
+    (run,) = child_runs("every-hook")
+    assert run.data.params["transforms"] == "negate"
+    # Two well separated blobs of 15: the fake metric's dict is logged key by key.
+    assert run.data.metrics["largest"] == 0.5
+    assert run.data.metrics["clusters"] == 2.0
+    assert run.data.metrics["ari"] == 1.0
+    ids = Tracker(None, "every-hook").client.download_artifacts(run.info.run_id, "labels.csv")
+    assert Path(ids).read_text().splitlines()[1].startswith("obj-0,")
+
+
 def test_second_run_creates_no_child_run_and_computes_nothing(registry, workdir):
     experiment = parse_experiment(SMALL, registry)
     runner.run(experiment, registry)

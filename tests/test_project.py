@@ -1,0 +1,59 @@
+"""Meta-tests that keep the hooks, the docs, the packaging and CI in step."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from clustergrid import hookspecs
+from clustergrid.cli import app
+
+ROOT = Path(__file__).parents[1]
+README = (ROOT / "README.md").read_text()
+HOOKS = [name for name in dir(hookspecs) if name.startswith("register_")]
+
+
+def test_every_hook_is_documented_in_the_readme():
+    assert HOOKS
+    missing = [hook for hook in HOOKS if f"`{hook}`" not in README]
+    assert missing == []
+
+
+def test_every_hook_has_a_docstring():
+    assert all(getattr(hookspecs, hook).__doc__ for hook in HOOKS)
+
+
+def test_every_hook_is_exercised_by_a_test():
+    tests = "".join(path.read_text() for path in (ROOT / "tests").glob("*.py")
+                    if path.name != "test_project.py")
+    assert [hook for hook in HOOKS if f"def {hook}" not in tests] == []
+
+
+def test_every_builtin_component_is_documented(registry):
+    builtin = [info.name for info in registry.all() if info.plugin == "builtin"]
+    assert [name for name in builtin if f"`{name}`" not in README] == []
+
+
+def test_every_cli_command_is_in_the_readme():
+    commands = [command.name or command.callback.__name__ for command in app.registered_commands]
+    assert [c for c in commands if f"clustergrid {c}" not in README] == []
+
+
+def test_every_package_folder_is_listed_in_pyproject():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(config["packages"])
+    found = set()
+    for prefix, folder in config["package-dir"].items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((prefix, *parts)))
+    assert found <= listed
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci and "make test" in README
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^test:.*\n(\t.*\n)*\t\$\(BIN\)/python -m pytest", makefile, re.M)
+    assert "torch==2.13.0" in makefile
