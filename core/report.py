@@ -102,7 +102,7 @@ def _html_table(summary: pd.DataFrame, metrics: list[str]) -> str:
         for m in metrics:
             mean, std = row[f"{m} mean"], row[f"{m} std"]
             mark = " class='best'" if _is_number(mean) and mean == best[m] else ""
-            cells.append(f"<td{mark} data-value='{mean}'>{_fmt(mean, std)}</td>")
+            cells.append(f"<td{mark} data-value='{mean}'>{_fmt(mean, std, '&plusmn;')}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<table class='sortable'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
@@ -120,7 +120,7 @@ def markdown_report(experiment: str, frame: pd.DataFrame) -> str:
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for _, row in summary.iterrows():
             cells = [_md(str(row[c])) for c in components] + [str(row["seeds"])]
-            cells += [_fmt(row[f"{m} mean"], row[f"{m} std"]) for m in metrics]
+            cells += [_fmt(row[f"{m} mean"], row[f"{m} std"], "±") for m in metrics]
             lines.append("| " + " | ".join(cells) + " |")
     for _, row in failed.iterrows():
         lines.append(f"- FAILED {_md(str(row['pipeline']))}: {_md(str(row.get('error', '')))}")
@@ -138,10 +138,10 @@ def _is_number(value) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
-def _fmt(mean, std) -> str:
+def _fmt(mean, std, plus_minus: str) -> str:
     if not _is_number(mean):
         return "n/a"
-    return f"{mean:.3f}" if not _is_number(std) else f"{mean:.3f} &plusmn; {std:.3f}"
+    return f"{mean:.3f}" if not _is_number(std) else f"{mean:.3f} {plus_minus} {std:.3f}"
 
 
 def _md(text: str) -> str:

@@ -22,9 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from clustergrid.errors import PluginError, SpecError
 from clustergrid.registry import Registry
 
-#: keys of a component entry that are not plugin parameters
-ENTRY_KEYS = {"plugin", "transforms"}
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
