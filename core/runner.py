@@ -13,6 +13,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,63 +106,85 @@ def run(
     plan = make_plan(experiment, registry)
     uri = tracking_uri or experiment.tracking_uri
     cache = Cache(cache_root(experiment))
-    # The store is created here, by the driver, before any worker starts.
-    tracker = Tracker(uri, experiment.name)
-    tracker.mark_abandoned_runs_killed()
-    finished = tracker.finished_hashes() if resume else set()
-    todo = _todo(plan, finished, resume)
-    summary = RunSummary(experiment.name, resolve_uri(uri), cache.root,
-                         preview(plan, cache, finished, resume))
-    on_start(summary.preview)
-    if not todo:
-        summary.wall_time = time.perf_counter() - started
-        return summary
+    new_store = not store_exists(uri)
+    # Every MLflow call runs on this one driver thread, in order, while steps compute:
+    # workers never open the store, so even creating it (seconds, for SQLite) can
+    # overlap with the first steps. A new store cannot hold finished runs to resume.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clustergrid-mlflow") as mlflow:
+        opened = mlflow.submit(_open_store, uri, experiment.name)
+        finished = opened.result().finished_hashes() if resume and not new_store else set()
+        todo = _todo(plan, finished, resume)
+        summary = RunSummary(experiment.name, resolve_uri(uri), cache.root,
+                             preview(plan, cache, finished, resume))
+        on_start(summary.preview)
+        if not todo:
+            opened.result()  # the store exists once run() returns, even with nothing to do
+            summary.wall_time = time.perf_counter() - started
+            return summary
+        parent = mlflow.submit(lambda: opened.result().start_invocation(
+            params={"file": str(experiment.source or ""),
+                    "workers": workers or experiment.workers,
+                    "seeds": ",".join(map(str, experiment.seeds))},
+            tags={"clustergrid.combinations": str(len(todo))},
+        ))
+        by_score = {combination.key: combination for combination in todo}
+        outcomes: dict[str, StepOutcome] = {}
+        logged: list[Future] = []
 
-    parent = tracker.start_invocation(
-        params={"file": str(experiment.source or ""), "workers": workers or experiment.workers,
-                "seeds": ",".join(map(str, experiment.seeds))},
-        tags={"clustergrid.combinations": str(len(todo))},
-    )
-    summary.parent_run_id = parent
-    by_score = {combination.key: combination for combination in todo}
-    outcomes: dict[str, StepOutcome] = {}
-
-    def record(outcome: StepOutcome) -> None:
-        outcomes[outcome.key] = outcome
-        summary.step_status[outcome.status] += 1
-        on_outcome(outcome)
-        combination = by_score.get(outcome.key)
-        if combination is not None:
-            ok = _log_combination(tracker, parent, plan, combination, outcomes, cache)
-            if ok:
+        def record(outcome: StepOutcome) -> None:
+            outcomes[outcome.key] = outcome
+            summary.step_status[outcome.status] += 1
+            on_outcome(outcome)
+            combination = by_score.get(outcome.key)
+            if combination is None:
+                return
+            steps = {stage: outcomes[key] for stage, key in combination.steps.items()}
+            failure = _failure(steps)
+            if failure is None:
                 summary.finished += 1
             else:
-                summary.failed.append((combination.label(), outcome.error or ""))
+                summary.failed.append((combination.label(), failure.error or ""))
+            logged.append(mlflow.submit(
+                lambda: _log_combination(opened.result(), parent.result(), plan, combination,
+                                         steps, failure, cache)))
 
-    status = "FAILED"
-    try:
-        execute(plan.steps_for(todo), cache, registry, workers or experiment.workers, record)
-        status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        summary.wall_time = time.perf_counter() - started
-        tracker.end_invocation(parent, status, tags={
-            "clustergrid.finished": str(summary.finished),
-            "clustergrid.failed": str(len(summary.failed)),
-            "clustergrid.wall_time": f"{summary.wall_time:.2f}",
-        })
+        status = "FAILED"
+        try:
+            execute(plan.steps_for(todo), cache, registry, workers or experiment.workers, record)
+            status = "FINISHED"
+        except KeyboardInterrupt:
+            status = "KILLED"
+            raise
+        finally:
+            summary.wall_time = time.perf_counter() - started
+            ended = mlflow.submit(lambda: opened.result().end_invocation(
+                parent.result(), status, tags={
+                    "clustergrid.finished": str(summary.finished),
+                    "clustergrid.failed": str(len(summary.failed)),
+                    "clustergrid.wall_time": f"{summary.wall_time:.2f}",
+                }))
+            for future in (*logged, ended):
+                future.result()  # an MLflow error surfaces here, after every step ran
+            summary.parent_run_id = parent.result()
     return summary
 
 
+def _open_store(uri: str | None, experiment: str) -> Tracker:
+    tracker = Tracker(uri, experiment)
+    tracker.mark_abandoned_runs_killed()
+    return tracker
+
+
+def _failure(steps: dict[str, StepOutcome]) -> StepOutcome | None:
+    """The failed step of a combination (a skipped step carries its ancestor's error)."""
+    return next((o for o in steps.values() if o.status == "failed"),
+                next((o for o in steps.values() if o.status == "skipped"), None))
+
+
 def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Combination,
-                     outcomes: dict[str, StepOutcome], cache: Cache) -> bool:
-    """Log one combination as a child run; True when it finished."""
-    steps = {stage: outcomes[key] for stage, key in combination.steps.items()}
-    failure = next((o for o in steps.values() if o.status == "failed"), None)
-    if failure is None:  # a skipped score step carries its failed ancestor's error
-        failure = next((o for o in steps.values() if o.status == "skipped"), None)
+                     steps: dict[str, StepOutcome], failure: StepOutcome | None,
+                     cache: Cache) -> None:
+    """Log one combination as a child run, FINISHED or FAILED."""
     params = combination_params(combination)
     versions = {f"version.{kind}.{name}": version for (kind, name), version in plan.versions.items()
                 if (kind, name) in _plugins_of(combination)}
@@ -190,7 +213,6 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
         texts["labels.csv"] = _labels_csv(cache, combination)
         status = "FINISHED"
     tracker.log_combination(parent, combination.label(), params, metrics, tags, texts, status)
-    return status == "FINISHED"
 
 
 def combination_params(combination: Combination) -> dict[str, str]:
