@@ -36,16 +36,28 @@ def register_encoders(register):
 def register_reducers(register):
     from clustergrid.plugins.reducers.identity import NoReduction
     from clustergrid.plugins.reducers.pca import PCA
+    from clustergrid.plugins.reducers.standardize import Standardize
+    from clustergrid.plugins.reducers.tsne import TSNE
+    from clustergrid.plugins.reducers.umap import UMAP
 
-    register(NoReduction)
-    register(PCA)
+    for reducer in (NoReduction, PCA, Standardize, UMAP, TSNE):
+        register(reducer)
 
 
 @hookimpl
 def register_clusterers(register):
+    from clustergrid.plugins.clusterers.agglomerative import Agglomerative
+    from clustergrid.plugins.clusterers.birch import Birch
+    from clustergrid.plugins.clusterers.dbscan import DBSCAN
+    from clustergrid.plugins.clusterers.gmm import GaussianMixture
+    from clustergrid.plugins.clusterers.hdbscan import HDBSCAN
     from clustergrid.plugins.clusterers.kmeans import KMeans
+    from clustergrid.plugins.clusterers.minibatch_kmeans import MiniBatchKMeans
+    from clustergrid.plugins.clusterers.spectral import Spectral
 
-    register(KMeans)
+    for clusterer in (KMeans, MiniBatchKMeans, GaussianMixture, HDBSCAN, DBSCAN,
+                      Agglomerative, Spectral, Birch):
+        register(clusterer)
 
 
 @hookimpl

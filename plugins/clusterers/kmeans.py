@@ -1,28 +1,40 @@
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import numpy as np
 
-from clustergrid import Clusterer
+from clustergrid.plugins.clusterers.choose_k import KClusterer, KRange, NClusters
 
 
-class KMeans(Clusterer):
-    """k-means (scikit-learn, k-means++ initialisation); inertia is logged."""
+class KMeans(KClusterer):
+    """k-means (scikit-learn, k-means++ initialisation); k fixed or chosen; inertia logged.
+
+    ``n_clusters: auto`` fits every k in ``k_range`` (inclusive) and keeps the best by
+    ``criterion`` (only "silhouette"); see ``choose_k`` for what is logged.
+    """
 
     name = "kmeans"
 
-    def __init__(self, n_clusters: int = 8, n_init: int = 10, random_state: int | None = None):
+    def __init__(
+        self,
+        n_clusters: NClusters = 8,
+        n_init: int = 10,
+        random_state: int | None = None,
+        k_range: KRange = (2, 10),
+        criterion: Literal["silhouette"] = "silhouette",
+    ):
         self.n_clusters = n_clusters
         self.n_init = n_init
         self.random_state = random_state
+        self.k_range = k_range
+        self.criterion = criterion
 
-    def fit_predict(self, X: np.ndarray) -> np.ndarray:
+    def _fit(self, X: np.ndarray, k: int) -> tuple[np.ndarray, Any]:
         from sklearn.cluster import KMeans as SklearnKMeans
 
-        if self.n_clusters > len(X):
-            raise ValueError(f"n_clusters={self.n_clusters} exceeds the {len(X)} points")
-        model = SklearnKMeans(
-            n_clusters=self.n_clusters, n_init=self.n_init, random_state=self.random_state
-        )
-        labels = model.fit_predict(X)
-        self.metrics_ = {"inertia": float(model.inertia_)}
-        return labels
+        model = SklearnKMeans(n_clusters=k, n_init=self.n_init, random_state=self.random_state)
+        return model.fit_predict(X), model
+
+    def _model_metrics(self, X: np.ndarray, model: Any) -> dict[str, float]:
+        return {"inertia": float(model.inertia_)}

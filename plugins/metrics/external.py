@@ -1,6 +1,11 @@
-"""External metrics: agreement with the dataset's labels. Items whose true label is
-unknown (-1) are left out; noise points (-1 from the clusterer) count as one more
-cluster, so a clusterer cannot score well by calling hard points noise."""
+"""External metrics: agreement with the dataset's labels.
+
+Items whose true label is unknown (-1) are left out of every metric here. Noise points
+(-1 from the clusterer) stay in, so a clusterer cannot score well by calling hard
+points noise: the information-theoretic and pair-counting scores treat noise as one
+more cluster, and the matching-based scores (accuracy, purity, per-class recall) count
+every noise point as wrong. Every metric is NaN when no item has a known label.
+"""
 
 from __future__ import annotations
 
@@ -8,46 +13,244 @@ import numpy as np
 
 from clustergrid import Metric
 
+NAN = float("nan")
 
-def _known(labels: np.ndarray, true_labels: np.ndarray):
+
+def _known(
+    labels: np.ndarray, true_labels: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(true, predicted)`` for the items with a known label, or None if there are none."""
+    if true_labels is None:
+        raise ValueError("this metric needs the dataset's true labels")
+    labels, true_labels = np.asarray(labels), np.asarray(true_labels)
+    if len(labels) != len(true_labels):
+        raise ValueError(f"{len(labels)} cluster labels but {len(true_labels)} true labels")
     known = true_labels != -1
+    if not known.any():
+        return None
     return true_labels[known], labels[known]
 
 
+def _contingency(
+    true: np.ndarray, predicted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(classes, class_sizes, counts)``: the sorted class values, their item counts,
+    and a (non-noise cluster x class) matrix of item counts; noise is in no row."""
+    classes, class_index, class_sizes = np.unique(
+        true, return_inverse=True, return_counts=True
+    )
+    clustered = predicted != -1
+    _, cluster_index = np.unique(predicted[clustered], return_inverse=True)
+    counts = np.zeros((int(cluster_index.max(initial=-1)) + 1, len(classes)), dtype=np.int64)
+    np.add.at(counts, (cluster_index, class_index[clustered]), 1)
+    return classes, class_sizes, counts
+
+
+def hungarian_match(
+    true: np.ndarray, predicted: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-to-one matching of clusters to classes maximising the items they share.
+
+    Returns ``(classes, matched, class_sizes)``: the sorted class values, the number of
+    items of each class that fall in the cluster matched to it (0 when the class has no
+    cluster), and each class's size. Noise (-1) is never matched to a class. With more
+    clusters than classes the extra clusters stay unmatched (their items are wrong),
+    and vice versa.
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    classes, class_sizes, counts = _contingency(true, predicted)
+    matched = np.zeros(len(classes), dtype=np.int64)
+    if len(counts):
+        rows, cols = linear_sum_assignment(counts, maximize=True)
+        matched[cols] = counts[rows, cols]
+    return classes, matched, class_sizes
+
+
 class AdjustedRand(Metric):
-    """Adjusted Rand index against the true labels; 1 is perfect, ~0 is chance."""
+    """Adjusted Rand index against the true labels; 1 is perfect, ~0 is chance.
+
+    Noise counts as one more cluster (scikit-learn on the raw labels).
+    """
 
     name = "ari"
     needs_labels = True
 
-    def compute(self, X, labels, true_labels=None):
+    def compute(
+        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
+    ) -> float:
         from sklearn.metrics import adjusted_rand_score
 
-        return float(adjusted_rand_score(*_known(labels, true_labels)))
+        data = _known(labels, true_labels)
+        return NAN if data is None else float(adjusted_rand_score(*data))
 
 
 class AdjustedMutualInfo(Metric):
-    """Adjusted mutual information against the true labels; 1 is perfect, ~0 is chance."""
+    """Adjusted mutual information against the true labels; 1 is perfect, ~0 is chance.
+
+    Noise counts as one more cluster (scikit-learn on the raw labels).
+    """
 
     name = "ami"
     needs_labels = True
 
-    def compute(self, X, labels, true_labels=None):
+    def compute(
+        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
+    ) -> float:
         from sklearn.metrics import adjusted_mutual_info_score
 
-        return float(adjusted_mutual_info_score(*_known(labels, true_labels)))
+        data = _known(labels, true_labels)
+        return NAN if data is None else float(adjusted_mutual_info_score(*data))
 
 
 class NormalizedMutualInfo(Metric):
-    """Normalised mutual information (arithmetic mean) against the true labels."""
+    """Normalised mutual information (arithmetic mean) against the true labels.
+
+    Noise counts as one more cluster (scikit-learn on the raw labels).
+    """
 
     name = "nmi"
     needs_labels = True
 
-    def compute(self, X, labels, true_labels=None):
+    def compute(
+        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
+    ) -> float:
         from sklearn.metrics import normalized_mutual_info_score
 
-        return float(normalized_mutual_info_score(*_known(labels, true_labels)))
+        data = _known(labels, true_labels)
+        return NAN if data is None else float(normalized_mutual_info_score(*data))
 
 
-METRICS = (AdjustedRand, AdjustedMutualInfo, NormalizedMutualInfo)
+class Homogeneity(Metric):
+    """Homogeneity in [0, 1]: 1 when each cluster holds a single class.
+
+    Noise counts as one more cluster, so noise mixing classes lowers it.
+    """
+
+    name = "homogeneity"
+    needs_labels = True
+
+    def compute(
+        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
+    ) -> float:
+        from sklearn.metrics import homogeneity_score
+
+        data = _known(labels, true_labels)
+        return NAN if data is None else float(homogeneity_score(*data))
+
+
+class Completeness(Metric):
+    """Completeness in [0, 1]: 1 when each class lies in a single cluster.
+
+    Noise counts as one more cluster, so classes split into noise lower it.
+    """
+
+    name = "completeness"
+    needs_labels = True
+
+    def compute(
+        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
+    ) -> float:
+        from sklearn.metrics import completeness_score
+
+        data = _known(labels, true_labels)
+        return NAN if data is None else float(completeness_score(*data))
+
+
+class VMeasure(Metric):
+    """V-measure in [0, 1]: harmonic mean of homogeneity and completeness.
+
+    Noise counts as one more cluster (scikit-learn on the raw labels).
+    """
+
+    name = "v_measure"
+    needs_labels = True
+
+    def compute(
+        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
+    ) -> float:
+        from sklearn.metrics import v_measure_score
+
+        data = _known(labels, true_labels)
+        return NAN if data is None else float(v_measure_score(*data))
+
+
+class Accuracy(Metric):
+    """Accuracy after the best one-to-one cluster-to-class matching (Hungarian).
+
+    Clusters are matched to classes by ``scipy.optimize.linear_sum_assignment`` on the
+    cluster x class contingency matrix; accuracy is the matched items over all known
+    items. Noise points and items in unmatched clusters count as wrong.
+    """
+
+    name = "accuracy"
+    needs_labels = True
+
+    def compute(
+        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
+    ) -> float:
+        data = _known(labels, true_labels)
+        if data is None:
+            return NAN
+        _, matched, class_sizes = hungarian_match(*data)
+        return float(matched.sum() / class_sizes.sum())
+
+
+class Purity(Metric):
+    """Purity in [0, 1]: each cluster's majority class count, summed, over all items.
+
+    Clusters may share a majority class (unlike ``accuracy``), so many small clusters
+    score high. Noise points count as wrong: they are in the denominator and never in a
+    majority; every point noise gives 0.
+    """
+
+    name = "purity"
+    needs_labels = True
+
+    def compute(
+        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
+    ) -> float:
+        data = _known(labels, true_labels)
+        if data is None:
+            return NAN
+        true, predicted = data
+        _, _, counts = _contingency(true, predicted)
+        return float(counts.max(axis=1, initial=0).sum() / len(true))
+
+
+class PerClassRecall(Metric):
+    """Recall of each class under the Hungarian matching used by ``accuracy``.
+
+    Logged as ``recall.<class>`` (the integer class label) for every class with known
+    items: the share of that class's items in the cluster matched to it; 0 for a class
+    left without a cluster. Noise points count as not recalled. The main key
+    ``per_class_recall`` is their unweighted mean (balanced accuracy under the matching).
+    """
+
+    name = "per_class_recall"
+    needs_labels = True
+
+    def compute(
+        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
+    ) -> dict[str, float]:
+        data = _known(labels, true_labels)
+        if data is None:
+            return {self.name: NAN}
+        classes, matched, class_sizes = hungarian_match(*data)
+        recall = matched / class_sizes
+        out = {self.name: float(recall.mean())}
+        out.update({f"recall.{int(c)}": float(r) for c, r in zip(classes, recall, strict=True)})
+        return out
+
+
+METRICS = (
+    AdjustedRand,
+    AdjustedMutualInfo,
+    NormalizedMutualInfo,
+    Homogeneity,
+    Completeness,
+    VMeasure,
+    Accuracy,
+    Purity,
+    PerClassRecall,
+)

@@ -1,0 +1,131 @@
+"""Choosing the number of clusters without labels, shared by every clusterer with a k.
+
+A clusterer built on ``KClusterer`` takes ``n_clusters`` as a positive int, or
+``"auto"``: it is then fitted once for every k in ``k_range`` (inclusive), each fit is
+scored by ``criterion``, and the best one is kept. The whole curve is logged:
+
+- ``metrics_["k_curve_k"]``: the ks tried, in order;
+- ``metrics_["k_curve_score"]``: the criterion at each (NaN where undefined);
+- ``metrics_["chosen_k"]``: the k kept.
+
+Criteria: ``silhouette`` (higher is better; exact up to 10,000 points, else the mean
+over 5 subsamples of 2,000, as the ``silhouette`` metric computes it) for every such
+clusterer; ``bic`` (lower is better) only for models with a likelihood (``gmm``).
+Ties go to the smallest k. When the criterion is undefined for every k (all points
+identical, say), the smallest k is kept.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from clustergrid import Clusterer
+from clustergrid.plugins.metrics.internal import silhouette_estimate
+
+#: criterion -> +1 when higher is better, -1 when lower is better
+DIRECTIONS = {"silhouette": 1.0, "bic": -1.0}
+
+#: The type of ``n_clusters``, so experiment files are checked before anything runs.
+NClusters = int | Literal["auto"]
+#: ``[low, high]``, inclusive; in an experiment file a list of lists: ``k_range: [[2, 12]]``
+KRange = tuple[int, int]
+
+
+def check_n_clusters(n_clusters: Any, n_samples: int) -> int:
+    """``n_clusters`` as an int, or a ValueError saying what is wrong with it."""
+    if isinstance(n_clusters, bool) or not isinstance(n_clusters, numbers.Integral):
+        raise ValueError(f"n_clusters must be a positive int or 'auto', got {n_clusters!r}")
+    if n_clusters < 1:
+        raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
+    if n_clusters > n_samples:
+        raise ValueError(f"n_clusters={n_clusters} exceeds the {n_samples} points")
+    return int(n_clusters)
+
+
+def candidate_ks(k_range: Sequence[int], n_samples: int) -> list[int]:
+    """The ks of an inclusive ``[low, high]`` range, checked against the data size."""
+    if (
+        len(k_range) != 2
+        or any(isinstance(k, bool) or not isinstance(k, numbers.Integral) for k in k_range)
+    ):
+        raise ValueError(f"k_range must be two ints [low, high], got {k_range!r}")
+    low, high = int(k_range[0]), int(k_range[1])
+    # k = 1 cannot be scored by silhouette (it needs two clusters to compare).
+    if not 2 <= low <= high:
+        raise ValueError(f"k_range must satisfy 2 <= low <= high, got {k_range!r}")
+    if high > n_samples:
+        raise ValueError(f"k_range reaches k={high}, more clusters than the {n_samples} points")
+    return list(range(low, high + 1))
+
+
+class KClusterer(Clusterer):
+    """Base of clusterers taking ``n_clusters``: a fixed int, or ``"auto"`` over ``k_range``.
+
+    Subclasses implement ``_fit(X, k) -> (labels, model)`` and, optionally,
+    ``_model_metrics`` (logged for the kept model), ``_score`` (criteria other than
+    silhouette) and ``_fit_each`` (to share work across ks). ``criteria`` lists the
+    criteria the subclass supports.
+    """
+
+    criteria: ClassVar[tuple[str, ...]] = ("silhouette",)
+
+    def _fit(self, X: np.ndarray, k: int) -> tuple[np.ndarray, Any]:
+        raise NotImplementedError
+
+    def _fit_each(self, X: np.ndarray, ks: list[int]) -> Iterator[tuple[int, np.ndarray, Any]]:
+        for k in ks:
+            labels, model = self._fit(X, k)
+            yield k, labels, model
+
+    def _score(self, X: np.ndarray, labels: np.ndarray, model: Any, criterion: str) -> float:
+        if criterion == "silhouette":
+            return silhouette_estimate(X, labels)["silhouette"]
+        raise ValueError(f"{type(self).__name__} cannot score criterion {criterion!r}")
+
+    def _model_metrics(self, X: np.ndarray, model: Any) -> dict[str, float]:
+        return {}
+
+    def fit_predict(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        criterion = getattr(self, "criterion", "silhouette")
+        # Checked even for a fixed k, so a misspelt criterion never passes silently.
+        if criterion not in self.criteria:
+            allowed = ", ".join(repr(c) for c in self.criteria)
+            raise ValueError(
+                f"criterion {criterion!r} is not available for {self.name}; allowed: {allowed}"
+            )
+        if isinstance(self.n_clusters, str):
+            if self.n_clusters != "auto":
+                raise ValueError(
+                    f"n_clusters must be a positive int or 'auto', got {self.n_clusters!r}"
+                )
+            labels, model, curve = self._choose(X, candidate_ks(self.k_range, len(X)), criterion)
+        else:
+            k = check_n_clusters(self.n_clusters, len(X))
+            labels, model = self._fit(X, k)
+            curve = {}
+        self.metrics_ = {**self._model_metrics(X, model), **curve}
+        return np.asarray(labels, dtype=np.int64)
+
+    def _choose(
+        self, X: np.ndarray, ks: list[int], criterion: str
+    ) -> tuple[np.ndarray, Any, dict[str, Any]]:
+        direction = DIRECTIONS[criterion]
+        scores: list[float] = []
+        best_score, chosen, best_labels, best_model = np.nan, None, None, None
+        for k, labels, model in self._fit_each(X, ks):
+            score = float(self._score(X, labels, model, criterion))
+            scores.append(score)
+            # The first fit is a fallback for an all-NaN curve; afterwards only a finite,
+            # strictly better score wins, so ties keep the smaller k.
+            better = np.isfinite(score) and (
+                not np.isfinite(best_score) or direction * score > direction * best_score
+            )
+            if chosen is None or better:
+                best_score, chosen, best_labels, best_model = score, k, labels, model
+        curve = {"k_curve_k": list(ks), "k_curve_score": scores, "chosen_k": chosen}
+        return best_labels, best_model, curve

@@ -1,0 +1,282 @@
+"""Clusterers against direct scikit-learn / hdbscan runs, choosing k, degenerate inputs,
+and the digits pipeline (pixels -> umap -> hdbscan)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import hdbscan
+import numpy as np
+import pytest
+from sklearn import cluster as skc
+from sklearn import mixture
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+from clustergrid.plugins.clusterers.agglomerative import Agglomerative
+from clustergrid.plugins.clusterers.birch import Birch
+from clustergrid.plugins.clusterers.choose_k import KClusterer
+from clustergrid.plugins.clusterers.dbscan import DBSCAN
+from clustergrid.plugins.clusterers.gmm import GaussianMixture
+from clustergrid.plugins.clusterers.hdbscan import HDBSCAN
+from clustergrid.plugins.clusterers.kmeans import KMeans
+from clustergrid.plugins.clusterers.minibatch_kmeans import MiniBatchKMeans
+from clustergrid.plugins.clusterers.spectral import Spectral
+
+# Well-separated blobs give a disconnected k-NN graph, which spectral clustering handles
+# (each component is a cluster); scikit-learn still warns about it.
+pytestmark = pytest.mark.filterwarnings("ignore:Graph is not fully connected:UserWarning")
+
+CLUSTERERS = (KMeans, MiniBatchKMeans, GaussianMixture, HDBSCAN, DBSCAN, Agglomerative,
+              Spectral, Birch)
+K_CLUSTERERS = tuple(c for c in CLUSTERERS if issubclass(c, KClusterer))
+STOCHASTIC = {KMeans, MiniBatchKMeans, GaussianMixture, Spectral}
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """Four well-separated blobs."""
+    return make_blobs(n_samples=300, centers=4, n_features=4, cluster_std=0.6, random_state=2)
+
+
+@pytest.mark.parametrize("cls", CLUSTERERS, ids=lambda c: c.name)
+def test_contract(cls):
+    assert cls.summary()
+    assert cls.is_stochastic() == (cls in STOCHASTIC)
+    component = cls()
+    assert cls(**component.get_params()).get_params() == component.get_params()
+
+
+# ------------------------------------------------------------ same result as the library
+
+
+def _direct_cases():
+    """(our clusterer, the library estimator it should reproduce) with the same settings."""
+    return [
+        (KMeans(4, n_init=3, random_state=0), skc.KMeans(4, n_init=3, random_state=0)),
+        (
+            MiniBatchKMeans(4, batch_size=64, random_state=0),
+            skc.MiniBatchKMeans(4, batch_size=64, n_init=3, max_iter=100, random_state=0),
+        ),
+        (
+            GaussianMixture(4, covariance_type="diag", random_state=0),
+            mixture.GaussianMixture(4, covariance_type="diag", random_state=0),
+        ),
+        *[
+            (Agglomerative(4, linkage=linkage), skc.AgglomerativeClustering(4, linkage=linkage))
+            for linkage in ("ward", "average", "complete", "single")
+        ],
+        (
+            Spectral(4, random_state=0),
+            skc.SpectralClustering(4, affinity="nearest_neighbors", random_state=0),
+        ),
+        (Birch(4, threshold=0.8), skc.Birch(n_clusters=4, threshold=0.8)),
+        (DBSCAN(eps=1.0, min_samples=5), skc.DBSCAN(eps=1.0, min_samples=5)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("ours", "direct"), _direct_cases(),
+    ids=lambda x: f"{x.name}-{getattr(x, 'linkage', '')}" if hasattr(x, "name") else "",
+)
+def test_matches_library(blobs, ours, direct):
+    X, _ = blobs
+    labels = ours.fit_predict(X)
+    expected = direct.fit_predict(X)
+    np.testing.assert_array_equal(labels, expected)
+    if hasattr(direct, "inertia_"):
+        assert ours.metrics_["inertia"] == pytest.approx(direct.inertia_)
+    if isinstance(direct, mixture.GaussianMixture):
+        assert ours.metrics_["bic"] == pytest.approx(direct.bic(X))
+        assert ours.metrics_["aic"] == pytest.approx(direct.aic(X))
+
+
+def test_hdbscan_matches_library_with_noise():
+    # Blobs plus a uniform background, so that noise exists.
+    X, _ = make_blobs(n_samples=300, centers=3, n_features=2, cluster_std=0.4, random_state=4)
+    background = np.random.default_rng(0).uniform(X.min(), X.max(), size=(60, 2))
+    X = np.vstack([X, background])
+    ours = HDBSCAN(min_cluster_size=15, min_samples=5)
+    labels = ours.fit_predict(X)
+    direct = hdbscan.HDBSCAN(min_cluster_size=15, min_samples=5).fit(X)
+    np.testing.assert_array_equal(labels, direct.labels_)
+    assert (labels == -1).any() and labels.min() == -1
+    assert ours.probabilities_.shape == (len(X),)
+    np.testing.assert_allclose(ours.probabilities_, direct.probabilities_)
+    assert np.all(ours.probabilities_[labels == -1] == 0)
+    assert ours.metrics_["probability_mean"] == pytest.approx(direct.probabilities_.mean())
+
+
+def test_hdbscan_leaf_selection_matches_library(blobs):
+    X, _ = blobs
+    labels = HDBSCAN(min_cluster_size=10, cluster_selection_method="leaf").fit_predict(X)
+    expected = hdbscan.HDBSCAN(min_cluster_size=10, cluster_selection_method="leaf").fit(X)
+    np.testing.assert_array_equal(labels, expected.labels_)
+
+
+# ------------------------------------------------------------------------ choosing k
+
+
+@pytest.mark.parametrize(
+    "clusterer",
+    [KMeans("auto", k_range=[2, 8], random_state=0),
+     GaussianMixture("auto", k_range=[2, 8], criterion="bic", random_state=0)],
+    ids=["kmeans-silhouette", "gmm-bic"],
+)
+def test_auto_k_finds_the_true_k(blobs, clusterer):
+    X, y = blobs
+    labels = clusterer.fit_predict(X)
+    m = clusterer.metrics_
+    assert m["chosen_k"] == 4
+    assert m["k_curve_k"] == list(range(2, 9))
+    assert len(m["k_curve_score"]) == 7
+    assert adjusted_rand_score(y, labels) == pytest.approx(1.0)
+    pick = np.argmax if clusterer.criterion == "silhouette" else np.argmin
+    assert m["k_curve_k"][pick(m["k_curve_score"])] == 4
+
+
+def test_auto_k_curve_is_the_direct_criterion(blobs):
+    X, _ = blobs
+    ours = KMeans("auto", k_range=(2, 5), n_init=3, random_state=0)
+    ours.fit_predict(X)
+    direct = [
+        silhouette_score(X, skc.KMeans(k, n_init=3, random_state=0).fit_predict(X))
+        for k in range(2, 6)
+    ]
+    np.testing.assert_allclose(ours.metrics_["k_curve_score"], direct)
+    gmm = GaussianMixture("auto", k_range=(2, 5), criterion="bic", random_state=0)
+    gmm.fit_predict(X)
+    bics = [mixture.GaussianMixture(k, random_state=0).fit(X).bic(X) for k in range(2, 6)]
+    np.testing.assert_allclose(gmm.metrics_["k_curve_score"], bics)
+    assert gmm.metrics_["bic"] == pytest.approx(min(bics))
+
+
+@pytest.mark.parametrize(
+    "cls", [Agglomerative, Birch, Spectral, MiniBatchKMeans, GaussianMixture],
+    ids=lambda c: c.name,
+)
+def test_auto_k_keeps_the_fit_at_the_chosen_k(blobs, cls):
+    # Agglomerative and Birch share one tree across ks: the kept labels must still be
+    # what a fresh fit at that k gives.
+    X, _ = blobs
+    kwargs = {"random_state": 0} if cls.is_stochastic() else {}
+    auto = cls(n_clusters="auto", k_range=[2, 6], **kwargs)
+    labels = auto.fit_predict(X)
+    chosen = auto.metrics_["chosen_k"]
+    assert chosen == 4
+    np.testing.assert_array_equal(labels, cls(n_clusters=chosen, **kwargs).fit_predict(X))
+
+
+@pytest.mark.parametrize("cls", K_CLUSTERERS, ids=lambda c: c.name)
+def test_criterion_not_allowed(blobs, cls):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="allowed: 'silhouette'") as error:
+        cls(n_clusters="auto", criterion="gap").fit_predict(X)
+    assert ("'bic'" in str(error.value)) == (cls is GaussianMixture)
+    if cls is not GaussianMixture:
+        with pytest.raises(ValueError, match=r"allowed: 'silhouette'$"):
+            cls(n_clusters="auto", criterion="bic").fit_predict(X)
+
+
+@pytest.mark.parametrize("cls", K_CLUSTERERS, ids=lambda c: c.name)
+def test_fewer_points_than_clusters(cls):
+    X = np.arange(10, dtype=float).reshape(5, 2)
+    with pytest.raises(ValueError, match="exceeds the 5 points"):
+        cls(n_clusters=6).fit_predict(X)
+    with pytest.raises(ValueError, match="more clusters than the 5 points"):
+        cls(n_clusters="auto", k_range=[2, 6]).fit_predict(X)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_clusters": "many"}, "positive int or 'auto'"),
+        ({"n_clusters": 0}, ">= 1"),
+        ({"n_clusters": 2.5}, "positive int or 'auto'"),
+        ({"n_clusters": "auto", "k_range": [1, 4]}, "2 <= low <= high"),
+        ({"n_clusters": "auto", "k_range": [5, 3]}, "2 <= low <= high"),
+        ({"n_clusters": "auto", "k_range": [2]}, "two ints"),
+    ],
+)
+def test_bad_k_settings(blobs, kwargs, message):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=message):
+        KMeans(**kwargs).fit_predict(X)
+
+
+def test_auto_k_on_identical_points_keeps_smallest_k():
+    # Silhouette is undefined at every k (all distances 0): documented fallback.
+    X = np.ones((20, 3))
+    clusterer = KMeans("auto", k_range=[2, 4], n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn: fewer distinct points than k
+        labels = clusterer.fit_predict(X)
+    assert clusterer.metrics_["chosen_k"] == 2
+    assert all(math.isnan(s) for s in clusterer.metrics_["k_curve_score"])
+    assert len(labels) == 20
+
+
+# ------------------------------------------------------------------ degenerate inputs
+
+
+def test_hdbscan_degenerate_inputs():
+    # Fewer points than min_cluster_size: no cluster can exist.
+    one = HDBSCAN(min_cluster_size=5)
+    np.testing.assert_array_equal(one.fit_predict(np.zeros((1, 3))), [-1])
+    np.testing.assert_array_equal(one.probabilities_, [0.0])
+    # Duplicates: the library's own answer (all noise, probability 0).
+    X = np.ones((30, 2))
+    ours = HDBSCAN(min_cluster_size=5)
+    labels = ours.fit_predict(X)
+    direct = hdbscan.HDBSCAN(min_cluster_size=5).fit(X)
+    np.testing.assert_array_equal(labels, direct.labels_)
+    np.testing.assert_array_equal(ours.probabilities_, direct.probabilities_)
+    with pytest.raises(ValueError, match="'eom' or 'leaf'"):
+        HDBSCAN(cluster_selection_method="best").fit_predict(X)
+
+
+def test_dbscan_all_noise_and_duplicates():
+    X = np.arange(20, dtype=float).reshape(10, 2) * 10  # points far apart
+    model = DBSCAN(eps=1.0, min_samples=3)
+    np.testing.assert_array_equal(model.fit_predict(X), np.full(10, -1))
+    assert model.metrics_["core_fraction"] == 0.0
+    # Duplicates are all within eps of each other: one cluster of core points.
+    np.testing.assert_array_equal(model.fit_predict(np.ones((10, 2))), np.zeros(10))
+    assert model.metrics_["core_fraction"] == 1.0
+
+
+# ------------------------------------------------------------------------- digits
+
+
+@pytest.fixture(scope="module")
+def digits_pixels():
+    """Digits as the pipeline sees them: min-max normalised per image, pixels flattened."""
+    from clustergrid.plugins.datasets.digits import Digits
+    from clustergrid.plugins.encoders.pixels import Pixels
+    from clustergrid.plugins.transforms.normalize import Normalize
+
+    dataset = Digits()
+    images = Normalize(method="minmax").transform(dataset.read(0, len(dataset)))
+    return Pixels().transform(images), dataset.labels()
+
+
+@pytest.mark.slow
+def test_digits_umap_hdbscan(digits_pixels):
+    from clustergrid.plugins.reducers.umap import UMAP
+
+    X, y = digits_pixels
+    embedding = UMAP(n_components=10, n_neighbors=30, min_dist=0.0, random_state=0).fit_transform(X)
+    clusterer = HDBSCAN(min_cluster_size=30)
+    labels = clusterer.fit_predict(embedding)
+    # ARI on all points, noise as one more cluster (the `ari` metric's convention).
+    assert adjusted_rand_score(y, labels) > 0.75
+    assert clusterer.probabilities_.shape == (len(y),)
+
+
+def test_digits_kmeans_matches_sklearn(digits_pixels):
+    X, y = digits_pixels
+    ours = adjusted_rand_score(y, KMeans(10, n_init=4, random_state=0).fit_predict(X))
+    direct = adjusted_rand_score(y, skc.KMeans(10, n_init=4, random_state=0).fit_predict(X))
+    assert abs(ours - direct) <= 0.02
+    assert ours > 0.5  # k-means on digit pixels is known to land around 0.6-0.7

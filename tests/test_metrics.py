@@ -1,0 +1,335 @@
+"""Every metric against a direct scikit-learn / scipy computation of the documented
+definition, with noise and unknown labels present, plus the degenerate inputs."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from scipy.optimize import linear_sum_assignment
+from scipy.stats import entropy
+from sklearn import metrics as skm
+from sklearn.datasets import make_blobs
+from sklearn.metrics.cluster import contingency_matrix
+
+from clustergrid.plugins.metrics import external, internal
+from clustergrid.plugins.metrics.external import (
+    Accuracy,
+    AdjustedMutualInfo,
+    AdjustedRand,
+    Completeness,
+    Homogeneity,
+    NormalizedMutualInfo,
+    PerClassRecall,
+    Purity,
+    VMeasure,
+)
+from clustergrid.plugins.metrics.internal import (
+    CalinskiHarabasz,
+    ClusterSizeEntropy,
+    DaviesBouldin,
+    NClusters,
+    NoiseFraction,
+    Silhouette,
+)
+
+ALL_METRICS = (*internal.METRICS, *external.METRICS)
+
+
+@pytest.fixture(scope="module")
+def noisy():
+    """Blobs with an imperfect clustering: some points mislabelled, ~10% noise, and
+    ~5% of the true labels unknown."""
+    rng = np.random.default_rng(0)
+    X, y = make_blobs(n_samples=400, centers=4, n_features=5, cluster_std=2.0, random_state=0)
+    labels = (y + 1) % 4  # renamed clusters: the matching metrics must undo this
+    flip = rng.random(len(y)) < 0.15
+    labels[flip] = rng.integers(0, 4, flip.sum())
+    labels[rng.random(len(y)) < 0.1] = -1
+    true = y.copy()
+    true[rng.random(len(y)) < 0.05] = -1
+    return X, labels, true
+
+
+# --------------------------------------------------------------------------- contracts
+
+
+@pytest.mark.parametrize("cls", ALL_METRICS, ids=lambda c: c.name)
+def test_contract(cls):
+    assert cls.summary(), "first docstring line is the summary"
+    assert cls.needs_labels == (cls in external.METRICS)
+    assert not cls.is_stochastic(), "a metric's seed is fixed, not the experiment's"
+    metric = cls()
+    assert type(metric)(**metric.get_params()).get_params() == metric.get_params()
+
+
+# --------------------------------------------------------------------------- internal
+
+
+@pytest.mark.parametrize(
+    ("metric", "direct"),
+    [
+        (DaviesBouldin(), skm.davies_bouldin_score),
+        (CalinskiHarabasz(), skm.calinski_harabasz_score),
+    ],
+    ids=["davies_bouldin", "calinski_harabasz"],
+)
+def test_internal_index_excludes_noise(noisy, metric, direct):
+    X, labels, _ = noisy
+    keep = labels != -1
+    assert metric.compute(X, labels) == pytest.approx(direct(X[keep], labels[keep]), rel=1e-12)
+
+
+def test_silhouette_exact_excludes_noise(noisy):
+    X, labels, _ = noisy
+    keep = labels != -1
+    out = Silhouette().compute(X, labels)
+    assert out["silhouette"] == pytest.approx(skm.silhouette_score(X[keep], labels[keep]))
+    assert out["silhouette_sample_size"] == keep.sum()
+    assert out["silhouette_spread"] == 0.0
+
+
+def test_silhouette_sampled_matches_documented_procedure(noisy):
+    X, labels, _ = noisy
+    metric = Silhouette(max_exact=100, sample_size=150, n_repeats=4, seed=3)
+    out = metric.compute(X, labels)
+    keep = labels != -1
+    Xk, lk = X[keep], labels[keep]
+    rng = np.random.default_rng(3)
+    scores = []
+    for _ in range(4):
+        index = rng.choice(len(lk), size=150, replace=False)
+        scores.append(skm.silhouette_score(Xk[index], lk[index]))
+    assert out["silhouette"] == pytest.approx(np.mean(scores))
+    assert out["silhouette_spread"] == pytest.approx(np.std(scores, ddof=1))
+    assert out["silhouette_sample_size"] == 150
+    assert metric.compute(X, labels) == out, "a fixed seed gives the same estimate"
+
+
+def test_sampled_silhouette_is_within_its_spread_of_exact():
+    X, y = make_blobs(n_samples=20_000, centers=5, n_features=8, cluster_std=3.0, random_state=1)
+    exact = skm.silhouette_score(X, y)
+    sampled = Silhouette(max_exact=10_000, sample_size=2_000, n_repeats=5).compute(X, y)
+    assert sampled["silhouette_sample_size"] == 2_000
+    assert 0 < sampled["silhouette_spread"] < 0.05
+    assert abs(sampled["silhouette"] - exact) <= 3 * sampled["silhouette_spread"]
+
+
+def test_counts_and_size_entropy(noisy):
+    X, labels, _ = noisy
+    clustered = labels[labels != -1]
+    _, counts = np.unique(clustered, return_counts=True)
+    assert NClusters().compute(X, labels) == len(counts)
+    assert NoiseFraction().compute(X, labels) == np.mean(labels == -1)
+    assert ClusterSizeEntropy().compute(X, labels) == pytest.approx(
+        entropy(counts) / math.log(len(counts))
+    )
+    # Equal sizes are the maximum, 1; a lopsided split is lower.
+    assert ClusterSizeEntropy().compute(X, np.repeat([0, 1], [200, 200])) == pytest.approx(1.0)
+    assert ClusterSizeEntropy().compute(X, np.repeat([0, 1], [390, 10])) == pytest.approx(
+        entropy([390, 10]) / math.log(2)
+    )
+
+
+INTERNAL_GEOMETRIC = (Silhouette(), DaviesBouldin(), CalinskiHarabasz())
+
+
+def _main(value):
+    return value["silhouette"] if isinstance(value, dict) else value
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.full(6, -1),  # all noise
+        np.zeros(6, dtype=int),  # a single cluster
+        np.array([0, 0, 0, -1, -1, -1]),  # a single cluster left after removing noise
+        np.array([0, 1, 2, -1, -1, -1]),  # as many clusters as clustered points
+    ],
+    ids=["all-noise", "one-cluster", "one-cluster-plus-noise", "one-point-per-cluster"],
+)
+@pytest.mark.parametrize("metric", INTERNAL_GEOMETRIC, ids=lambda m: m.name)
+def test_internal_undefined_is_nan(metric, labels):
+    X = np.arange(18, dtype=float).reshape(6, 3)
+    assert math.isnan(_main(metric.compute(X, labels)))
+
+
+def test_counts_on_all_noise():
+    labels = np.full(5, -1)
+    X = np.zeros((5, 2))
+    assert NClusters().compute(X, labels) == 0
+    assert NoiseFraction().compute(X, labels) == 1.0
+    assert math.isnan(ClusterSizeEntropy().compute(X, labels))
+    assert math.isnan(ClusterSizeEntropy().compute(X, np.zeros(5, dtype=int)))
+    assert math.isnan(NoiseFraction().compute(np.zeros((0, 2)), np.zeros(0, dtype=int)))
+
+
+@pytest.mark.parametrize("metric", INTERNAL_GEOMETRIC, ids=lambda m: m.name)
+def test_all_points_identical_is_nan(metric):
+    # scikit-learn returns 0 (silhouette, Davies-Bouldin) or 1 (Calinski-Harabasz) here,
+    # numbers a report would read as real scores; every distance is 0, so it is 0/0.
+    X = np.ones((10, 3))
+    labels = np.repeat([0, 1], 5)
+    assert math.isnan(_main(metric.compute(X, labels)))
+
+
+def test_duplicate_points_in_distinct_clusters():
+    # Two clusters, each all duplicates: perfectly separated and compact.
+    X = np.repeat([[0.0, 0.0], [3.0, 4.0]], 5, axis=0)
+    labels = np.repeat([0, 1], 5)
+    assert Silhouette().compute(X, labels)["silhouette"] == skm.silhouette_score(X, labels) == 1
+    assert DaviesBouldin().compute(X, labels) == skm.davies_bouldin_score(X, labels) == 0
+    # Zero within-cluster dispersion: the variance ratio divides by 0 (documented NaN).
+    assert math.isnan(CalinskiHarabasz().compute(X, labels))
+
+
+def test_davies_bouldin_nan_when_centroids_coincide():
+    # Two concentric rings: every centroid at the origin, each ratio divides by 0.
+    angle = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    ring = np.c_[np.cos(angle), np.sin(angle)]
+    X = np.vstack([ring, 3 * ring])
+    labels = np.repeat([0, 1], 8)
+    assert math.isnan(DaviesBouldin().compute(X, labels))
+    keep = labels != -1
+    assert CalinskiHarabasz().compute(X, labels) == pytest.approx(
+        skm.calinski_harabasz_score(X[keep], labels[keep])
+    )
+
+
+# --------------------------------------------------------------------------- external
+
+
+@pytest.mark.parametrize(
+    ("metric", "direct"),
+    [
+        (AdjustedRand(), skm.adjusted_rand_score),
+        (AdjustedMutualInfo(), skm.adjusted_mutual_info_score),
+        (NormalizedMutualInfo(), skm.normalized_mutual_info_score),
+        (Homogeneity(), skm.homogeneity_score),
+        (Completeness(), skm.completeness_score),
+        (VMeasure(), skm.v_measure_score),
+    ],
+    ids=lambda x: getattr(x, "name", ""),
+)
+def test_sklearn_external_metrics_noise_as_a_cluster(noisy, metric, direct):
+    X, labels, true = noisy
+    known = true != -1
+    # Documented: unknown true labels left out, noise kept as its own cluster (-1).
+    assert metric.compute(X, labels, true) == pytest.approx(direct(true[known], labels[known]))
+
+
+def _brute_force_matching(true, labels):
+    """The best cluster -> class assignment by trying every one (small inputs only)."""
+    clusters = sorted(set(labels[labels != -1].tolist()))
+    classes = sorted(set(true.tolist()))
+    best, best_map = -1, None
+    # None = cluster left unmatched (more clusters than classes).
+    for targets in itertools.permutations(classes + [None] * len(clusters), len(clusters)):
+        mapping = dict(zip(clusters, targets, strict=True))
+        correct = sum(1 for t, p in zip(true, labels, strict=True) if p != -1 and mapping[p] == t)
+        if correct > best:
+            best, best_map = correct, mapping
+    return best, best_map
+
+
+@pytest.fixture
+def small_case():
+    """Four clusters (one extra), three classes, noise, one unknown label; the optimal
+    matching is unique (0->2, 1->0, 2->1, 3 unmatched)."""
+    true = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 2, 0, 1, -1])
+    labels = np.array([1, 1, 1, 2, 2, 2, 3, 0, 0, 0, -1, -1, -1, 0, 0])
+    return np.zeros((len(true), 2)), labels, true
+
+
+def test_accuracy_is_the_optimal_matching(small_case):
+    X, labels, true = small_case
+    known = true != -1
+    t, p = true[known], labels[known]
+    best, _ = _brute_force_matching(t, p)
+    assert Accuracy().compute(X, labels, true) == pytest.approx(best / len(t))
+    # The same through scikit-learn's contingency matrix and the Hungarian solver,
+    # noise being a row that can never count as correct.
+    clusters = np.unique(p)
+    counts = contingency_matrix(p, t)[clusters != -1]
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    assert Accuracy().compute(X, labels, true) == counts[rows, cols].sum() / len(t)
+
+
+def test_accuracy_on_larger_input_matches_hungarian(noisy):
+    X, labels, true = noisy
+    known = true != -1
+    t, p = true[known], labels[known]
+    counts = contingency_matrix(p, t)[np.unique(p) != -1]
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    assert Accuracy().compute(X, labels, true) == pytest.approx(
+        counts[rows, cols].sum() / len(t)
+    )
+
+
+def test_purity(small_case, noisy):
+    for X, labels, true in (small_case, noisy):
+        known = true != -1
+        t, p = true[known], labels[known]
+        counts = contingency_matrix(p, t)[np.unique(p) != -1]
+        assert Purity().compute(X, labels, true) == pytest.approx(
+            counts.max(axis=1).sum() / len(t)
+        )
+
+
+def test_per_class_recall_under_the_matching(small_case):
+    X, labels, true = small_case
+    known = true != -1
+    t, p = true[known], labels[known]
+    _, mapping = _brute_force_matching(t, p)
+    out = PerClassRecall().compute(X, labels, true)
+    expected = {}
+    for c in np.unique(t):
+        recalled = sum(1 for ti, pi in zip(t, p, strict=True) if ti == c and pi != -1
+                       and mapping[pi] == c)
+        expected[f"recall.{c}"] = recalled / np.sum(t == c)
+    assert {k: v for k, v in out.items() if k != "per_class_recall"} == pytest.approx(expected)
+    assert out["per_class_recall"] == pytest.approx(np.mean(list(expected.values())))
+
+
+def test_renamed_perfect_clustering_scores_one():
+    true = np.repeat([0, 1, 2], 5)
+    labels = np.repeat([7, 3, 5], 5)
+    X = np.zeros((15, 1))
+    assert Accuracy().compute(X, labels, true) == 1.0
+    assert Purity().compute(X, labels, true) == 1.0
+    assert PerClassRecall().compute(X, labels, true) == {
+        "per_class_recall": 1.0, "recall.0": 1.0, "recall.1": 1.0, "recall.2": 1.0
+    }
+
+
+def test_all_noise_external():
+    true = np.repeat([0, 1], 5)
+    labels = np.full(10, -1)
+    X = np.zeros((10, 1))
+    assert Accuracy().compute(X, labels, true) == 0.0
+    assert Purity().compute(X, labels, true) == 0.0
+    assert PerClassRecall().compute(X, labels, true) == {
+        "per_class_recall": 0.0, "recall.0": 0.0, "recall.1": 0.0
+    }
+    # One all-noise "cluster" carries no information about the classes.
+    assert AdjustedRand().compute(X, labels, true) == skm.adjusted_rand_score(true, labels) == 0
+    assert Homogeneity().compute(X, labels, true) == skm.homogeneity_score(true, labels) == 0
+
+
+@pytest.mark.parametrize("cls", external.METRICS, ids=lambda c: c.name)
+def test_no_known_labels_is_nan(cls):
+    value = cls().compute(np.zeros((4, 1)), np.array([0, 1, 0, 1]), np.full(4, -1))
+    value = value[cls.name] if isinstance(value, dict) else value
+    assert math.isnan(value)
+
+
+def test_more_clusters_than_points_external():
+    # Every point its own cluster: matching can recall at most one item per class.
+    true = np.array([0, 0, 1, 1])
+    labels = np.array([0, 1, 2, 3])
+    X = np.zeros((4, 1))
+    assert Accuracy().compute(X, labels, true) == 0.5
+    assert Purity().compute(X, labels, true) == 1.0
+    assert AdjustedRand().compute(X, labels, true) == skm.adjusted_rand_score(true, labels)
