@@ -36,9 +36,7 @@ def build(component: Component, registry: Registry, seed: int | None = None) -> 
 
 
 def run_step(step, cache: Cache, registry: Registry) -> dict[str, Any]:
-    """Compute ``step`` unless its entry exists; returns the entry's metadata."""
-    if cache.has(step.key):
-        return cache.meta(step.key)
+    """Compute ``step`` into its cache entry; returns the entry's metadata."""
     started = time.perf_counter()
     component = step.components[0]
     with cache.writer(step.key) as folder:
