@@ -156,15 +156,20 @@ class Clusterer(Component):
 
 
 class Metric(Component):
-    """Scores one clustering: ``compute(X, labels, true_labels)`` -> float or dict of floats.
+    """Scores a clustering or an embedding: ``compute(X, labels, true_labels)`` -> float or
+    dict of floats.
 
-    ``X`` is the space the clusterer saw. Metrics that declare ``needs_labels`` only run
-    on labelled datasets; the others receive ``true_labels=None``. A metric that is
-    undefined for its input returns NaN rather than raising.
+    With ``scope = "clustering"`` (the default) it scores each combination: ``X`` is the
+    space the clusterer saw and ``labels`` its clusters. With ``scope = "embedding"`` it
+    scores an encoder's output, once per encoder output whatever follows it, and gets
+    ``labels=None``. Metrics that declare ``needs_labels`` only run on labelled datasets;
+    the others receive ``true_labels=None``. A metric that is undefined for its input
+    returns NaN rather than raising.
     """
 
     kind = "metric"
     needs_labels: ClassVar[bool] = False
+    scope: ClassVar[str] = "clustering"
 
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None

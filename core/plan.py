@@ -8,11 +8,13 @@ that it depends on, not 12 times.
 
 Stages, each with the outputs it writes to the cache:
 
-    data     dataset + transform chain -> images, labels, ids
-    encode   encoder(images)           -> X (n, d)
-    reduce   reducer(X)                -> X (n, k)
-    cluster  clusterer(X)              -> labels
-    score    metrics(X, labels, truth) -> metrics (in the entry's metadata)
+    data       dataset + transform chain   -> images, labels, ids
+    encode     encoder(images)             -> X (n, d)
+    probe      embedding metrics(X, truth) -> metrics, once per encoder output
+    reduce     reducer(X)                  -> X (n, k), and its trustworthiness
+    cluster    clusterer(X)                -> labels
+    score      clustering metrics          -> metrics, confusion matrix
+    stability  labels of every seed        -> mean pairwise ARI between seeds
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from clustergrid.errors import SpecError
 from clustergrid.registry import Registry
 from clustergrid.spec import Component, DatasetChoice, Experiment
 
-STAGES = ("data", "encode", "reduce", "cluster", "score")
+STAGES = ("data", "encode", "probe", "reduce", "cluster", "score", "stability")
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,8 @@ class Combination:
 
     @property
     def key(self) -> str:
-        """The combination's config hash: its score step's key covers the whole chain."""
-        return self.steps["score"]
+        """The combination's config hash: a hash of all its steps' keys."""
+        return config_hash(sorted(self.steps.items()))
 
     def label(self) -> str:
         chain = [self.dataset.dataset, *self.dataset.transforms]
@@ -117,7 +119,14 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
         steps.setdefault(key, Step(stage, key, components, parents, seed))
         return key
 
+    def scope(metric: Component) -> str:
+        return registry.get("metric", metric.plugin).cls.scope
+
+    clustering_metrics = tuple(m for m in experiment.metrics if scope(m) == "clustering")
+    embedding_metrics = tuple(m for m in experiment.metrics if scope(m) == "embedding")
     combinations: dict[str, Combination] = {}
+    #: pipelines with a stochastic step -> their combinations, one per seed
+    seed_groups: dict[tuple, list[Combination]] = {}
     for choice in experiment.datasets:
         if choice.dataset not in fingerprints:
             fingerprints[choice.dataset] = _fingerprint(choice.dataset, registry)
@@ -127,25 +136,42 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
             for encoder in experiment.encoders:
                 encode_seed = seed if stochastic(encoder) else None
                 encode = add("encode", (encoder,), (data,), encode_seed)
+                # Representation quality depends on the encoder output alone: once for
+                # every reducer and clusterer that follows it.
+                probe = add("probe", embedding_metrics, (encode, data), None) \
+                    if embedding_metrics else None
                 for reducer in experiment.reducers:
                     reduce_seed = seed if stochastic(reducer) else None
                     reduce = add("reduce", (reducer,), (encode,), reduce_seed)
                     for clusterer in experiment.clusterers:
                         cluster_seed = seed if stochastic(clusterer) else None
                         cluster = add("cluster", (clusterer,), (reduce,), cluster_seed)
-                        score = add("score", experiment.metrics, (cluster, reduce, data), None)
+                        score = add("score", clustering_metrics, (cluster, reduce, data), None)
+                        if score in combinations:
+                            # A fully deterministic pipeline is the same combination for
+                            # every seed: it is computed and logged once.
+                            continue
                         uses_seed = {encode_seed, reduce_seed, cluster_seed} != {None}
-                        # A fully deterministic pipeline is the same combination for every
-                        # seed: it is computed and logged once.
-                        combinations.setdefault(score, Combination(
-                            dataset=choice,
-                            encoder=encoder,
-                            reducer=reducer,
-                            clusterer=clusterer,
-                            seed=seed if uses_seed else None,
-                            steps={"data": data, "encode": encode, "reduce": reduce,
-                                   "cluster": cluster, "score": score},
-                        ))
+                        stage_keys = {"data": data, "encode": encode, "reduce": reduce,
+                                      "cluster": cluster, "score": score}
+                        if probe:
+                            stage_keys["probe"] = probe
+                        combination = Combination(
+                            dataset=choice, encoder=encoder, reducer=reducer,
+                            clusterer=clusterer, seed=seed if uses_seed else None,
+                            steps=stage_keys,
+                        )
+                        combinations[score] = combination
+                        if uses_seed:
+                            pipeline = (choice, encoder, reducer, clusterer)
+                            seed_groups.setdefault(pipeline, []).append(combination)
+    # Stability: how much the clustering changes with the seed alone.
+    for group in seed_groups.values():
+        if len(group) >= 2:
+            stability = add("stability", (group[0].clusterer,),
+                            tuple(c.steps["cluster"] for c in group), None)
+            for combination in group:
+                combination.steps["stability"] = stability
     return Plan(experiment, steps, list(combinations.values()), versions, fingerprints)
 
 

@@ -17,12 +17,17 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from clustergrid.cache import Cache
 from clustergrid.executor import StepOutcome, execute
 from clustergrid.plan import STAGES, Combination, Plan, make_plan
 from clustergrid.registry import Registry
 from clustergrid.spec import Experiment
 from clustergrid.tracking import DEFAULT_STORE, TAG_HASH, Tracker, resolve_uri, store_exists
+
+#: stages whose metrics are scores, logged under their own names
+SCORING_STAGES = {"probe", "score", "stability"}
 
 
 @dataclass
@@ -127,7 +132,12 @@ def run(
                     "seeds": ",".join(map(str, experiment.seeds))},
             tags={"clustergrid.combinations": str(len(todo))},
         ))
-        by_score = {combination.key: combination for combination in todo}
+        # A combination is logged as soon as the last of its steps is in.
+        waiting = {combination: set(combination.steps.values()) for combination in todo}
+        users: dict[str, list[Combination]] = {}
+        for combination in todo:
+            for key in combination.steps.values():
+                users.setdefault(key, []).append(combination)
         outcomes: dict[str, StepOutcome] = {}
         logged: list[Future] = []
 
@@ -135,9 +145,12 @@ def run(
             outcomes[outcome.key] = outcome
             summary.step_status[outcome.status] += 1
             on_outcome(outcome)
-            combination = by_score.get(outcome.key)
-            if combination is None:
-                return
+            for combination in users.get(outcome.key, ()):
+                waiting[combination].discard(outcome.key)
+                if not waiting[combination]:
+                    complete(combination)
+
+        def complete(combination: Combination) -> None:
             steps = {stage: outcomes[key] for stage, key in combination.steps.items()}
             failure = _failure(steps)
             if failure is None:
@@ -205,12 +218,14 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
     else:
         for stage, outcome in steps.items():
             metrics[f"time.{stage}"] = float(outcome.meta.get("wall_time", 0.0))
-            if stage != "score":
-                for key, value in outcome.meta.get("metrics", {}).items():
-                    metrics[f"{stage}.{key}"] = value
+            # Scores keep their names; what a component reports is prefixed by its stage.
+            prefix = "" if stage in SCORING_STAGES else f"{stage}."
+            for key, value in outcome.meta.get("metrics", {}).items():
+                metrics[prefix + key] = value
             tags[f"clustergrid.cached.{stage}"] = str(outcome.status == "cached").lower()
-        metrics.update(steps["score"].meta["metrics"])
         texts["labels.csv"] = _labels_csv(cache, combination)
+        if cache.contains(combination.steps["score"], "confusion"):
+            texts["confusion.csv"] = _confusion_csv(cache, combination)
         status = "FINISHED"
     tracker.log_combination(parent, combination.label(), params, metrics, tags, texts, status)
 
@@ -236,6 +251,19 @@ def _plugins_of(combination: Combination) -> set[tuple[str, str]]:
     components = [combination.dataset.dataset, *combination.dataset.transforms,
                   combination.encoder, combination.reducer, combination.clusterer]
     return {(c.kind, c.plugin) for c in components}
+
+
+def _confusion_csv(cache: Cache, combination: Combination) -> str:
+    """The contingency table: a row per class (by name when known), a column per cluster."""
+    table = cache.load(combination.steps["score"], "confusion")
+    clusters = np.unique(cache.load(combination.steps["cluster"], "labels"))
+    names = cache.meta(combination.steps["data"]).get("class_names") or []
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["class", *(f"cluster {c}" if c >= 0 else "noise" for c in clusters)])
+    for index, row in enumerate(table):
+        writer.writerow([names[index] if index < len(names) else index, *row.tolist()])
+    return out.getvalue()
 
 
 def _labels_csv(cache: Cache, combination: Combination) -> str:

@@ -7,6 +7,7 @@ entry: wall time, and whatever its component put in ``metrics_``.
 
 from __future__ import annotations
 
+import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,10 @@ def _reduce(step, cache: Cache, registry: Registry, folder: Path):
     X = cache.load(encode, "X")
     out = _checked_matrix(reducer.fit_transform(X), step.components[0], len(X))
     _save(folder, "X", out)
-    return _component_metrics(reducer)
+    meta = _component_metrics(reducer)
+    if out is not X:  # how faithfully the reduced space keeps each point's neighbours
+        meta["metrics"]["trustworthiness"] = trustworthiness(X, out)
+    return meta
 
 
 def _cluster(step, cache: Cache, registry: Registry, folder: Path):
@@ -123,16 +127,40 @@ def _cluster(step, cache: Cache, registry: Registry, folder: Path):
     return _component_metrics(clusterer)
 
 
+def _probe(step, cache: Cache, registry: Registry, folder: Path):
+    encode, data = step.parents
+    X = cache.load(encode, "X")
+    truth = cache.load(data, "labels") if cache.contains(data, "labels") else None
+    return {"metrics": _compute_metrics(step.components, registry, X, None, truth)}
+
+
 def _score(step, cache: Cache, registry: Registry, folder: Path):
     cluster, reduce, data = step.parents
     X = cache.load(reduce, "X")
     labels = cache.load(cluster, "labels")
     truth = cache.load(data, "labels") if cache.contains(data, "labels") else None
+    if truth is not None:
+        _save(folder, "confusion", contingency(truth, labels))
+    return {"metrics": _compute_metrics(step.components, registry, X, labels, truth)}
+
+
+def _stability(step, cache: Cache, registry: Registry, folder: Path):
+    """Mean and spread of the ARI between the clusterings of every pair of seeds."""
+    from sklearn.metrics import adjusted_rand_score
+
+    labelings = [cache.load(key, "labels") for key in step.parents]
+    scores = [adjusted_rand_score(a, b) for a, b in itertools.combinations(labelings, 2)]
+    return {"metrics": {"stability_ari": float(np.mean(scores)),
+                        "stability_ari_std": float(np.std(scores)),
+                        "stability_seeds": float(len(labelings))}}
+
+
+def _compute_metrics(components, registry: Registry, X, labels, truth) -> dict[str, float]:
     scores: dict[str, float] = {}
-    for component in step.components:
+    for component in components:
         metric = build(component, registry)
         if metric.needs_labels and truth is None:
-            continue  # external metrics are not applicable to unlabelled data
+            continue  # metrics against labels do not apply to unlabelled data
         try:
             value = metric.compute(X, labels, truth)
         except Exception as exc:
@@ -143,15 +171,41 @@ def _score(step, cache: Cache, registry: Registry, folder: Path):
             scores.update({k: float(v) for k, v in value.items()})
         else:
             scores[component.plugin] = float(value)
-    return {"metrics": scores}
+    return scores
+
+
+def contingency(truth: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Counts of (true class, cluster) pairs: rows are classes ``0..max``, columns the
+    clusters in sorted order, noise (-1) first when present."""
+    clusters = np.unique(labels)
+    known = truth >= 0
+    table = np.zeros((int(truth.max(initial=-1)) + 1, len(clusters)), dtype=np.int64)
+    np.add.at(table, (truth[known], np.searchsorted(clusters, labels[known])), 1)
+    return table
+
+
+def trustworthiness(X: np.ndarray, embedded: np.ndarray, n_neighbors: int = 5,
+                    max_points: int = 2000, seed: int = 0) -> float:
+    """scikit-learn's trustworthiness of ``embedded`` as a view of ``X``, on a fixed random
+    sample of ``max_points`` when larger (its cost is quadratic in the points)."""
+    from sklearn.manifold import trustworthiness as sklearn_trustworthiness
+
+    if len(X) > max_points:
+        index = np.random.default_rng(seed).choice(len(X), max_points, replace=False)
+        X, embedded = X[index], embedded[index]
+    if len(X) <= 2 * n_neighbors + 1:
+        return float("nan")  # scikit-learn requires n_neighbors < n_samples / 2
+    return float(sklearn_trustworthiness(X, embedded, n_neighbors=n_neighbors))
 
 
 STAGES = {
     "data": _prepare_data,
     "encode": _encode,
+    "probe": _probe,
     "reduce": _reduce,
     "cluster": _cluster,
     "score": _score,
+    "stability": _stability,
 }
 
 

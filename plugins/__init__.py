@@ -62,7 +62,7 @@ def register_clusterers(register):
 
 @hookimpl
 def register_metrics(register):
-    from clustergrid.plugins.metrics import external, internal
+    from clustergrid.plugins.metrics import external, internal, representation
 
-    for metric in (*internal.METRICS, *external.METRICS):
+    for metric in (*internal.METRICS, *external.METRICS, *representation.METRICS):
         register(metric)

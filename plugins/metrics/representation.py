@@ -1,0 +1,106 @@
+"""Representation quality: how much of the labels an encoder's output carries, whatever
+clustering follows. Computed once per encoder output (``scope = "embedding"``), on
+labelled items only (true label -1 left out), with stratified folds shuffled by a fixed
+seed so every encoder is judged on the same splits. Above ``max_points`` labelled items,
+a fixed random sample of that size is used; NaN when fewer than two classes remain or a
+class has fewer than two items."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clustergrid import Metric
+
+NAN = float("nan")
+
+
+def _labelled(X: np.ndarray, truth: np.ndarray, max_points: int, seed: int):
+    """Labelled rows (sampled above ``max_points``) and the number of folds they allow."""
+    known = truth != -1
+    X, truth = np.asarray(X)[known], truth[known]
+    if len(truth) > max_points:
+        index = np.sort(np.random.default_rng(seed).choice(len(truth), max_points, replace=False))
+        X, truth = X[index], truth[index]
+    classes, counts = np.unique(truth, return_counts=True)
+    return X, truth, classes, int(counts.min()) if len(counts) else 0
+
+
+def _folds(n_folds: int, smallest_class: int, seed: int):
+    from sklearn.model_selection import StratifiedKFold
+
+    # Each class needs a member in every fold.
+    return StratifiedKFold(n_splits=min(n_folds, smallest_class), shuffle=True,
+                           random_state=seed)
+
+
+class KnnAccuracy(Metric):
+    """Cross-validated k-nearest-neighbour accuracy of the encoder output."""
+
+    name = "knn_accuracy"
+    needs_labels = True
+    scope = "embedding"
+
+    def __init__(self, n_neighbors: int = 5, n_folds: int = 5, max_points: int = 20_000,
+                 seed: int = 0):
+        self.n_neighbors = n_neighbors
+        self.n_folds = n_folds
+        self.max_points = max_points
+        self.seed = seed
+
+    def compute(self, X, labels=None, true_labels=None) -> float:
+        from sklearn.model_selection import cross_val_score
+        from sklearn.neighbors import KNeighborsClassifier
+
+        X, truth, classes, smallest = _labelled(X, true_labels, self.max_points, self.seed)
+        if len(classes) < 2 or smallest < 2:
+            return NAN
+        folds = _folds(self.n_folds, smallest, self.seed)
+        n_neighbors = min(self.n_neighbors, len(truth) - len(truth) // folds.n_splits - 1)
+        model = KNeighborsClassifier(n_neighbors=max(1, n_neighbors))
+        return float(cross_val_score(model, X, truth, cv=folds).mean())
+
+
+class LinearProbe(Metric):
+    """Cross-validated logistic-regression probe: accuracy and one-vs-rest ROC AUC.
+
+    Features are standardised inside each training fold. Logged keys: ``probe_accuracy``,
+    ``probe_auc`` (macro one-vs-rest ROC AUC over the out-of-fold probabilities) and
+    ``probe_auc.<class index>`` for each class against the rest.
+    """
+
+    name = "linear_probe"
+    needs_labels = True
+    scope = "embedding"
+
+    def __init__(self, C: float = 1.0, n_folds: int = 5, max_points: int = 20_000,
+                 seed: int = 0):
+        self.C = C
+        self.n_folds = n_folds
+        self.max_points = max_points
+        self.seed = seed
+
+    def compute(self, X, labels=None, true_labels=None) -> dict[str, float]:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, roc_auc_score
+        from sklearn.model_selection import cross_val_predict
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        X, truth, classes, smallest = _labelled(X, true_labels, self.max_points, self.seed)
+        if len(classes) < 2 or smallest < 2:
+            return {"probe_accuracy": NAN, "probe_auc": NAN}
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=1000))
+        folds = _folds(self.n_folds, smallest, self.seed)
+        proba = cross_val_predict(model, X, truth, cv=folds, method="predict_proba")
+        scores = {"probe_accuracy": float(accuracy_score(truth, classes[proba.argmax(1)]))}
+        if len(classes) == 2:
+            scores["probe_auc"] = float(roc_auc_score(truth, proba[:, 1]))
+        else:
+            scores["probe_auc"] = float(roc_auc_score(truth, proba, multi_class="ovr",
+                                                      labels=classes))
+        for column, label in enumerate(classes):
+            scores[f"probe_auc.{label}"] = float(roc_auc_score(truth == label, proba[:, column]))
+        return scores
+
+
+METRICS = (KnnAccuracy, LinearProbe)
