@@ -110,7 +110,8 @@ def _print_preview(name: str, preview) -> None:
     )
     table = Table("stage", "unique steps", "cached", "to compute", box=None)
     for stage, (total, cached) in preview.steps.items():
-        table.add_row(stage, str(total), str(cached), str(total - cached))
+        if total or stage in ("data", "encode", "reduce", "cluster", "score"):
+            table.add_row(stage, str(total), str(cached), str(total - cached))
     console.print(table)
 
 

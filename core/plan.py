@@ -20,6 +20,7 @@ Stages, each with the outputs it writes to the cache:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -125,53 +126,49 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
     clustering_metrics = tuple(m for m in experiment.metrics if scope(m) == "clustering")
     embedding_metrics = tuple(m for m in experiment.metrics if scope(m) == "embedding")
     combinations: dict[str, Combination] = {}
-    #: pipelines with a stochastic step -> their combinations, one per seed
-    seed_groups: dict[tuple, list[Combination]] = {}
     for choice in experiment.datasets:
         if choice.dataset not in fingerprints:
             fingerprints[choice.dataset] = _fingerprint(choice.dataset, registry)
         data = add("data", (choice.dataset, *choice.transforms), (), None,
                    {"fingerprint": fingerprints[choice.dataset]})
-        for seed in experiment.seeds:
-            for encoder in experiment.encoders:
+        for encoder, reducer, clusterer in itertools.product(
+            experiment.encoders, experiment.reducers, experiment.clusterers
+        ):
+            # Seeds innermost: a pipeline's seeds and its stability step are neighbours in
+            # the schedule, so its runs are logged while the next pipeline computes.
+            group = []
+            for seed in experiment.seeds:
                 encode_seed = seed if stochastic(encoder) else None
                 encode = add("encode", (encoder,), (data,), encode_seed)
                 # Representation quality depends on the encoder output alone: once for
                 # every reducer and clusterer that follows it.
                 probe = add("probe", embedding_metrics, (encode, data), None) \
                     if embedding_metrics else None
-                for reducer in experiment.reducers:
-                    reduce_seed = seed if stochastic(reducer) else None
-                    reduce = add("reduce", (reducer,), (encode,), reduce_seed)
-                    for clusterer in experiment.clusterers:
-                        cluster_seed = seed if stochastic(clusterer) else None
-                        cluster = add("cluster", (clusterer,), (reduce,), cluster_seed)
-                        score = add("score", clustering_metrics, (cluster, reduce, data), None)
-                        if score in combinations:
-                            # A fully deterministic pipeline is the same combination for
-                            # every seed: it is computed and logged once.
-                            continue
-                        uses_seed = {encode_seed, reduce_seed, cluster_seed} != {None}
-                        stage_keys = {"data": data, "encode": encode, "reduce": reduce,
-                                      "cluster": cluster, "score": score}
-                        if probe:
-                            stage_keys["probe"] = probe
-                        combination = Combination(
-                            dataset=choice, encoder=encoder, reducer=reducer,
-                            clusterer=clusterer, seed=seed if uses_seed else None,
-                            steps=stage_keys,
-                        )
-                        combinations[score] = combination
-                        if uses_seed:
-                            pipeline = (choice, encoder, reducer, clusterer)
-                            seed_groups.setdefault(pipeline, []).append(combination)
-    # Stability: how much the clustering changes with the seed alone.
-    for group in seed_groups.values():
-        if len(group) >= 2:
-            stability = add("stability", (group[0].clusterer,),
-                            tuple(c.steps["cluster"] for c in group), None)
-            for combination in group:
-                combination.steps["stability"] = stability
+                reduce_seed = seed if stochastic(reducer) else None
+                reduce = add("reduce", (reducer,), (encode,), reduce_seed)
+                cluster_seed = seed if stochastic(clusterer) else None
+                cluster = add("cluster", (clusterer,), (reduce,), cluster_seed)
+                score = add("score", clustering_metrics, (cluster, reduce, data), None)
+                if score in combinations:
+                    # A fully deterministic pipeline is the same combination for every
+                    # seed: it is computed and logged once.
+                    continue
+                uses_seed = {encode_seed, reduce_seed, cluster_seed} != {None}
+                stage_keys = {"data": data, "encode": encode, "reduce": reduce,
+                              "cluster": cluster, "score": score}
+                if probe:
+                    stage_keys["probe"] = probe
+                combinations[score] = Combination(
+                    dataset=choice, encoder=encoder, reducer=reducer, clusterer=clusterer,
+                    seed=seed if uses_seed else None, steps=stage_keys,
+                )
+                group.append(combinations[score])
+            # Stability: how much the clustering changes with the seed alone.
+            if len(group) >= 2:
+                stability = add("stability", (clusterer,),
+                                tuple(c.steps["cluster"] for c in group), None)
+                for combination in group:
+                    combination.steps["stability"] = stability
     return Plan(experiment, steps, list(combinations.values()), versions, fingerprints)
 
 

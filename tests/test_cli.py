@@ -43,7 +43,9 @@ def test_run_prints_the_plan_progress_and_where_results_are(tiny_store):
     folder, result = tiny_store
     out = result.stdout
     assert "Experiment tiny: 8 combinations, 0 already finished, 8 to run." in out
-    assert "Steps: 21 computed, 0 from cache, 0 failed, 0 skipped." in out
+    # 1 data, 2 encoders, 2 reductions (none after each), 8 clusterings and scores, and a
+    # stability step for each of the 4 pipelines over its 2 seeds.
+    assert "Steps: 25 computed, 0 from cache, 0 failed, 0 skipped." in out
     assert "Combinations: 8 finished, 0 failed" in out
     assert f"MLflow store: sqlite:///{folder}/clustergrid-runs/mlflow.db" in out
     assert f"Report: {folder}/clustergrid-runs/reports/tiny.html" in out
@@ -57,7 +59,8 @@ def test_dry_run_of_a_finished_experiment_has_nothing_to_do(tiny_store):
     assert "8 combinations, 8 already finished, 0 to run." in result.stdout
     forced = cli("run", "experiment.yaml", "--dry-run", "--no-resume", cwd=folder)
     assert "8 to run" in forced.stdout
-    assert " cluster  8             8       0" in forced.stdout
+    rows = [line.split() for line in forced.stdout.splitlines()]
+    assert ["cluster", "8", "8", "0"] in rows and ["stability", "4", "4", "0"] in rows
 
 
 def test_results_formats_list_every_combination(tiny_store):

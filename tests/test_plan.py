@@ -44,8 +44,9 @@ def test_shared_steps_appear_once_in_the_plan(registry):
     stages = [step.stage for step in plan.steps.values()]
     # 2 encoders x 3 reducers x 4 clusterers x 2 seeds; only k-means depends on the seed.
     assert len(plan.combinations) == 48
+    # Each of the 24 pipelines compares its 2 seeds in one stability step.
     assert {s: stages.count(s) for s in set(stages)} == {
-        "data": 1, "encode": 2, "reduce": 6, "cluster": 48, "score": 48}
+        "data": 1, "encode": 2, "reduce": 6, "cluster": 48, "score": 48, "stability": 24}
     assert {c.seed for c in plan.combinations} == {0, 1}
 
 
@@ -55,7 +56,7 @@ def test_each_encoder_runs_once_per_dataset(registry, workdir):
     summary = runner.run(experiment, registry)
     assert summary.finished == 48 and summary.failed == []
     assert sorted(fake_components.CALLS) == [("a", None), ("b", None)]
-    assert summary.step_status == {"computed": 1 + 2 + 6 + 48 + 48}
+    assert summary.step_status == {"computed": 1 + 2 + 6 + 48 + 48 + 24}
 
 
 def test_a_stochastic_encoder_runs_once_per_seed(registry, workdir):
@@ -86,14 +87,16 @@ def test_keys_change_with_parameters_versions_and_data(registry):
 
     # Every step depends on the data.
     assert len(changed(steps(GRID.replace("n_samples: 200", "n_samples: 201")))) == len(base)
-    # A new k adds only its own cluster and score steps (2 seeds x 2 encoders x 3 reducers).
+    # A new k adds only its own steps: cluster and score for 2 seeds x 2 encoders x 3
+    # reducers, and a stability step per pipeline.
     assert changed(steps(GRID.replace("[2, 3, 4, 5]", "[2, 3, 4, 6]"))) == (
-        ["cluster"] * 12 + ["score"] * 12)
+        ["cluster"] * 12 + ["score"] * 12 + ["stability"] * 6)
     # A new plugin version invalidates that plugin's steps and their descendants only.
     pca = registry.get("reducer", "pca")
     bumped = type("PCA", (pca.cls,), {"version": "99"})
     registry.components["reducer"]["pca"] = replace(pca, cls=bumped)
-    assert changed(steps(GRID)) == ["cluster"] * 32 + ["reduce"] * 4 + ["score"] * 32
+    assert changed(steps(GRID)) == (
+        ["cluster"] * 32 + ["reduce"] * 4 + ["score"] * 32 + ["stability"] * 16)
 
 
 def test_dry_run_counts_cache_hits_and_creates_nothing(registry, workdir):
@@ -106,5 +109,5 @@ def test_dry_run_counts_cache_hits_and_creates_nothing(registry, workdir):
     assert (after.finished, after.to_run) == (48, 0)
     _, again = runner.dry_run(experiment, registry, None, resume=False)
     assert again.to_run == 48
-    assert again.steps == {"data": (1, 1), "encode": (2, 2), "reduce": (6, 6),
-                           "cluster": (48, 48), "score": (48, 48)}
+    assert again.steps == {"data": (1, 1), "encode": (2, 2), "probe": (0, 0), "reduce": (6, 6),
+                           "cluster": (48, 48), "score": (48, 48), "stability": (24, 24)}

@@ -13,12 +13,15 @@ the medians are compared.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+
+from sklearn.metrics import adjusted_rand_score
 
 from clustergrid import runner
 from clustergrid.cache import Cache
@@ -27,7 +30,7 @@ from clustergrid.plan import make_plan
 from clustergrid.registry import Registry
 from clustergrid.report import write_report
 from clustergrid.spec import load_experiment
-from clustergrid.stages import build
+from clustergrid.stages import build, trustworthiness
 
 QUICKSTART = Path(__file__).parents[2] / "experiments" / "quickstart.yaml"
 
@@ -48,11 +51,23 @@ def direct(plan, registry: Registry) -> int:
             out[step.key] = {"X": encoder.fit(images).transform(images)}
         elif step.stage == "reduce":
             reducer = build(step.components[0], registry, step.seed)
-            out[step.key] = {"X": reducer.fit_transform(out[step.parents[0]]["X"])}
+            X = out[step.parents[0]]["X"]
+            reduced = reducer.fit_transform(X)
+            quality = trustworthiness(X, reduced) if reduced is not X else None
+            out[step.key] = {"X": reduced, "trustworthiness": quality}
         elif step.stage == "cluster":
             clusterer = build(step.components[0], registry, step.seed)
             out[step.key] = {"labels": clusterer.fit_predict(out[step.parents[0]]["X"])}
-        else:
+        elif step.stage == "probe":
+            encode, data = step.parents
+            out[step.key] = {m.plugin: build(m, registry).compute(out[encode]["X"], None,
+                                                                  out[data]["labels"])
+                             for m in step.components}
+        elif step.stage == "stability":
+            labelings = [out[key]["labels"] for key in step.parents]
+            out[step.key] = {"ari": [adjusted_rand_score(a, b)
+                                     for a, b in itertools.combinations(labelings, 2)]}
+        else:  # score
             cluster, reduce, data = step.parents
             truth = out[data]["labels"]
             out[step.key] = {
