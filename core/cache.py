@@ -50,12 +50,6 @@ class Cache:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def save(self, key: str, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-        with self.writer(key) as folder:
-            for name, array in arrays.items():
-                np.save(folder / f"{name}.npy", array, allow_pickle=False)
-            write_meta(folder, meta)
-
     def load(self, key: str, name: str, mmap: bool = False) -> np.ndarray:
         return np.load(
             self.path(key) / f"{name}.npy", mmap_mode="r" if mmap else None, allow_pickle=False

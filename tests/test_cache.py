@@ -5,13 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clustergrid.cache import Cache
+from clustergrid.cache import Cache, write_meta
+
+
+def save(cache: Cache, key: str, arrays: dict, meta: dict) -> None:
+    with cache.writer(key) as folder:
+        for name, array in arrays.items():
+            np.save(folder / f"{name}.npy", array)
+        write_meta(folder, meta)
 
 
 def test_an_entry_round_trips_arrays_and_metadata(tmp_path):
     cache = Cache(tmp_path)
     X = np.arange(12, dtype=np.float32).reshape(3, 4)
-    cache.save("abcdef", {"X": X, "ids": np.array(["a", "b", "c"])}, {"wall_time": 1.5})
+    save(cache, "abcdef", {"X": X, "ids": np.array(["a", "b", "c"])}, {"wall_time": 1.5})
     assert cache.has("abcdef")
     assert np.array_equal(cache.load("abcdef", "X"), X)
     assert cache.load("abcdef", "ids").tolist() == ["a", "b", "c"]
@@ -32,7 +39,7 @@ def test_a_concurrent_duplicate_write_keeps_the_first_entry(tmp_path):
     cache = Cache(tmp_path)
     with cache.writer("abcdef") as first:
         np.save(first / "X.npy", np.zeros(2))
-        cache.save("abcdef", {"X": np.ones(2)}, {})  # another worker finishes first
+        save(cache, "abcdef", {"X": np.ones(2)}, {})  # another worker finishes first
     assert cache.load("abcdef", "X").tolist() == [1.0, 1.0]
 
 

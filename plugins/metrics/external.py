@@ -9,6 +9,8 @@ every noise point as wrong. Every metric is NaN when no item has a known label.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from clustergrid import Metric
@@ -67,112 +69,80 @@ def hungarian_match(
     return classes, matched, class_sizes
 
 
-class AdjustedRand(Metric):
+class _LabelAgreement(Metric):
+    """Base of the scikit-learn scores that compare two labelings."""
+
+    needs_labels = True
+    #: the name of the function in ``sklearn.metrics``, called as ``score(true, predicted)``
+    score: ClassVar[str]
+
+    def compute(
+        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
+    ) -> float:
+        import sklearn.metrics
+
+        data = _known(labels, true_labels)
+        return NAN if data is None else float(getattr(sklearn.metrics, self.score)(*data))
+
+
+class AdjustedRand(_LabelAgreement):
     """Adjusted Rand index against the true labels; 1 is perfect, ~0 is chance.
 
     Noise counts as one more cluster (scikit-learn on the raw labels).
     """
 
     name = "ari"
-    needs_labels = True
-
-    def compute(
-        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
-    ) -> float:
-        from sklearn.metrics import adjusted_rand_score
-
-        data = _known(labels, true_labels)
-        return NAN if data is None else float(adjusted_rand_score(*data))
+    score = "adjusted_rand_score"
 
 
-class AdjustedMutualInfo(Metric):
+class AdjustedMutualInfo(_LabelAgreement):
     """Adjusted mutual information against the true labels; 1 is perfect, ~0 is chance.
 
     Noise counts as one more cluster (scikit-learn on the raw labels).
     """
 
     name = "ami"
-    needs_labels = True
-
-    def compute(
-        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
-    ) -> float:
-        from sklearn.metrics import adjusted_mutual_info_score
-
-        data = _known(labels, true_labels)
-        return NAN if data is None else float(adjusted_mutual_info_score(*data))
+    score = "adjusted_mutual_info_score"
 
 
-class NormalizedMutualInfo(Metric):
+class NormalizedMutualInfo(_LabelAgreement):
     """Normalised mutual information (arithmetic mean) against the true labels.
 
     Noise counts as one more cluster (scikit-learn on the raw labels).
     """
 
     name = "nmi"
-    needs_labels = True
-
-    def compute(
-        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
-    ) -> float:
-        from sklearn.metrics import normalized_mutual_info_score
-
-        data = _known(labels, true_labels)
-        return NAN if data is None else float(normalized_mutual_info_score(*data))
+    score = "normalized_mutual_info_score"
 
 
-class Homogeneity(Metric):
+class Homogeneity(_LabelAgreement):
     """Homogeneity in [0, 1]: 1 when each cluster holds a single class.
 
     Noise counts as one more cluster, so noise mixing classes lowers it.
     """
 
     name = "homogeneity"
-    needs_labels = True
-
-    def compute(
-        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
-    ) -> float:
-        from sklearn.metrics import homogeneity_score
-
-        data = _known(labels, true_labels)
-        return NAN if data is None else float(homogeneity_score(*data))
+    score = "homogeneity_score"
 
 
-class Completeness(Metric):
+class Completeness(_LabelAgreement):
     """Completeness in [0, 1]: 1 when each class lies in a single cluster.
 
     Noise counts as one more cluster, so classes split into noise lower it.
     """
 
     name = "completeness"
-    needs_labels = True
-
-    def compute(
-        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
-    ) -> float:
-        from sklearn.metrics import completeness_score
-
-        data = _known(labels, true_labels)
-        return NAN if data is None else float(completeness_score(*data))
+    score = "completeness_score"
 
 
-class VMeasure(Metric):
+class VMeasure(_LabelAgreement):
     """V-measure in [0, 1]: harmonic mean of homogeneity and completeness.
 
     Noise counts as one more cluster (scikit-learn on the raw labels).
     """
 
     name = "v_measure"
-    needs_labels = True
-
-    def compute(
-        self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
-    ) -> float:
-        from sklearn.metrics import v_measure_score
-
-        data = _known(labels, true_labels)
-        return NAN if data is None else float(v_measure_score(*data))
+    score = "v_measure_score"
 
 
 class Accuracy(Metric):
