@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from conftest import cli, write_experiment
@@ -130,3 +131,19 @@ def test_tracking_uri_may_be_a_folder(tmp_path):
     records = json.loads(cli("results", "tiny", "--format", "json", "--tracking-uri",
                              str(tmp_path / "elsewhere"), cwd=tmp_path).stdout)
     assert len(records) == 2
+
+
+def test_quickstart_runs_end_to_end_and_a_second_run_does_nothing(tmp_path):
+    quickstart = Path(__file__).parents[1] / "experiments" / "quickstart.yaml"
+    first = cli("run", str(quickstart), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "Combinations: 27 finished, 0 failed" in first.stdout
+    records = json.loads(cli("results", "quickstart", "--format", "json", cwd=tmp_path).stdout)
+    assert len(records) == 27
+    assert {r["param.reducer"] for r in records} == {"none", "pca"}
+    assert all(0 < r["ari"] <= 1 for r in records)
+    second = cli("run", str(quickstart), cwd=tmp_path)
+    assert "27 already finished, 0 to run" in second.stdout
+    assert "Nothing to run" in second.stdout
+    again = json.loads(cli("results", "quickstart", "--format", "json", cwd=tmp_path).stdout)
+    assert sorted(r["run_id"] for r in again) == sorted(r["run_id"] for r in records)
