@@ -12,7 +12,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from clustergrid.results import load_results, metric_columns, summarize_over_seeds
+from clustergrid.results import (
+    ROLES,
+    load_results,
+    metric_columns,
+    split_constant,
+    summarize_over_seeds,
+)
 
 #: metrics where a lower value is better; all others are higher-is-better
 LOWER_IS_BETTER = {"davies_bouldin"}
@@ -90,9 +96,10 @@ def html_report(experiment: str, frame: pd.DataFrame) -> str:
 
 def _html_table(summary: pd.DataFrame, metrics: list[str]) -> str:
     esc = html.escape
-    components = [c for c in summary.columns if c.startswith("param.")]
+    components, constant = split_constant(summary, [r for r in ROLES if r in summary])
     best = {m: _best(summary[f"{m} mean"], m) for m in metrics}
-    head = "".join(f"<th class='text'>{esc(c.removeprefix('param.'))}</th>" for c in components)
+    shared = "; ".join(f"{role}: {value}" for role, value in constant.items())
+    head = "".join(f"<th class='text'>{esc(c)}</th>" for c in components)
     head += "<th>seeds</th>" + "".join(f"<th>{esc(m)}</th>" for m in metrics)
     rows = []
     for _, row in summary.iterrows():
@@ -104,7 +111,8 @@ def _html_table(summary: pd.DataFrame, metrics: list[str]) -> str:
             mark = " class='best'" if _is_number(mean) and mean == best[m] else ""
             cells.append(f"<td{mark} data-value='{mean}'>{_fmt(mean, std, '&plusmn;')}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
-    return (f"<table class='sortable'><thead><tr>{head}</tr></thead>"
+    caption = f"<p>Every row: {esc(shared)}.</p>" if shared else ""
+    return (f"{caption}<table class='sortable'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
@@ -115,8 +123,11 @@ def markdown_report(experiment: str, frame: pd.DataFrame) -> str:
     if not finished.empty:
         summary = summarize_over_seeds(finished)
         metrics = metric_columns(finished)
-        components = [c for c in summary.columns if c.startswith("param.")]
-        header = [c.removeprefix("param.") for c in components] + ["seeds", *metrics]
+        components, constant = split_constant(summary, [r for r in ROLES if r in summary])
+        if constant:
+            lines += ["Every row: " + "; ".join(f"{k}: {_md(str(v))}" for k, v in
+                                                 constant.items()) + ".", ""]
+        header = [*components, "seeds", *metrics]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for _, row in summary.iterrows():
             cells = [_md(str(row[c])) for c in components] + [str(row["seeds"])]
@@ -141,7 +152,10 @@ def _is_number(value) -> bool:
 def _fmt(mean, std, plus_minus: str) -> str:
     if not _is_number(mean):
         return "n/a"
-    return f"{mean:.3f}" if not _is_number(std) else f"{mean:.3f} {plus_minus} {std:.3f}"
+    # One seed, or a value shared by all seeds (stability): no spread to show.
+    if not _is_number(std) or std == 0:
+        return f"{mean:.3f}"
+    return f"{mean:.3f} {plus_minus} {std:.3f}"
 
 
 def _md(text: str) -> str:

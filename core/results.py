@@ -63,23 +63,38 @@ def component_labels(frame: pd.DataFrame) -> pd.DataFrame:
             return f"{row[f'param.{role}']}[{inner}]" if inner else row[f"param.{role}"]
 
         labels[role] = frame.apply(label, axis=1)
+        if role == "dataset" and "param.transforms" in frame:
+            labels["transforms"] = frame["param.transforms"]
     labels["seed"] = frame["param.seed"]
-    return pd.DataFrame(labels)
+    return pd.DataFrame(labels, index=frame.index)
+
+
+#: suffixes of values logged beside a score to qualify it, not scores themselves
+QUALIFIERS = ("_sample_size", "_spread", "_std", "_seeds")
 
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
-    """Scores computed by metric plugins (not timings or step diagnostics)."""
+    """Scores computed by metric plugins (not timings, step diagnostics or qualifiers)."""
     skip_prefixes = ("param.", "time.", "encode.", "reduce.", "cluster.", "data.")
     fixed = {"pipeline", "status", "run_id", "hash", "error"}
-    return [c for c in frame.columns if c not in fixed and not c.startswith(skip_prefixes)]
+    return [c for c in frame.columns if c not in fixed and not c.startswith(skip_prefixes)
+            and not c.endswith(QUALIFIERS)]
 
 
 def summarize_over_seeds(frame: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation of every metric per pipeline, across its seeds."""
-    params = [c for c in frame.columns if c.startswith("param.") and c != "param.seed"]
+    """Mean and standard deviation of every metric per pipeline, across its seeds; one row
+    per pipeline, identified by its components' labels."""
+    roles = component_labels(frame).drop(columns="seed")
     metrics = metric_columns(frame)
-    grouped = frame.groupby(params, dropna=False, sort=False)
+    data = pd.concat([roles, frame[metrics]], axis=1)
+    grouped = data.groupby(list(roles.columns), dropna=False, sort=False)
     summary = grouped[metrics].agg(["mean", "std"])
     summary.columns = [f"{metric} {stat}" for metric, stat in summary.columns]
     summary.insert(0, "seeds", grouped.size())
     return summary.reset_index()
+
+
+def split_constant(summary: pd.DataFrame, columns: list[str]) -> tuple[list[str], dict]:
+    """The columns that vary between rows, and the value of each one that does not."""
+    constant = {c: summary[c].iloc[0] for c in columns if summary[c].nunique(dropna=False) == 1}
+    return [c for c in columns if c not in constant], constant

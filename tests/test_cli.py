@@ -94,9 +94,12 @@ def test_report_command_writes_html_and_markdown(tiny_store):
     assert "<table class='sortable'>" in html and "8 combinations finished, 0 failed" in html
     assert cli("report", "tiny", "--format", "markdown", "-o", "out.md", cwd=folder).returncode == 0
     lines = (folder / "out.md").read_text().splitlines()
-    table = [line for line in lines if line.startswith("| digits")]
+    assert "Every row: dataset: digits[n_samples=200]; transforms: none; reducer: none." in lines
+    assert lines[lines.index("| encoder | clusterer | seeds | ari | davies_bouldin | silhouette "
+                             "| stability_ari |") + 1].startswith("|---|")
+    table = [line for line in lines if line.startswith("| pixels[downsample=")]
     assert len(table) == 4  # 2 downsamples x 2 k, each averaged over the 2 seeds
-    assert all("| 2 |" in line for line in table)
+    assert all(" | 2 | " in line and " ± " in line for line in table)
 
 
 def test_report_escapes_user_supplied_text(workdir):
