@@ -20,16 +20,29 @@ def register_datasets(register):
 
 @hookimpl
 def register_transforms(register):
+    from clustergrid.plugins.transforms.channels import Channels
+    from clustergrid.plugins.transforms.clahe import Clahe
+    from clustergrid.plugins.transforms.crop import Crop
+    from clustergrid.plugins.transforms.mask import Mask
+    from clustergrid.plugins.transforms.nan_fill import NanFill
     from clustergrid.plugins.transforms.normalize import Normalize
+    from clustergrid.plugins.transforms.resize import Resize
+    from clustergrid.plugins.transforms.stretch import Stretch
+    from clustergrid.plugins.transforms.tailcuts import Tailcuts
+    from clustergrid.plugins.transforms.to_rgb import ToRGB
 
-    register(Normalize)
+    for transform in (Normalize, NanFill, Stretch, Clahe, Channels, Resize, Crop, ToRGB,
+                      Mask, Tailcuts):
+        register(transform)
 
 
 @hookimpl
 def register_encoders(register):
+    from clustergrid.plugins.encoders.morphology import Morphology
     from clustergrid.plugins.encoders.pixels import Pixels
 
-    register(Pixels)
+    for encoder in (Pixels, Morphology):
+        register(encoder)
 
 
 @hookimpl

@@ -57,3 +57,15 @@ def test_ci_runs_the_readme_test_command():
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^test:.*\n(\t.*\n)*\t\$\(BIN\)/python -m pytest", makefile, re.M)
     assert "torch==2.13.0" in makefile
+
+
+def test_every_shipped_experiment_validates_and_plans(registry):
+    from clustergrid.plan import make_plan
+    from clustergrid.spec import load_experiment
+
+    files = sorted((ROOT / "experiments").glob("*.yaml"))
+    assert {f.stem for f in files} >= {"quickstart", "cherenkov"}
+    for path in files:
+        plan = make_plan(load_experiment(path, registry), registry)
+        assert plan.combinations, path
+        assert f"experiments/{path.name}" in README, f"{path.name} is not in the README"
