@@ -224,6 +224,9 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
                 metrics[prefix + key] = value
             tags[f"clustergrid.cached.{stage}"] = str(outcome.status == "cached").lower()
         texts["labels.csv"] = _labels_csv(cache, combination)
+        skipped = steps["data"].meta.get("skipped")
+        if skipped:
+            texts["skipped.csv"] = _csv(["file", "reason"], skipped)
         if cache.contains(combination.steps["score"], "confusion"):
             texts["confusion.csv"] = _confusion_csv(cache, combination)
         status = "FINISHED"
@@ -258,19 +261,20 @@ def _confusion_csv(cache: Cache, combination: Combination) -> str:
     table = cache.load(combination.steps["score"], "confusion")
     clusters = np.unique(cache.load(combination.steps["cluster"], "labels"))
     names = cache.meta(combination.steps["data"]).get("class_names") or []
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["class", *(f"cluster {c}" if c >= 0 else "noise" for c in clusters)])
-    for index, row in enumerate(table):
-        writer.writerow([names[index] if index < len(names) else index, *row.tolist()])
-    return out.getvalue()
+    header = ["class", *(f"cluster {c}" if c >= 0 else "noise" for c in clusters)]
+    return _csv(header, ([names[index] if index < len(names) else index, *row.tolist()]
+                         for index, row in enumerate(table)))
 
 
 def _labels_csv(cache: Cache, combination: Combination) -> str:
     ids = cache.load(combination.steps["data"], "ids")
     labels = cache.load(combination.steps["cluster"], "labels")
+    return _csv(["id", "cluster"], zip(ids.tolist(), labels.tolist(), strict=True))
+
+
+def _csv(header: list[str], rows) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["id", "cluster"])
-    writer.writerows(zip(ids.tolist(), labels.tolist(), strict=True))
+    writer.writerow(header)
+    writer.writerows(rows)
     return out.getvalue()

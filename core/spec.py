@@ -234,9 +234,24 @@ def _coerce(hint, value, fail, path):
     return _freeze(value)
 
 
+class FrozenDict(dict):
+    """A mapping parameter value (``tile: {size: 64}``): still a dict for the component,
+    but hashable, since components are identities in the plan."""
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.items())))
+
+    def _readonly(self, *args, **kwargs):
+        raise TypeError("parameter values from an experiment file are read-only")
+
+    __setitem__ = __delitem__ = update = pop = popitem = setdefault = clear = _readonly
+
+
 def _freeze(value):
     if isinstance(value, list | tuple):
         return tuple(_freeze(item) for item in value)
+    if isinstance(value, dict):
+        return FrozenDict({key: _freeze(item) for key, item in value.items()})
     return value
 
 

@@ -82,7 +82,10 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
     if labels is not None:
         _save(folder, "labels", np.asarray(labels, dtype=np.int64))
     _save(folder, "ids", np.asarray(dataset.ids(), dtype=str))
-    return {"n": n, "class_names": dataset.class_names(), "labelled": labels is not None}
+    # Loaders that drop bad files (on_error: skip) say which, so the run records them.
+    skipped = [list(item) for item in getattr(dataset, "skipped", list)()]
+    return {"n": n, "class_names": dataset.class_names(), "labelled": labels is not None,
+            "skipped": skipped, "metrics": {"skipped": float(len(skipped))}}
 
 
 def _encode(step, cache: Cache, registry: Registry, folder: Path):

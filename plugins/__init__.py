@@ -10,11 +10,15 @@ from clustergrid import hookimpl
 @hookimpl
 def register_datasets(register):
     from clustergrid.plugins.datasets.digits import Digits
+    from clustergrid.plugins.datasets.fits import FitsFiles
+    from clustergrid.plugins.datasets.images import ImageFolder
+    from clustergrid.plugins.datasets.npy import NpyFiles
     from clustergrid.plugins.datasets.sim_cherenkov import SimCherenkov
     from clustergrid.plugins.datasets.sim_galaxies import SimGalaxies
     from clustergrid.plugins.datasets.sim_lenses import SimLenses
 
-    for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov):
+    for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov, ImageFolder, NpyFiles,
+                    FitsFiles):
         register(dataset)
 
 

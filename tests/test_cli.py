@@ -75,7 +75,8 @@ def test_results_formats_list_every_combination(tiny_store):
                                                cwd=folder).stdout)))
     assert sorted(float(r["ari"]) for r in rows) == sorted(r["ari"] for r in records)
     table = cli("results", "tiny", cwd=folder, env={"COLUMNS": "200"}).stdout
-    assert table.splitlines()[0].strip() == "dataset: digits[n_samples=200], reducer: none"
+    assert table.splitlines()[0].strip() == (
+        "dataset: digits[n_samples=200], transforms: none, reducer: none")
     assert "silhouette" in table and "kmeans[n_clusters=4,n_init=1]" in table
     assert len([line for line in table.splitlines() if "pixels[downsample=" in line]) == 8
 

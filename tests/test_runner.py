@@ -253,3 +253,41 @@ def test_third_party_plugin_runs_in_a_grid_from_the_command_line(workdir, fake_s
     assert len(records) == 16
     assert {r["param.encoder"] for r in records} == {"pixels", "brightness"}
     assert all(r["status"] == "FINISHED" for r in records)
+
+
+def test_skipped_bad_files_are_recorded_and_the_grid_finishes(registry, workdir):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (workdir / "imgs" / label).mkdir(parents=True)
+        for i in range(12):
+            pixels = rng.integers(0, 255, size=(16, 16), dtype=np.uint8)
+            Image.fromarray(pixels).save(workdir / "imgs" / label / f"{label}{i}.png")
+    (workdir / "imgs" / "a" / "broken.png").write_bytes(b"not a png at all")
+    text = f"""\
+name: skipping
+datasets:
+  - plugin: images
+    path: {workdir / "imgs"}
+    labels_from: folders
+    on_error: skip
+encoders:
+  - plugin: pixels
+clusterers:
+  - plugin: kmeans
+    n_clusters: 2
+    random_state: 0
+metrics: [ari]
+"""
+    summary = runner.run(parse_experiment(text, registry), registry)
+    assert summary.finished == 1
+    (run,) = child_runs("skipping")
+    assert run.data.metrics["data.skipped"] == 1
+    client = Tracker(None, "skipping").client
+    rows = list(csv.DictReader(io.StringIO(
+        Path(client.download_artifacts(run.info.run_id, "skipped.csv")).read_text())))
+    assert [Path(row["file"]).name for row in rows] == ["broken.png"]
+    assert rows[0]["reason"]
+    labels = Path(client.download_artifacts(run.info.run_id, "labels.csv")).read_text()
+    assert len(labels.splitlines()) == 1 + 24

@@ -93,6 +93,38 @@ def test_a_list_valued_parameter_is_written_as_a_list_of_lists(registry):
         {"hidden": (64, 32)}, {"hidden": (128,)}]
 
 
+def test_a_mapping_parameter_is_one_hashable_value(registry):
+    from clustergrid import Encoder, hookimpl
+    from clustergrid.plan import make_plan
+    from clustergrid.registry import Registry
+
+    class Tiles(Encoder):
+        """Takes a mapping."""
+
+        name = "tiles"
+
+        def __init__(self, tile: dict | None = None):
+            self.tile = tile
+
+    class Plugin:
+        @hookimpl
+        def register_encoders(self, register):
+            register(Tiles)
+
+    registry = Registry.load(extra=[Plugin()])
+    text = VALID.replace("  - plugin: pixels\n    downsample: 2",
+                         "  - plugin: tiles\n    tile: [{size: 64, stride: [32]}, {size: 32}]")
+    experiment = parse_experiment(text, registry)
+    tiles = [e.kwargs["tile"] for e in experiment.encoders[1:]]
+    assert tiles == [{"size": 64, "stride": (32,)}, {"size": 32}]
+    assert hash(tiles[0]) != hash(tiles[1])
+    with pytest.raises(TypeError, match="read-only"):
+        tiles[0]["size"] = 1
+    steps = make_plan(experiment, registry).steps.values()
+    # Three encoders (two mappings and pixels) on each of the four dataset chains.
+    assert sum(step.stage == "encode" for step in steps) == 3 * len(experiment.datasets)
+
+
 def test_metrics_default_to_every_registered_metric(registry):
     text = VALID.replace("metrics: [silhouette, ari]\n", "")
     names = {m.plugin for m in parse_experiment(text, registry).metrics}
@@ -103,7 +135,7 @@ def test_metrics_default_to_every_registered_metric(registry):
     ("old", "new", "expected"),
     [
         ("plugin: pixels\n", "plugin: pixles\n",
-         ":9: encoders[0].plugin: unknown encoder 'pixles' (known: pixels)"),
+         ":9: encoders[0].plugin: unknown encoder 'pixles' (known: morphology, pixels)"),
         ("metrics:", "colour: red\nmetrics:", ":18: colour: unknown key"),
         ("    downsample: 2", "    downsampel: 2",
          ":11: encoders[1].downsampel: unknown parameter of encoder 'pixels' "
