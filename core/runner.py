@@ -21,9 +21,9 @@ import numpy as np
 
 from clustergrid.cache import Cache
 from clustergrid.executor import StepOutcome, execute
-from clustergrid.plan import STAGES, Combination, Plan, make_plan
+from clustergrid.plan import STAGES, Combination, Plan, Step, make_plan
 from clustergrid.registry import Registry
-from clustergrid.spec import Experiment
+from clustergrid.spec import ExecutorConfig, Experiment
 from clustergrid.tracking import DEFAULT_STORE, TAG_HASH, Tracker, resolve_uri, store_exists
 
 #: stages whose metrics are scores, logged under their own names
@@ -128,7 +128,8 @@ def run(
             return summary
         parent = mlflow.submit(lambda: opened.result().start_invocation(
             params={"file": str(experiment.source or ""),
-                    "workers": workers or experiment.workers,
+                    "executor": experiment.executor.kind,
+                    "workers": workers or experiment.executor.workers,
                     "seeds": ",".join(map(str, experiment.seeds))},
             tags={"clustergrid.combinations": str(len(todo))},
         ))
@@ -163,7 +164,9 @@ def run(
 
         status = "FAILED"
         try:
-            execute(plan.steps_for(todo), cache, registry, workers or experiment.workers, record)
+            executor = experiment.executor.model_copy(
+                update={"workers": workers or experiment.executor.workers})
+            run_steps(plan.steps_for(todo), cache, registry, executor, record)
             status = "FINISHED"
         except KeyboardInterrupt:
             status = "KILLED"
@@ -180,6 +183,18 @@ def run(
                 future.result()  # an MLflow error surfaces here, after every step ran
             summary.parent_run_id = parent.result()
     return summary
+
+
+def run_steps(steps: list[Step], cache: Cache, registry: Registry, executor: ExecutorConfig,
+              on_outcome: Callable[[StepOutcome], None]) -> dict[str, StepOutcome]:
+    """Run the steps on the executor the experiment names."""
+    if executor.kind == "dask":
+        from clustergrid.dask_executor import execute_dask
+
+        return execute_dask(steps, cache, registry, workers=executor.workers,
+                            address=executor.address, retries=executor.retries,
+                            on_outcome=on_outcome)
+    return execute(steps, cache, registry, executor.workers, on_outcome)
 
 
 def _open_store(uri: str | None, experiment: str) -> Tracker:

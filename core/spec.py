@@ -44,8 +44,14 @@ class DatasetEntry(ComponentEntry):
 
 
 class ExecutorConfig(_Model):
-    kind: Literal["local"] = "local"
+    """``local``: serial or a process pool. ``dask``: a Dask cluster at ``address``, or a
+    LocalCluster of ``workers`` processes started and stopped with the run."""
+
+    kind: Literal["local", "dask"] = "local"
     workers: int = Field(1, ge=1)
+    address: str | None = None
+    #: times a step is retried when its Dask worker dies before it is recorded as failed
+    retries: int = Field(1, ge=0)
 
 
 class TrackingConfig(_Model):
@@ -117,7 +123,7 @@ class Experiment:
     reducers: tuple[Component, ...]
     clusterers: tuple[Component, ...]
     metrics: tuple[Component, ...]
-    workers: int
+    executor: ExecutorConfig
     tracking_uri: str | None
     cache: str | None
 
@@ -192,7 +198,7 @@ def parse_experiment(text: str, registry: Registry, source: Path | None = None) 
         reducers=flat(expand(("reducers",), "reducer", spec.reducers)),
         clusterers=flat(expand(("clusterers",), "clusterer", spec.clusterers)),
         metrics=metrics,
-        workers=spec.executor.workers,
+        executor=spec.executor,
         tracking_uri=spec.tracking.uri,
         cache=spec.cache,
     )

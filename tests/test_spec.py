@@ -44,7 +44,8 @@ def test_quickstart_expands_into_its_grid(registry):
         "kmeans[n_clusters=8]", "kmeans[n_clusters=10]", "kmeans[n_clusters=12]"]
     (choice,) = experiment.datasets
     assert [t.label() for t in choice.transforms] == ["normalize[method=minmax]"]
-    assert experiment.workers == 2 and experiment.tracking_uri is None
+    assert experiment.executor.kind == "local" and experiment.executor.workers == 2
+    assert experiment.tracking_uri is None
 
 
 def test_sweeps_multiply_within_an_entry_and_add_across_entries(registry):
