@@ -241,6 +241,52 @@ def report(
 
 
 @app.command()
+def inspect(
+    spec: Annotated[str, typer.Argument(help="A YAML file (an experiment or one dataset "
+                                         "entry) or a YAML snippet, e.g. 'plugin: digits'.")],
+    dataset: Annotated[int, typer.Option(help="Which dataset chain of an experiment.")] = 0,
+    montage: Annotated[Path | None, typer.Option(
+        help="Where to write the montage PNG (default: <dataset>-montage.png).")] = None,
+    per_class: Annotated[int, typer.Option(min=1, help="Images per class in the montage.")] = 6,
+) -> None:
+    """Counts, shapes, labels, per-channel statistics and correlations, and a montage."""
+    from rich.table import Table
+
+    from clustergrid.inspection import inspect_dataset
+    from clustergrid.inspection import montage as write_montage
+    from clustergrid.registry import Registry
+    from clustergrid.spec import parse_datasets
+
+    registry = Registry.load()
+    path = Path(spec)
+    is_file = len(spec) < 4096 and "\n" not in spec and path.is_file()
+    choices = parse_datasets(path.read_text() if is_file else spec, registry,
+                             source=path if is_file else None)
+    if not 0 <= dataset < len(choices):
+        raise ClustergridError(f"--dataset {dataset}: the spec has {len(choices)} dataset "
+                               "chain(s), numbered from 0")
+    choice = choices[dataset]
+    result = inspect_dataset(choice, registry, per_class=per_class)
+    console.print(f"{result.name}: {result.n} items of shape {result.shape}", highlight=False)
+    labels = Table("class", "items", title="labels")
+    for name, count in result.label_counts.items():
+        labels.add_row(name, str(count))
+    console.print(labels)
+    stats = Table("channel", "min", "max", "mean", "std", "NaN fraction", title="pixels")
+    for index, row in enumerate(result.channel_stats):
+        stats.add_row(str(index), *(f"{row[k]:.4g}" for k in
+                                    ("min", "max", "mean", "std", "nan_fraction")))
+    console.print(stats)
+    channels = range(len(result.correlation))
+    correlation = Table("", *map(str, channels), title="channel correlation")
+    for index, row in enumerate(result.correlation):
+        correlation.add_row(str(index), *(f"{value:.3f}" for value in row))
+    console.print(correlation)
+    target = montage or Path(f"{choice.dataset.plugin}-montage.png")
+    console.print(f"Montage: {write_montage(result, target)}")
+
+
+@app.command()
 def ui(
     tracking_uri: TrackingOption = None,
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 5000,

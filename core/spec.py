@@ -139,32 +139,10 @@ def load_experiment(path: str | Path, registry: Registry) -> Experiment:
 
 def parse_experiment(text: str, registry: Registry, source: Path | None = None) -> Experiment:
     where = str(source) if source else "<experiment>"
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{where}{line}: not valid YAML: {problem}") from None
-    lines = _line_numbers(node)
+    raw, fail = _read_yaml(text, where)
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: an experiment file is a mapping with keys name, datasets, ...")
-
-    def fail(path: tuple, message: str) -> SpecError:
-        return SpecError(f"{where}{_line_of(lines, path)}: {_dotted(path)}: {message}")
-
-    try:
-        spec = ExperimentFile.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        path = tuple(error["loc"])
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif error["type"] == "too_short":
-            message = "must list at least one entry"
-        raise fail(path, message) from None
+    spec = _validate(ExperimentFile, raw, fail)
 
     def expand(path: tuple, kind: str, entries: list[ComponentEntry]) -> list[list[Component]]:
         """Each entry's concrete components (one per point of its sweeps)."""
@@ -202,6 +180,56 @@ def parse_experiment(text: str, registry: Registry, source: Path | None = None) 
         tracking_uri=spec.tracking.uri,
         cache=spec.cache,
     )
+
+
+def parse_datasets(text: str, registry: Registry, source: Path | None = None,
+                   ) -> tuple[DatasetChoice, ...]:
+    """The dataset chains of an experiment file, or of one dataset entry
+    (``plugin: ...`` with its parameters and ``transforms``), validated alike."""
+    where = str(source) if source else "<dataset>"
+    raw, fail = _read_yaml(text, where)
+    if isinstance(raw, dict) and "datasets" in raw:
+        return parse_experiment(text, registry, source).datasets
+    if not isinstance(raw, dict) or "plugin" not in raw:
+        raise SpecError(f"{where}: expected a dataset entry (plugin: NAME, ...) or an "
+                        "experiment file")
+    entry = _validate(DatasetEntry, raw, fail)
+    own = [_expand_entry("transform", t, ("transforms", j), registry, fail)
+           for j, t in enumerate(entry.transforms)]
+    return tuple(DatasetChoice(dataset, chain)
+                 for dataset in _expand_entry("dataset", entry, (), registry, fail)
+                 for chain in itertools.product(*own))
+
+
+def _read_yaml(text: str, where: str):
+    """The parsed YAML and a ``fail(path, message)`` that names the path's line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"{where}{line}: not valid YAML: {problem}") from None
+    lines = _line_numbers(node)
+
+    def fail(path: tuple, message: str) -> SpecError:
+        return SpecError(f"{where}{_line_of(lines, path)}: {_dotted(path)}: {message}")
+
+    return raw, fail
+
+
+def _validate(model: type[BaseModel], raw: dict, fail):
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "too_short":
+            message = "must list at least one entry"
+        raise fail(tuple(error["loc"]), message) from None
 
 
 def _expand_entry(kind, entry: ComponentEntry, path: tuple, registry: Registry, fail):

@@ -62,15 +62,11 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
     """Read the dataset in batches through the transform chain into a memory-mapped stack,
     so memory stays bounded by one batch whatever the dataset's size."""
     dataset = build(step.components[0], registry)
-    transforms = [build(t, registry) for t in step.components[1:]]
     n = len(dataset)
     if n == 0:
         raise StepError(f"dataset '{step.components[0].label()}' has no items")
     images = None
-    for start in range(0, n, DATA_BATCH_SIZE):
-        batch = np.asarray(dataset.read(start, min(start + DATA_BATCH_SIZE, n)), dtype=np.float32)
-        for transform, component in zip(transforms, step.components[1:], strict=True):
-            batch = _checked_images(transform.transform(batch), component, len(batch))
+    for start, batch in transformed_batches(dataset, step.components[1:], registry):
         if images is None:
             images = np.lib.format.open_memmap(
                 folder / "images.npy", mode="w+", dtype=np.float32, shape=(n, *batch.shape[1:])
@@ -86,6 +82,18 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
     skipped = [list(item) for item in getattr(dataset, "skipped", list)()]
     return {"n": n, "class_names": dataset.class_names(), "labelled": labels is not None,
             "skipped": skipped, "metrics": {"skipped": float(len(skipped))}}
+
+
+def transformed_batches(dataset: ComponentBase, transforms: tuple[Component, ...],
+                        registry: Registry, batch_size: int = DATA_BATCH_SIZE):
+    """``(start, images)`` for each batch of ``dataset`` after the transform chain."""
+    built = [(build(component, registry), component) for component in transforms]
+    n = len(dataset)
+    for start in range(0, n, batch_size):
+        batch = np.asarray(dataset.read(start, min(start + batch_size, n)), dtype=np.float32)
+        for transform, component in built:
+            batch = _checked_images(transform.transform(batch), component, len(batch))
+        yield start, batch
 
 
 def _encode(step, cache: Cache, registry: Registry, folder: Path):
