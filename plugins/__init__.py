@@ -42,10 +42,12 @@ def register_transforms(register):
 
 @hookimpl
 def register_encoders(register):
+    from clustergrid.plugins.encoders.classifier import Classifier
     from clustergrid.plugins.encoders.morphology import Morphology
     from clustergrid.plugins.encoders.pixels import Pixels
+    from clustergrid.plugins.encoders.pretrained import Pretrained
 
-    for encoder in (Pixels, Morphology):
+    for encoder in (Pixels, Morphology, Pretrained, Classifier):
         register(encoder)
 
 
