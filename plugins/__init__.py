@@ -42,12 +42,16 @@ def register_transforms(register):
 
 @hookimpl
 def register_encoders(register):
+    from clustergrid.plugins.encoders.autoencoder import Autoencoder
     from clustergrid.plugins.encoders.classifier import Classifier
+    from clustergrid.plugins.encoders.denoising_contrastive import DenoisingContrastive
     from clustergrid.plugins.encoders.morphology import Morphology
     from clustergrid.plugins.encoders.pixels import Pixels
     from clustergrid.plugins.encoders.pretrained import Pretrained
+    from clustergrid.plugins.encoders.simclr import SimCLR
 
-    for encoder in (Pixels, Morphology, Pretrained, Classifier):
+    for encoder in (Pixels, Morphology, Autoencoder, DenoisingContrastive, SimCLR, Pretrained,
+                    Classifier):
         register(encoder)
 
 

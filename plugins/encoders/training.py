@@ -1,0 +1,369 @@
+"""Shared pieces of the trained torch encoders: seeding, splits, streaming, the epoch loop,
+augmentations, noise, NT-Xent, SSIM and batched inference.
+
+torch is imported inside the functions only, so that discovering plugins stays fast.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+
+def seed_everything(random_state: int | None) -> int:
+    """Seed torch's global RNG (it draws the initial weights) and return the seed used:
+    ``random_state`` itself, or a fresh one when it is None."""
+    import torch
+
+    seed = int(np.random.SeedSequence(random_state).generate_state(1)[0])
+    torch.manual_seed(seed)
+    return seed
+
+
+@contextmanager
+def deterministic():
+    """Deterministic torch kernels for the duration of a training run, then the previous
+    setting again (it is process-wide, and other code in the worker may not want it).
+
+    ``warn_only``: an op without a deterministic version warns instead of failing. With
+    the seeds fixed, the same ``random_state`` then gives the same weights on the CPU.
+    """
+    import torch
+
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
+def make_generator(seed: int, device) -> Any:
+    """A torch generator on ``device`` for augmentations and noise: a private stream, so
+    that the draws do not depend on what else consumed the global RNG."""
+    import torch
+
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return generator
+
+
+def split_indices(n: int, val_fraction: float, seed: int,
+                  min_train: int = 2, min_val: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted training and validation indices: a random ``val_fraction`` held out.
+
+    Sorted, so a memory-mapped array is read forwards. Raises a ValueError when either
+    side would have fewer than ``min_train`` / ``min_val`` images.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    n_val = round(n * val_fraction)
+    if n_val < min_val or n - n_val < min_train:
+        raise ValueError(
+            f"too few images ({n}) for a validation split of {val_fraction}: need at least "
+            f"{min_train} for training and {min_val} for validation"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def iter_batches(images: np.ndarray, indices: np.ndarray, batch_size: int,
+                 rng: np.random.Generator | None = None) -> Iterator[np.ndarray]:
+    """Batches of ``images[indices]`` as float32 arrays, shuffled when ``rng`` is given.
+
+    Each batch reads only its own rows (sorted fancy indexing), so a memory-mapped array
+    larger than memory is streamed; shuffling permutes which rows go together.
+    """
+    order = rng.permutation(indices) if rng is not None else indices
+    for start in range(0, len(order), batch_size):
+        chunk = np.sort(order[start : start + batch_size])
+        yield np.asarray(images[chunk], dtype=np.float32)
+
+
+def check_images(images: np.ndarray, depth: int = 0) -> tuple[int, int, int, int]:
+    """``images.shape`` after checking it is ``(n, c, h, w)`` with h, w divisible by
+    ``2**depth`` (the encoders halve the image ``depth`` times and mirror it back)."""
+    if images.ndim != 4:
+        raise ValueError(f"expected images shaped (n, c, h, w), got shape {images.shape}")
+    n, c, h, w = images.shape
+    factor = 2**depth
+    if h % factor or w % factor:
+        raise ValueError(
+            f"image size {h}x{w} is not divisible by 2**depth = {factor} (depth={depth}): "
+            f"crop or resize the images (transforms 'crop' or 'resize'), or lower depth"
+        )
+    return n, c, h, w
+
+
+def as_widths(channels: int | tuple[int, ...] | list[int], depth: int | None = None
+              ) -> tuple[int, ...]:
+    """Channel widths per level: a tuple as given, or a base width doubled per level."""
+    if isinstance(channels, int):
+        if depth is None:
+            raise ValueError("a single channel width needs a depth")
+        return tuple(channels * 2**i for i in range(depth))
+    widths = tuple(int(c) for c in channels)
+    if not widths or min(widths) < 1:
+        raise ValueError(f"channel widths must be positive, got {channels}")
+    return widths
+
+
+# --- augmentations and corruption ----------------------------------------------------
+
+
+def augment(x, generator, max_shift: int = 2):
+    """A random view of each image: flips, 90-degree rotations and a shift of up to
+    ``max_shift`` pixels (zero padding, then a random crop back to size).
+
+    Galaxy and detector images have no preferred orientation, so these are label-free
+    symmetries. Rotations by 90 degrees need square images; others get 0 or 180 degrees.
+    """
+    import torch
+
+    n, _, h, w = x.shape
+    dev = x.device
+    flip = torch.rand(n, generator=generator, device=dev) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    turns = torch.randint(0, 4, (n,), generator=generator, device=dev)
+    if h != w:
+        turns = turns - turns % 2  # 0 or 2 quarter turns keep the shape
+    out = x.clone()
+    for k in (1, 2, 3):
+        chosen = turns == k
+        if chosen.any():
+            out[chosen] = torch.rot90(x[chosen], k, dims=(-2, -1))
+    if max_shift > 0:
+        s = max_shift
+        padded = torch.nn.functional.pad(out, (s, s, s, s))
+        dy = torch.randint(0, 2 * s + 1, (n,), generator=generator, device=dev)
+        dx = torch.randint(0, 2 * s + 1, (n,), generator=generator, device=dev)
+        # Gather each crop with index arithmetic instead of a Python loop over the batch.
+        rows = (dy[:, None] + torch.arange(h, device=dev)[None, :])[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(w, device=dev)[None, :])[:, None, None, :]
+        batch = torch.arange(n, device=dev)[:, None, None, None]
+        chans = torch.arange(x.shape[1], device=dev)[None, :, None, None]
+        out = padded[batch, chans, rows, cols]
+    return out
+
+
+def corrupt(x, noise_level: float, generator):
+    """``x`` with Poisson (shot) noise plus Gaussian (read) noise, both of rms
+    ``noise_level`` at intensity 1.
+
+    The shot noise draws ``Poisson(x / noise_level**2)`` counts and rescales them, so its
+    rms grows as ``sqrt(x)``: bright cores stay recognisable while faint outskirts drown,
+    as in a shallower exposure. Negative pixels contribute no shot noise.
+    """
+    import torch
+
+    if noise_level <= 0:
+        return x
+    gain = 1.0 / noise_level**2
+    shot = torch.poisson(x.clamp(min=0) * gain, generator=generator) / gain
+    noisy = shot + torch.where(x < 0, x, torch.zeros_like(x))
+    read = torch.randn(x.shape, generator=generator, device=x.device) * noise_level
+    return noisy + read
+
+
+# --- losses ---------------------------------------------------------------------------
+
+
+def nt_xent(z1, z2, temperature: float = 0.5):
+    """NT-Xent (SimCLR) loss: each view must pick its partner among the 2n - 1 others by
+    cosine similarity / ``temperature``."""
+    import torch
+    import torch.nn.functional as F
+
+    n = z1.shape[0]
+    z = F.normalize(torch.cat([z1, z2]), dim=1)
+    logits = z @ z.T / temperature
+    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), -1e9)
+    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    return F.cross_entropy(logits, targets)
+
+
+def gaussian_window(size: int = 7, sigma: float = 1.5, device=None):
+    """A normalised 2-d Gaussian kernel shaped (1, 1, size, size)."""
+    import torch
+
+    r = torch.arange(size, dtype=torch.float32, device=device) - (size - 1) / 2
+    g = torch.exp(-0.5 * (r / sigma) ** 2)
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def ssim_map(x, y, data_range: float = 1.0, window: int = 7, sigma: float = 1.5):
+    """Per-pixel SSIM of ``x`` against ``y`` (n, c, h, w), Gaussian-weighted local
+    statistics (Wang et al. 2004, C1 = (0.01 L)^2, C2 = (0.03 L)^2).
+
+    Reflect padding keeps the map the size of the image, so it can be averaged over any
+    mask (here the foreground). Windows larger than the image are shrunk to fit.
+    """
+    import torch.nn.functional as F
+
+    c = x.shape[1]
+    window = min(window, x.shape[-1], x.shape[-2])
+    window -= 1 - window % 2  # odd
+    kernel = gaussian_window(window, sigma, x.device).expand(c, 1, window, window)
+    pad = window // 2
+
+    def blur(t):
+        return F.conv2d(F.pad(t, (pad, pad, pad, pad), mode="reflect"), kernel, groups=c)
+
+    mu_x, mu_y = blur(x), blur(y)
+    var_x = blur(x * x) - mu_x**2
+    var_y = blur(y * y) - mu_y**2
+    cov = blur(x * y) - mu_x * mu_y
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    return ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / (
+        (mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2)
+    )
+
+
+def masked_mean(values, mask):
+    """Mean of ``values`` where ``mask`` is true (broadcast over channels); 0 if empty."""
+    mask = mask.expand_as(values).to(values.dtype)
+    return (values * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def total_variation(x, mask=None):
+    """Mean absolute difference between neighbouring pixels (where both are in ``mask``)."""
+    dy = (x[..., 1:, :] - x[..., :-1, :]).abs()
+    dx = (x[..., :, 1:] - x[..., :, :-1]).abs()
+    if mask is None:
+        return dy.mean() + dx.mean()
+    my = mask[..., 1:, :] & mask[..., :-1, :]
+    mx = mask[..., :, 1:] & mask[..., :, :-1]
+    return masked_mean(dy, my) + masked_mean(dx, mx)
+
+
+def foreground_mask(x, k: float = 1.0):
+    """Pixels brighter than ``mean + k * std`` of their own image (channels summed).
+
+    A per-image threshold needs no noise model and adapts to bright and faint sources;
+    the clean view is used, so the mask does not flicker with the noise draw.
+    """
+    total = x.sum(dim=1, keepdim=True)
+    mean = total.mean(dim=(-2, -1), keepdim=True)
+    std = total.std(dim=(-2, -1), keepdim=True)
+    return total > mean + k * std
+
+
+# --- the training loop and inference -----------------------------------------------
+
+
+def progress_bar():
+    """A Rich progress bar on stderr that vanishes when done (silent when not a TTY)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    return Progress(TextColumn("{task.description}"), BarColumn(),
+                    TextColumn("{task.fields[loss]}"), TimeRemainingColumn(), transient=True,
+                    console=console, disable=not console.is_terminal)
+
+
+def train(model, step: Callable[[np.ndarray, Any], dict[str, Any]], images: np.ndarray,
+          train_idx: np.ndarray, val_idx: np.ndarray, *, epochs: int, batch_size: int,
+          lr: float, patience: int, seed: int, device, name: str = "training",
+          validate: Callable[[], dict[str, float]] | None = None) -> dict[str, Any]:
+    """A minimal epoch loop with Adam, validation after every epoch and early stopping.
+
+    ``step(batch, generator)`` returns a dict of scalar tensors with a ``loss`` key (and
+    any parts to log). Training batches are shuffled, and augmented with one generator
+    that runs on across epochs; validation re-seeds its generator each epoch, so every
+    epoch is scored on the same views and noise draws: the curve measures the model, not
+    the dice.
+    ``validate()`` may add held-out scores after each epoch. When the validation loss has
+    not improved for ``patience`` epochs, training stops and the best weights are
+    restored. Returns ``metrics_``: per-epoch lists ``train_<part>`` and ``val_<part>``,
+    plus ``best_epoch`` (0-based) and ``epochs_run``.
+    """
+    import torch
+
+    if epochs < 1 or batch_size < 2 or patience < 0:
+        raise ValueError(f"need epochs >= 1, batch_size >= 2 (NT-Xent and batch statistics "
+                         f"need pairs) and patience >= 0; got {epochs}, {batch_size}, {patience}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    train_gen = make_generator(seed + 1, device)
+    history: dict[str, list[float]] = {}
+    best, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+
+    def record(prefix: str, sums: dict[str, float], count: int):
+        for key, total in sums.items():
+            history.setdefault(f"{prefix}_{key}", []).append(total / max(count, 1))
+
+    with deterministic(), progress_bar() as bar:
+        for epoch in range(epochs):
+            task = bar.add_task(f"{name} epoch {epoch + 1}/{epochs}",
+                                total=-(-len(train_idx) // batch_size), loss="")
+            model.train()
+            sums: dict[str, float] = {}
+            count = 0
+            for batch in iter_batches(images, train_idx, batch_size, rng):
+                if len(batch) < 2:  # NT-Xent and batch statistics need a pair
+                    continue
+                parts = step(torch.from_numpy(batch).to(device), train_gen)
+                optimizer.zero_grad(set_to_none=True)
+                parts["loss"].backward()
+                optimizer.step()
+                for key, value in parts.items():
+                    sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(batch)
+                count += len(batch)
+                bar.update(task, advance=1, loss=f"loss {float(parts['loss'].detach()):.4f}")
+            record("train", sums, count)
+            bar.remove_task(task)
+
+            model.eval()
+            val_gen = make_generator(seed + 2, device)
+            sums, count = {}, 0
+            with torch.no_grad():
+                for batch in iter_batches(images, val_idx, batch_size):
+                    parts = step(torch.from_numpy(batch).to(device), val_gen)
+                    for key, value in parts.items():
+                        sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(batch)
+                    count += len(batch)
+            record("val", sums, count)
+            if validate is not None:
+                for key, value in validate().items():
+                    history.setdefault(key, []).append(float(value))
+            current = history["val_loss"][-1]
+            if current < best:
+                best, best_epoch = current, epoch
+                best_state = copy.deepcopy(model.state_dict())
+            elif epoch - best_epoch >= patience:
+                break
+    model.load_state_dict(best_state)
+    model.eval()
+    return {**history, "best_epoch": float(best_epoch),
+            "epochs_run": float(len(history["val_loss"]))}
+
+
+def predict(fn: Callable[[Any], Any], images: np.ndarray, batch_size: int, device,
+            ) -> np.ndarray:
+    """``fn`` applied batch by batch under ``torch.inference_mode``: ``(n, d)`` float32.
+
+    Reads ``batch_size`` rows at a time, so a memory-mapped input is streamed.
+    """
+    import torch
+
+    n = len(images)
+    out: np.ndarray | None = None
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            # A copy: a read-only memory map would give torch a non-writable tensor.
+            batch = np.array(images[start : start + batch_size], dtype=np.float32)
+            result = fn(torch.from_numpy(batch).to(device)).float().cpu().numpy()
+            result = result.reshape(len(batch), -1)
+            if out is None:
+                out = np.empty((n, result.shape[1]), dtype=np.float32)
+            out[start : start + len(batch)] = result
+    if out is None:
+        raise ValueError("no images to encode")
+    return out
