@@ -136,7 +136,7 @@ def test_metrics_default_to_every_registered_metric(registry):
     ("old", "new", "expected"),
     [
         ("plugin: pixels\n", "plugin: pixles\n",
-         ":9: encoders[0].plugin: unknown encoder 'pixles' (known: morphology, pixels)"),
+         ":9: encoders[0].plugin: unknown encoder 'pixles' (known: autoencoder, "),
         ("metrics:", "colour: red\nmetrics:", ":18: colour: unknown key"),
         ("    downsample: 2", "    downsampel: 2",
          ":11: encoders[1].downsampel: unknown parameter of encoder 'pixels' "
