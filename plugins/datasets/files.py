@@ -14,6 +14,7 @@ import csv
 import glob
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -63,6 +64,17 @@ class Problems:
 
     def report(self, where: Any, reason: str) -> None:
         self.found.append((str(where), reason))
+
+    def load(self, files: list[Path], read: Callable[[], Any], kind: str,
+             errors: tuple[type[BaseException], ...]) -> Any:
+        """``read()``, or None after reporting why ``files`` could not be read."""
+        try:
+            return read()
+        except errors as exc:
+            empty = any(file.stat().st_size == 0 for file in files)
+            self.report(", ".join(map(str, files)),
+                        "empty file" if empty else f"unreadable {kind} ({exc})")
+            return None
 
     def raise_if_failing(self) -> None:
         if self.on_error == "fail" and self.found:

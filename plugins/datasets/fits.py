@@ -163,11 +163,9 @@ class FitsFiles(FileDataset):
         items = []
         for unit_id, files in self._units(problems):
             where = ", ".join(str(f) for f in files)
-            try:
-                data = self._read_unit(files)
-            except READ_ERRORS as exc:
-                empty = any(f.stat().st_size == 0 for f in files)
-                problems.report(where, "empty file" if empty else f"unreadable FITS ({exc})")
+            data = problems.load(files, lambda files=files: self._read_unit(files), "FITS",
+                                 READ_ERRORS)
+            if data is None:
                 continue
             label = folder_class(files[0], root) if self.labels_from == "folders" else None
             if not self.tile:

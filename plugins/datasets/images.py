@@ -71,13 +71,11 @@ class ImageFolder(FileDataset):
         ids = unique_ids(files, root, SUFFIXES)
         items = []
         for file, item_id in zip(files, ids, strict=True):
-            try:
-                array = self._decode(file)
-            except (OSError, ValueError, SyntaxError) as exc:
-                # Pillow raises OSError for truncated data, UnidentifiedImageError (an
-                # OSError) for non-images, SyntaxError for some corrupt headers.
-                reason = "empty file" if file.stat().st_size == 0 else f"unreadable image ({exc})"
-                problems.report(file, reason)
+            # Pillow raises OSError for truncated data, UnidentifiedImageError (an
+            # OSError) for non-images, SyntaxError for some corrupt headers.
+            array = problems.load([file], lambda file=file: self._decode(file), "image",
+                                  (OSError, ValueError, SyntaxError))
+            if array is None:
                 continue
             problem = array_problem(array)
             if problem:

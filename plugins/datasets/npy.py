@@ -86,11 +86,11 @@ class NpyFiles(FileDataset):
         root = folder_root(self.path)
         items = []
         for file, item_id in zip(files, unique_ids(files, root, (".npy",)), strict=True):
-            try:
-                array = _as_image(np.load(file, mmap_mode="r", allow_pickle=False))
-            except (OSError, ValueError, EOFError) as exc:
-                reason = "empty file" if file.stat().st_size == 0 else f"unreadable .npy ({exc})"
-                problems.report(file, reason)
+            array = problems.load(
+                [file], lambda file=file: _as_image(np.load(file, mmap_mode="r",
+                                                            allow_pickle=False)),
+                ".npy", (OSError, ValueError, EOFError))
+            if array is None:
                 continue
             problem = array_problem(array)
             if problem:
