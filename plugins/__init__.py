@@ -11,14 +11,16 @@ from clustergrid import hookimpl
 def register_datasets(register):
     from clustergrid.plugins.datasets.digits import Digits
     from clustergrid.plugins.datasets.fits import FitsFiles
+    from clustergrid.plugins.datasets.hdf5 import Hdf5File
     from clustergrid.plugins.datasets.images import ImageFolder
     from clustergrid.plugins.datasets.npy import NpyFiles
     from clustergrid.plugins.datasets.sim_cherenkov import SimCherenkov
     from clustergrid.plugins.datasets.sim_galaxies import SimGalaxies
     from clustergrid.plugins.datasets.sim_lenses import SimLenses
+    from clustergrid.plugins.datasets.simtel import SimtelFiles
 
-    for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov, ImageFolder, NpyFiles,
-                    FitsFiles):
+    for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov, SimtelFiles, ImageFolder,
+                    NpyFiles, FitsFiles, Hdf5File):
         register(dataset)
 
 
