@@ -26,10 +26,11 @@ runs. Memory-mapped cache files count in the resident set while their pages are
 touched, so reading the 1.6 GB image stack shows up in the peak. Target: every child
 under 4 GB.
 
-On 2 cores, N = 100,000 takes longer than 20 minutes (the autoencoder's inference and
-UMAP on 1,024-d pixels dominate); ``--n 50000 --epochs 1`` takes about 10.
+On this project's 2-core machine N = 100,000 takes about 8.5 minutes in all (the
+simulation, UMAP and HDBSCAN on 20 PCA components of pixels dominate) and each child
+peaks near 2.3 GiB; ``--n 50000`` about 6 minutes.
 
-    python tests/benchmarks/bench_scale.py                 # N = 100,000 (~15-20 min, 2 cores)
+    python tests/benchmarks/bench_scale.py                 # N = 100,000
     python tests/benchmarks/bench_scale.py --n 20000       # smaller
     python tests/benchmarks/bench_scale.py --keep          # keep the temporary folder
 """
