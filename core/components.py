@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -59,6 +60,13 @@ class Component:
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.parameters()}
+
+    def save(self, folder: Path) -> None:
+        """Write files worth keeping after fitting (trained weights, say) into ``folder``.
+
+        They are stored in the step's cache entry, so they are keyed like its output,
+        and logged as MLflow artifacts of every combination that uses the step. The
+        default keeps nothing."""
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -24,6 +24,7 @@ from clustergrid.executor import StepOutcome, execute
 from clustergrid.plan import STAGES, Combination, Plan, Step, make_plan
 from clustergrid.registry import Registry
 from clustergrid.spec import ExecutorConfig, Experiment
+from clustergrid.stages import ARTIFACTS
 from clustergrid.tracking import DEFAULT_STORE, TAG_HASH, Tracker, resolve_uri, store_exists
 
 #: stages whose metrics are scores, logged under their own names
@@ -225,6 +226,7 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
     }
     metrics: dict[str, float | list[float]] = {}
     texts: dict[str, str] = {}
+    files: dict[str, Path] = {}
     if failure is not None:
         tags["error.type"] = failure.error_type or "Error"
         tags["error.message"] = (failure.error or "unknown error")[:5000]
@@ -239,13 +241,17 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
                 metrics[prefix + key] = value
             tags[f"clustergrid.cached.{stage}"] = str(outcome.status == "cached").lower()
         texts["labels.csv"] = _labels_csv(cache, combination)
+        for stage, outcome in steps.items():
+            for name in outcome.meta.get("artifacts", []):
+                files[f"{stage}/{name}"] = cache.path(outcome.key) / ARTIFACTS / name
         skipped = steps["data"].meta.get("skipped")
         if skipped:
             texts["skipped.csv"] = _csv(["file", "reason"], skipped)
         if cache.contains(combination.steps["score"], "confusion"):
             texts["confusion.csv"] = _confusion_csv(cache, combination)
         status = "FINISHED"
-    tracker.log_combination(parent, combination.label(), params, metrics, tags, texts, status)
+    tracker.log_combination(parent, combination.label(), params, metrics, tags, texts, files,
+                            status)
 
 
 def combination_params(combination: Combination) -> dict[str, str]:

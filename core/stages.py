@@ -21,6 +21,8 @@ from clustergrid.spec import Component
 
 #: images read, transformed and written at a time by the data stage
 DATA_BATCH_SIZE = 256
+#: sub-folder of a cache entry holding what its component saved (``Component.save``)
+ARTIFACTS = "artifacts"
 
 
 class StepError(Exception):
@@ -109,7 +111,7 @@ def _encode(step, cache: Cache, registry: Registry, folder: Path):
     encoder.fit(images, labels)
     X = _checked_matrix(encoder.transform(images), component, len(images))
     _save(folder, "X", X)
-    return _component_metrics(encoder)
+    return _component_metrics(encoder, folder)
 
 
 def _reduce(step, cache: Cache, registry: Registry, folder: Path):
@@ -118,7 +120,7 @@ def _reduce(step, cache: Cache, registry: Registry, folder: Path):
     X = cache.load(encode, "X")
     out = _checked_matrix(reducer.fit_transform(X), step.components[0], len(X))
     _save(folder, "X", out)
-    meta = _component_metrics(reducer)
+    meta = _component_metrics(reducer, folder)
     if out is not X:  # how faithfully the reduced space keeps each point's neighbours
         meta["metrics"]["trustworthiness"] = trustworthiness(X, out)
     return meta
@@ -135,7 +137,7 @@ def _cluster(step, cache: Cache, registry: Registry, folder: Path):
             f"and dtype {labels.dtype}, expected ({len(X)},) integers"
         )
     _save(folder, "labels", labels.astype(np.int64))
-    return _component_metrics(clusterer)
+    return _component_metrics(clusterer, folder)
 
 
 def _probe(step, cache: Cache, registry: Registry, folder: Path):
@@ -220,8 +222,15 @@ STAGES = {
 }
 
 
-def _component_metrics(component: ComponentBase) -> dict[str, Any]:
-    return {"metrics": dict(getattr(component, "metrics_", {}) or {})}
+def _component_metrics(component: ComponentBase, folder: Path) -> dict[str, Any]:
+    """What a fitted component reports: its ``metrics_``, and the files it saves."""
+    saved = folder / ARTIFACTS
+    saved.mkdir()
+    component.save(saved)
+    files = sorted(path.name for path in saved.iterdir())
+    if not files:
+        saved.rmdir()
+    return {"metrics": dict(getattr(component, "metrics_", {}) or {}), "artifacts": files}
 
 
 def _checked_matrix(X, component: Component, n: int) -> np.ndarray:

@@ -137,9 +137,11 @@ class Tracker:
         metrics: dict[str, float | list[float]],
         tags: dict[str, str],
         texts: dict[str, str],
+        files: dict[str, Path],
         status: str,
     ) -> str:
-        """One finished (or failed) combination as a complete child run."""
+        """One finished (or failed) combination as a complete child run; ``texts`` and
+        ``files`` are artifacts, keyed by their path in the run."""
         run = self.client.create_run(
             self.experiment_id, run_name=name,
             tags={TAG_KIND: "combination", PARENT_TAG: parent, **tags},
@@ -148,6 +150,9 @@ class Tracker:
         self.log(run_id, params=params, metrics=metrics)
         for artifact_file, text in texts.items():
             self.client.log_text(run_id, text, artifact_file)
+        for artifact_file, path in files.items():
+            folder = str(Path(artifact_file).parent)
+            self.client.log_artifact(run_id, str(path), None if folder == "." else folder)
         self.client.set_terminated(run_id, status=status)
         return run_id
 

@@ -291,3 +291,43 @@ metrics: [ari]
     assert rows[0]["reason"]
     labels = Path(client.download_artifacts(run.info.run_id, "labels.csv")).read_text()
     assert len(labels.splitlines()) == 1 + 24
+
+
+def test_trained_weights_are_cached_with_the_step_and_logged(registry, workdir):
+    from safetensors.numpy import load_file
+
+    text = """\
+name: weights
+datasets:
+  - plugin: sim-galaxies
+    n_samples: 64
+    size: 16
+    bands: 1
+    transforms:
+      - plugin: normalize
+encoders:
+  - plugin: autoencoder
+    epochs: 1
+    depth: 2
+    channels: 4
+    latent_dim: 4
+    batch_size: 16
+    random_state: 0
+clusterers:
+  - plugin: kmeans
+    n_clusters: [2, 3]
+    random_state: 0
+metrics: [ari]
+"""
+    experiment = parse_experiment(text, registry)
+    runner.run(experiment, registry)
+    forced = runner.run(experiment, registry, resume=False)
+    assert forced.step_status["computed"] == 0  # the second time, all from the cache
+    runs = child_runs("weights")
+    assert len(runs) == 4
+    client = Tracker(None, "weights").client
+    weights = [load_file(client.download_artifacts(r.info.run_id, "encode/weights.safetensors"))
+               for r in runs]
+    assert weights[0] and all(w.keys() == weights[0].keys() for w in weights)
+    assert all(np.array_equal(w[k], weights[0][k]) for w in weights for k in w)
+    assert any(k.endswith("weight") and v.ndim == 4 for k, v in weights[0].items())  # convs

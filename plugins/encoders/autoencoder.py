@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from clustergrid import Encoder
 from clustergrid.plugins.encoders.devices import select_device
 from clustergrid.plugins.encoders.training import (
+    TrainedEncoder,
     check_images,
     predict,
     seed_everything,
@@ -57,7 +57,7 @@ def build_autoencoder(c: int, h: int, w: int, depth: int, channels: int, latent_
     return ConvAutoencoder()
 
 
-class Autoencoder(Encoder):
+class Autoencoder(TrainedEncoder):
     """Convolutional autoencoder trained on the images; the bottleneck is the embedding.
 
     Parameters:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from clustergrid import Encoder
 from clustergrid.plugins.encoders.devices import select_device
 from clustergrid.plugins.encoders.training import (
+    TrainedEncoder,
     augment,
     check_images,
     corrupt,
@@ -85,7 +85,7 @@ def build_unet(c: int, depth: int, channels: int, latent_dim: int, projection_di
     return UNet()
 
 
-class DenoisingContrastive(Encoder):
+class DenoisingContrastive(TrainedEncoder):
     """Denoising U-Net with a contrastive head (Galaxy Zoo recipe); embeds its bottleneck.
 
     Recipe, per batch of clean images: two random views of each (flips, 90-degree

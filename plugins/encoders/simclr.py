@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from clustergrid import Encoder
 from clustergrid.plugins.encoders.devices import select_device
 from clustergrid.plugins.encoders.training import (
+    TrainedEncoder,
     as_widths,
     augment,
     check_images,
@@ -63,7 +63,7 @@ def build_resnet(c: int, widths: tuple[int, ...], projection_dim: int):
     return ResNet()
 
 
-class SimCLR(Encoder):
+class SimCLR(TrainedEncoder):
     """SimCLR contrastive learning with a small ResNet; embeds the backbone output.
 
     Recipe: two random views of each image (flips, 90-degree rotations, shifts of up to

@@ -9,9 +9,26 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from clustergrid import Encoder
+
+
+class TrainedEncoder(Encoder):
+    """Base of the encoders that train a torch model: the trained weights (``state_dict_``)
+    are saved with the step, so they are cached with the embeddings and logged."""
+
+    def save(self, folder: Path) -> None:
+        from safetensors.torch import save_file
+
+        state = getattr(self, "state_dict_", None)
+        if state:
+            # safetensors, not torch.save: loading it back never unpickles anything.
+            save_file({k: v.contiguous() for k, v in state.items()},
+                      str(folder / "weights.safetensors"))
 
 
 def seed_everything(random_state: int | None) -> int:
