@@ -1,15 +1,7 @@
 from __future__ import annotations
 
-import numpy as np
-
-from clustergrid.plugins.encoders.devices import select_device
 from clustergrid.plugins.encoders.training import (
     TrainedEncoder,
-    check_images,
-    predict,
-    seed_everything,
-    split_indices,
-    train,
 )
 
 
@@ -104,34 +96,15 @@ class Autoencoder(TrainedEncoder):
         self.device = device
         self.random_state = random_state
 
-    def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> Autoencoder:
-        import torch.nn.functional as F
-
+    def check_parameters(self) -> None:
         if self.depth < 1 or self.channels < 1 or self.latent_dim < 1:
             raise ValueError("depth, channels and latent_dim must be >= 1")
-        n, c, h, w = check_images(images, self.depth)
-        device = select_device(self.device)
-        seed = seed_everything(self.random_state)
-        train_idx, val_idx = split_indices(n, self.val_fraction, seed)
-        self.model_ = build_autoencoder(c, h, w, self.depth, self.channels,
-                                        self.latent_dim).to(device)
-        self.device_ = device
 
-        def step(batch, generator):
-            return {"loss": F.mse_loss(self.model_(batch), batch)}
+    def build(self, channels: int, height: int, width: int):
+        return build_autoencoder(channels, height, width, self.depth, self.channels,
+                                 self.latent_dim)
 
-        self.metrics_ = train(self.model_, step, images, train_idx, val_idx,
-                              epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                              patience=self.patience, seed=seed, device=device,
-                              name=self.name)
-        self.state_dict_ = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
-        self.image_shape_ = (c, h, w)
-        return self
+    def losses(self, batch, generator) -> dict:
+        import torch.nn.functional as F
 
-    def transform(self, images: np.ndarray) -> np.ndarray:
-        if not hasattr(self, "model_"):
-            raise ValueError("the autoencoder must be fitted before transform")
-        _, c, h, w = check_images(images, self.depth)
-        if (c, h, w) != self.image_shape_:
-            raise ValueError(f"trained on images shaped {self.image_shape_}, got {(c, h, w)}")
-        return predict(self.model_.encode, images, self.batch_size, self.device_)
+        return {"loss": F.mse_loss(self.model_(batch), batch)}

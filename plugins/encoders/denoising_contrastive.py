@@ -2,21 +2,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from clustergrid.plugins.encoders.devices import select_device
 from clustergrid.plugins.encoders.training import (
     TrainedEncoder,
     augment,
-    check_images,
     corrupt,
     foreground_mask,
     masked_mean,
     nt_xent,
     predict,
-    seed_everything,
-    split_indices,
     ssim_map,
     total_variation,
-    train,
 )
 
 
@@ -179,41 +174,20 @@ class DenoisingContrastive(TrainedEncoder):
         return {"loss": loss, "foreground": 1 - fg_ssim, "background": bg,
                 "contrastive": con, "foreground_ssim": fg_ssim}
 
-    def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> DenoisingContrastive:
+    def check_parameters(self) -> None:
         if len(self.weights) != 3:
             raise ValueError(f"weights must be (foreground, background, contrastive), "
                              f"got {self.weights}")
         if self.depth < 1 or self.channels < 1 or self.latent_dim < 1:
             raise ValueError("depth, channels and latent_dim must be >= 1")
-        n, c, h, w = check_images(images, self.depth)
-        device = select_device(self.device)
-        seed = seed_everything(self.random_state)
-        train_idx, val_idx = split_indices(n, self.val_fraction, seed)
-        self.model_ = build_unet(c, self.depth, self.channels, self.latent_dim,
-                                 self.projection_dim).to(device)
-        self.device_ = device
-        self.metrics_ = train(self.model_, self.losses, images, train_idx, val_idx,
-                              epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                              patience=self.patience, seed=seed, device=device,
-                              name=self.name)
-        self.state_dict_ = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
-        self.image_shape_ = (c, h, w)
-        return self
 
-    def _check(self, images: np.ndarray) -> None:
-        if not hasattr(self, "model_"):
-            raise ValueError(f"{self.name} must be fitted before transform")
-        _, c, h, w = check_images(images, self.depth)
-        if (c, h, w) != self.image_shape_:
-            raise ValueError(f"trained on images shaped {self.image_shape_}, got {(c, h, w)}")
-
-    def transform(self, images: np.ndarray) -> np.ndarray:
-        self._check(images)
-        return predict(self.model_.encode, images, self.batch_size, self.device_)
+    def build(self, channels: int, height: int, width: int):
+        return build_unet(channels, self.depth, self.channels, self.latent_dim,
+                          self.projection_dim)
 
     def project(self, images: np.ndarray) -> np.ndarray:
         """The projection-head outputs (the space NT-Xent trained) of clean images."""
-        self._check(images)
+        self.check_fitted(images)
         return predict(lambda x: self.model_.project(self.model_.encode(x)), images,
                        self.batch_size, self.device_)
 
@@ -221,7 +195,7 @@ class DenoisingContrastive(TrainedEncoder):
         """The denoised reconstructions of ``images``, same shape, float32."""
         import torch
 
-        self._check(images)
+        self.check_fitted(images)
         out = np.empty(images.shape, dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(images), self.batch_size):

@@ -2,18 +2,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from clustergrid.plugins.encoders.devices import select_device
 from clustergrid.plugins.encoders.training import (
     TrainedEncoder,
     as_widths,
     augment,
-    check_images,
     corrupt,
     nt_xent,
     predict,
-    seed_everything,
-    split_indices,
-    train,
 )
 
 
@@ -132,37 +127,12 @@ class SimCLR(TrainedEncoder):
         z2 = self.model_.project(self.model_.encode(second))
         return {"loss": nt_xent(z1, z2, self.temperature)}
 
-    def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> SimCLR:
-        widths = as_widths(self.channels)
+    def build(self, channels: int, height: int, width: int):
         # Strided convolutions with padding take any size: no divisibility to check.
-        n, c, _, _ = check_images(images)
-        device = select_device(self.device)
-        seed = seed_everything(self.random_state)
-        train_idx, val_idx = split_indices(n, self.val_fraction, seed)
-        self.model_ = build_resnet(c, widths, self.projection_dim).to(device)
-        self.device_ = device
-        self.metrics_ = train(self.model_, self.losses, images, train_idx, val_idx,
-                              epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
-                              patience=self.patience, seed=seed, device=device,
-                              name=self.name)
-        self.state_dict_ = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
-        self.image_shape_ = tuple(images.shape[1:])
-        return self
-
-    def _check(self, images: np.ndarray) -> None:
-        if not hasattr(self, "model_"):
-            raise ValueError(f"{self.name} must be fitted before transform")
-        check_images(images)
-        if tuple(images.shape[1:]) != self.image_shape_:
-            raise ValueError(f"trained on images shaped {self.image_shape_}, "
-                             f"got {tuple(images.shape[1:])}")
-
-    def transform(self, images: np.ndarray) -> np.ndarray:
-        self._check(images)
-        return predict(self.model_.encode, images, self.batch_size, self.device_)
+        return build_resnet(channels, as_widths(self.channels), self.projection_dim)
 
     def project(self, images: np.ndarray) -> np.ndarray:
         """The projection-head outputs (the space NT-Xent trained)."""
-        self._check(images)
+        self.check_fitted(images)
         return predict(lambda x: self.model_.project(self.model_.encode(x)), images,
                        self.batch_size, self.device_)

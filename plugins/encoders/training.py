@@ -18,8 +18,53 @@ from clustergrid import Encoder
 
 
 class TrainedEncoder(Encoder):
-    """Base of the encoders that train a torch model: the trained weights (``state_dict_``)
-    are saved with the step, so they are cached with the embeddings and logged."""
+    """Base of the encoders that train a torch model on the dataset.
+
+    Subclasses implement ``build(channels, height, width)`` (a module with an ``encode``
+    method) and ``losses(batch, generator)`` (a dict with the ``loss`` to minimise and
+    parts to log); an encoder with a ``depth`` parameter needs image sides divisible by
+    ``2**depth``. The trained weights (``state_dict_``) are saved with the step, so they
+    are cached with the embeddings and logged.
+    """
+
+    def build(self, channels: int, height: int, width: int):
+        raise NotImplementedError
+
+    def losses(self, batch, generator) -> dict:
+        raise NotImplementedError
+
+    def check_parameters(self) -> None:
+        """Raise ValueError for parameter values the model cannot be built with."""
+
+    def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> TrainedEncoder:
+        from clustergrid.plugins.encoders.devices import select_device
+
+        self.check_parameters()
+        n, c, h, w = check_images(images, getattr(self, "depth", 0))
+        device = select_device(self.device)
+        seed = seed_everything(self.random_state)
+        train_idx, val_idx = split_indices(n, self.val_fraction, seed)
+        self.model_ = self.build(c, h, w).to(device)
+        self.device_ = device
+        self.metrics_ = train(self.model_, self.losses, images, train_idx, val_idx,
+                              epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
+                              patience=self.patience, seed=seed, device=device,
+                              name=self.name)
+        self.state_dict_ = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
+        self.image_shape_ = (c, h, w)
+        return self
+
+    def check_fitted(self, images: np.ndarray) -> None:
+        """Raise unless fitted, on images shaped like the training images."""
+        if not hasattr(self, "model_"):
+            raise ValueError(f"{self.name} must be fitted before transform")
+        _, c, h, w = check_images(images, getattr(self, "depth", 0))
+        if (c, h, w) != self.image_shape_:
+            raise ValueError(f"trained on images shaped {self.image_shape_}, got {(c, h, w)}")
+
+    def transform(self, images: np.ndarray) -> np.ndarray:
+        self.check_fitted(images)
+        return predict(self.model_.encode, images, self.batch_size, self.device_)
 
     def save(self, folder: Path) -> None:
         from safetensors.torch import save_file
