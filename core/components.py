@@ -136,12 +136,20 @@ class Encoder(Component):
 
     kind = "encoder"
     needs_labels: ClassVar[bool] = False
+    #: False for encoders whose rows depend on the whole set (e.g. standardised over it):
+    #: the runner then calls ``transform`` once, on all the images
+    row_wise: ClassVar[bool] = True
 
     def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> Encoder:
         return self
 
     def transform(self, images: np.ndarray) -> np.ndarray:
-        """``(n, d)`` float32 embeddings."""
+        """``(n, d)`` float32 embeddings.
+
+        When ``row_wise`` (the default), each row depends only on its image and what
+        ``fit`` learnt: the runner then calls ``transform`` on consecutive slices of the
+        images and writes each slice's rows to disk as they come, so the embeddings of
+        any number of images never sit in memory at once."""
         raise NotImplementedError
 
 

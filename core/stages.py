@@ -21,6 +21,8 @@ from clustergrid.spec import Component
 
 #: images read, transformed and written at a time by the data stage
 DATA_BATCH_SIZE = 256
+#: images encoded at a time; each slice's embeddings go straight to the memory-mapped file
+ENCODE_BATCH_SIZE = 4096
 #: sub-folder of a cache entry holding what its component saved (``Component.save``)
 ARTIFACTS = "artifacts"
 
@@ -109,8 +111,23 @@ def _encode(step, cache: Cache, registry: Registry, folder: Path):
             raise StepError(f"encoder '{component.label()}' needs labels; the dataset has none")
         labels = cache.load(data, "labels")
     encoder.fit(images, labels)
-    X = _checked_matrix(encoder.transform(images), component, len(images))
-    _save(folder, "X", X)
+    # Encoded slice by slice into a memory-mapped file: peak memory grows with one slice
+    # of images plus the embedding, never with the whole image stack.
+    n = len(images)
+    size = ENCODE_BATCH_SIZE if encoder.row_wise else n
+    X = None
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        chunk = _checked_matrix(encoder.transform(images[start:stop]), component, stop - start)
+        if X is None:
+            X = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=np.float32,
+                                          shape=(n, chunk.shape[1]))
+        elif chunk.shape[1] != X.shape[1]:
+            raise StepError(f"encoder '{component.label()}' returned {chunk.shape[1]} features "
+                            f"for images {start}-{stop}, {X.shape[1]} before")
+        X[start:stop] = chunk
+    X.flush()
+    del X
     return _component_metrics(encoder, folder)
 
 

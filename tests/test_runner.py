@@ -331,3 +331,40 @@ metrics: [ari]
     assert weights[0] and all(w.keys() == weights[0].keys() for w in weights)
     assert all(np.array_equal(w[k], weights[0][k]) for w in weights for k in w)
     assert any(k.endswith("weight") and v.ndim == 4 for k, v in weights[0].items())  # convs
+
+
+def test_embeddings_are_written_slice_by_slice_into_a_memory_map(registry, workdir,
+                                                                  monkeypatch):
+    from clustergrid import stages
+    from clustergrid.cache import Cache
+    from clustergrid.plan import make_plan
+    from clustergrid.plugins.encoders.morphology import Morphology
+    from clustergrid.plugins.encoders.pixels import Pixels
+
+    calls = []
+
+    def counting(cls):
+        original = cls.transform
+
+        def transform(self, images):
+            calls.append((cls.name, len(images)))
+            return original(self, images)
+        monkeypatch.setattr(cls, "transform", transform)
+        return original
+
+    whole = {cls.name: counting(cls) for cls in (Pixels, Morphology)}
+    monkeypatch.setattr(stages, "ENCODE_BATCH_SIZE", 64)
+    text = SMALL.replace("  - plugin: pixels", "  - plugin: pixels\n  - plugin: morphology")
+    experiment = parse_experiment(text, registry)
+    runner.run(experiment, registry)
+    # 300 images: pixels in slices of 64; morphology, standardised over the set, at once.
+    assert sorted(calls) == [("morphology", 300), ("pixels", 44), *[("pixels", 64)] * 4]
+    plan = make_plan(experiment, registry)
+    cache = Cache(runner.cache_root(experiment))
+    (data,) = [s.key for s in plan.steps.values() if s.stage == "data"]
+    images = cache.load(data, "images")
+    for step in (s for s in plan.steps.values() if s.stage == "encode"):
+        cls = {"pixels": Pixels, "morphology": Morphology}[step.components[0].plugin]
+        X = cache.load(step.key, "X", mmap=True)
+        assert isinstance(X, np.memmap)
+        np.testing.assert_allclose(X, whole[cls.name](cls(), images), rtol=1e-5, atol=1e-6)

@@ -305,6 +305,9 @@ class Morphology(Encoder):
 
     name = "morphology"
     version = "1"
+    # Undefined features are filled with the dataset's medians and standardised over the
+    # whole dataset; the output is a few floats per image, so one call is cheap.
+    row_wise = False
 
     def __init__(
         self,
