@@ -69,3 +69,13 @@ def test_every_shipped_experiment_validates_and_plans(registry):
         plan = make_plan(load_experiment(path, registry), registry)
         assert plan.combinations, path
         assert f"experiments/{path.name}" in README, f"{path.name} is not in the README"
+
+
+def test_every_readme_image_exists_and_every_figure_is_shown():
+    images = re.findall(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)", README)
+    local = [path for path in images if not re.match(r"[a-z][a-z0-9+.-]*:", path, re.I)]
+    assert local, "the README shows no local image"
+    assert [path for path in local if not (ROOT / path.split("#")[0]).is_file()] == []
+    script = (ROOT / "experiments" / "figures" / "make_figures.sh").read_text()
+    figures = re.findall(r"--montage\s+(\S+)", script)
+    assert figures and [path for path in figures if path not in local] == []
