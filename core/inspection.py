@@ -15,6 +15,7 @@ import numpy as np
 from clustergrid.registry import Registry
 from clustergrid.spec import DatasetChoice
 from clustergrid.stages import build, transformed_batches
+from clustergrid.thumbnails import display_image
 
 
 @dataclass
@@ -133,19 +134,8 @@ def montage(inspection: Inspection, path: Path, thumb: int = 64) -> Path:
         y = row * (thumb + 4)
         draw.text((4, y + thumb // 2 - 6), name[:16], fill="black")
         for column, image in enumerate(images):
-            tile = Image.fromarray(_display(image)).resize((thumb, thumb), Image.NEAREST)
+            tile = Image.fromarray(display_image(image)).resize((thumb, thumb), Image.NEAREST)
             canvas.paste(tile, (margin + column * (thumb + 4), y))
     path.parent.mkdir(parents=True, exist_ok=True)
     canvas.save(path)
     return path
-
-
-def _display(image: np.ndarray) -> np.ndarray:
-    """8-bit grayscale (1 channel, or the mean of 2 or 4+) or RGB (the first 3, shown
-    red to blue as the last to first channel, the astronomical convention for g, r, i)."""
-    planes = image[::-1] if image.shape[0] == 3 else image.mean(axis=0, keepdims=True)
-    finite = np.isfinite(planes)
-    low, high = (np.percentile(planes[finite], (1, 99.5)) if finite.any() else (0.0, 1.0))
-    scaled = np.clip((np.where(finite, planes, low) - low) / max(high - low, 1e-12), 0, 1)
-    pixels = (scaled * 255).astype(np.uint8)
-    return pixels[0] if len(pixels) == 1 else np.moveaxis(pixels, 0, -1)

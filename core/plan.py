@@ -15,6 +15,10 @@ Stages, each with the outputs it writes to the cache:
     cluster    clusterer(X)                -> labels
     score      clustering metrics          -> metrics, confusion matrix
     stability  labels of every seed        -> mean pairwise ARI between seeds
+    map        map reducer(X)              -> X (n, 2), once per encoder output, for reports
+
+A map is drawn for the report only: it is not part of a combination's hash, and a map
+that fails does not fail the combinations it illustrates.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from clustergrid.errors import SpecError
 from clustergrid.registry import Registry
 from clustergrid.spec import Component, DatasetChoice, Experiment
 
-STAGES = ("data", "encode", "probe", "reduce", "cluster", "score", "stability")
+STAGES = ("data", "encode", "probe", "reduce", "cluster", "score", "stability", "map")
+#: stages computed for reports: outside a combination's hash and its success
+REPORT_STAGES = frozenset({"map"})
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,8 @@ class Combination:
     @property
     def key(self) -> str:
         """The combination's config hash: a hash of all its steps' keys."""
-        return config_hash(sorted(self.steps.items()))
+        return config_hash(sorted((stage, key) for stage, key in self.steps.items()
+                                  if stage not in REPORT_STAGES))
 
     def label(self) -> str:
         chain = [self.dataset.dataset, *self.dataset.transforms]
@@ -158,6 +165,8 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
                               "cluster": cluster, "score": score}
                 if probe:
                     stage_keys["probe"] = probe
+                if experiment.map is not None:
+                    stage_keys["map"] = add("map", (experiment.map,), (encode,), None)
                 combinations[score] = Combination(
                     dataset=choice, encoder=encoder, reducer=reducer, clusterer=clusterer,
                     seed=seed if uses_seed else None, steps=stage_keys,

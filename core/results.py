@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from clustergrid.plan import STAGES
 from clustergrid.tracking import TAG_HASH, Tracker
 
 ROLES = ("dataset", "transforms", "encoder", "reducer", "clusterer")
@@ -75,7 +76,8 @@ QUALIFIERS = ("_sample_size", "_spread", "_std", "_seeds")
 
 def metric_columns(frame: pd.DataFrame) -> list[str]:
     """Scores computed by metric plugins (not timings, step diagnostics or qualifiers)."""
-    skip_prefixes = ("param.", "time.", "encode.", "reduce.", "cluster.", "data.")
+    # What components report and their curves are prefixed by their stage.
+    skip_prefixes = ("param.", "time.", *(f"{stage}." for stage in STAGES))
     fixed = {"pipeline", "status", "run_id", "hash", "error"}
     return [c for c in frame.columns if c not in fixed and not c.startswith(skip_prefixes)
             and not c.endswith(QUALIFIERS)]

@@ -21,7 +21,7 @@ import numpy as np
 
 from clustergrid.cache import Cache
 from clustergrid.executor import StepOutcome, execute
-from clustergrid.plan import STAGES, Combination, Plan, Step, make_plan
+from clustergrid.plan import REPORT_STAGES, STAGES, Combination, Plan, Step, make_plan
 from clustergrid.registry import Registry
 from clustergrid.spec import ExecutorConfig, Experiment
 from clustergrid.stages import ARTIFACTS
@@ -29,6 +29,9 @@ from clustergrid.tracking import DEFAULT_STORE, TAG_HASH, Tracker, resolve_uri, 
 
 #: stages whose metrics are scores, logged under their own names
 SCORING_STAGES = {"probe", "score", "stability"}
+#: stages whose steps belong to one combination; the files of the others (thumbnails,
+#: trained weights, maps) are shared by many and logged once, to the invocation's run
+COMBINATION_STAGES = {"cluster", "score"}
 
 
 @dataclass
@@ -142,6 +145,7 @@ def run(
                 users.setdefault(key, []).append(combination)
         outcomes: dict[str, StepOutcome] = {}
         logged: list[Future] = []
+        shared_logged: set[str] = set()
 
         def record(outcome: StepOutcome) -> None:
             outcomes[outcome.key] = outcome
@@ -162,6 +166,12 @@ def run(
             logged.append(mlflow.submit(
                 lambda: _log_combination(opened.result(), parent.result(), plan, combination,
                                          steps, failure, cache)))
+            for stage, outcome in steps.items():
+                if stage not in COMBINATION_STAGES and outcome.key not in shared_logged:
+                    shared_logged.add(outcome.key)
+                    logged.append(mlflow.submit(lambda outcome=outcome, stage=stage: (
+                        _log_step_files(opened.result(), parent.result(), stage, outcome,
+                                        cache))))
 
         status = "FAILED"
         try:
@@ -179,7 +189,8 @@ def run(
                     "clustergrid.finished": str(summary.finished),
                     "clustergrid.failed": str(len(summary.failed)),
                     "clustergrid.wall_time": f"{summary.wall_time:.2f}",
-                }))
+                }, texts={INVOCATION_SUMMARY: json.dumps(
+                    _invocation_summary(plan, summary, outcomes, cache), indent=1)}))
             for future in (*logged, ended):
                 future.result()  # an MLflow error surfaces here, after every step ran
             summary.parent_run_id = parent.result()
@@ -205,9 +216,63 @@ def _open_store(uri: str | None, experiment: str) -> Tracker:
 
 
 def _failure(steps: dict[str, StepOutcome]) -> StepOutcome | None:
-    """The failed step of a combination (a skipped step carries its ancestor's error)."""
-    return next((o for o in steps.values() if o.status == "failed"),
-                next((o for o in steps.values() if o.status == "skipped"), None))
+    """The failed step of a combination (a skipped step carries its ancestor's error);
+    a report's map failing does not fail the combination."""
+    needed = [o for stage, o in steps.items() if stage not in REPORT_STAGES]
+    return next((o for o in needed if o.status == "failed"),
+                next((o for o in needed if o.status == "skipped"), None))
+
+
+def _log_step_files(tracker: Tracker, parent: str, stage: str, outcome: StepOutcome,
+                    cache: Cache) -> None:
+    """A shared step's files, once per invocation: ``steps/<stage>-<key>/<name>`` in the
+    invocation's run (a combination's ``clustergrid.step.<stage>`` tag gives the key)."""
+    if outcome.status not in ("computed", "cached"):
+        return
+    for name in outcome.meta.get("artifacts", []):
+        tracker.log_file(parent, cache.path(outcome.key) / ARTIFACTS / name,
+                         step_folder(stage, outcome.key))
+    if stage == "map":
+        tracker.log_array(parent, cache.load(outcome.key, "X"),
+                          f"{step_folder(stage, outcome.key)}/map.npy")
+
+
+def step_folder(stage: str, key: str) -> str:
+    """Where the invocation's run keeps a shared step's files."""
+    return f"steps/{stage}-{key}"
+
+
+def _invocation_summary(plan: Plan, summary: RunSummary, outcomes: dict[str, StepOutcome],
+                        cache: Cache) -> dict:
+    """What the report's summary shows of one invocation: datasets, steps per stage and
+    their wall time, total wall time."""
+    stages: dict[str, dict[str, float]] = {}
+    for outcome in outcomes.values():
+        entry = stages.setdefault(plan.steps[outcome.key].stage, Counter())
+        entry[outcome.status] += 1
+        if outcome.status == "computed":
+            entry["wall_time"] += float(outcome.meta.get("wall_time", 0.0))
+    datasets = []
+    for step in plan.steps.values():
+        if step.stage == "data" and step.key in outcomes and cache.has(step.key):
+            meta = cache.meta(step.key)
+            labels = (np.bincount(cache.load(step.key, "labels")[
+                cache.load(step.key, "labels") >= 0]).tolist()
+                if cache.contains(step.key, "labels") else None)
+            datasets.append({"key": step.key, "label": " + ".join(
+                c.label() for c in step.components), "n": meta.get("n"),
+                "class_names": meta.get("class_names"), "class_counts": labels,
+                "skipped": len(meta.get("skipped", []))})
+    return {"combinations": summary.preview.combinations, "to_run": summary.preview.to_run,
+            "finished": summary.finished,
+            "failed": [{"pipeline": p, "error": e} for p, e in summary.failed],
+            "wall_time": summary.wall_time,
+            "stages": {stage: dict(counts) for stage, counts in stages.items()},
+            "datasets": datasets}
+
+
+#: the invocation's run artifact with what ``_invocation_summary`` gives
+INVOCATION_SUMMARY = "summary.json"
 
 
 def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Combination,
@@ -233,17 +298,28 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
         texts["traceback.txt"] = failure.traceback or failure.error or ""
         status = "FAILED"
     else:
+        curves: dict[str, list[float]] = {}
         for stage, outcome in steps.items():
+            if outcome.status not in ("computed", "cached"):
+                tags[f"clustergrid.{stage}.error"] = (outcome.error or "")[:5000]
+                continue  # a report's map, which does not fail the combination
             metrics[f"time.{stage}"] = float(outcome.meta.get("wall_time", 0.0))
-            # Scores keep their names; what a component reports is prefixed by its stage.
-            prefix = "" if stage in SCORING_STAGES else f"{stage}."
             for key, value in outcome.meta.get("metrics", {}).items():
-                metrics[prefix + key] = value
+                # Scores keep their names; what a component reports and curves (lists,
+                # logged as steps) are prefixed by their stage.
+                if isinstance(value, list):
+                    curves[f"{stage}.{key}"] = metrics[f"{stage}.{key}"] = value
+                else:
+                    metrics[key if stage in SCORING_STAGES else f"{stage}.{key}"] = value
             tags[f"clustergrid.cached.{stage}"] = str(outcome.status == "cached").lower()
         texts["labels.csv"] = _labels_csv(cache, combination)
-        for stage, outcome in steps.items():
-            for name in outcome.meta.get("artifacts", []):
-                files[f"{stage}/{name}"] = cache.path(outcome.key) / ARTIFACTS / name
+        if curves:
+            texts["curves.json"] = json.dumps(curves)
+        for stage in COMBINATION_STAGES:
+            for name in steps[stage].meta.get("artifacts", []):
+                files[f"{stage}/{name}"] = cache.path(steps[stage].key) / ARTIFACTS / name
+        if cache.contains(combination.steps["score"], "gallery"):
+            texts["gallery.csv"] = _gallery_csv(cache, combination)
         skipped = steps["data"].meta.get("skipped")
         if skipped:
             texts["skipped.csv"] = _csv(["file", "reason"], skipped)
@@ -285,6 +361,14 @@ def _confusion_csv(cache: Cache, combination: Combination) -> str:
     header = ["class", *(f"cluster {c}" if c >= 0 else "noise" for c in clusters)]
     return _csv(header, ([names[index] if index < len(names) else index, *row.tolist()]
                          for index, row in enumerate(table)))
+
+
+def _gallery_csv(cache: Cache, combination: Combination) -> str:
+    """For each cluster, the items its gallery shows (see ``stages.gallery``)."""
+    ids = cache.load(combination.steps["data"], "ids")
+    rows = cache.load(combination.steps["score"], "gallery")
+    return _csv(["cluster", "index", "id"],
+                ([cluster, index, ids[index]] for cluster, index in rows.tolist()))
 
 
 def _labels_csv(cache: Cache, combination: Combination) -> str:

@@ -58,6 +58,10 @@ class TrackingConfig(_Model):
     uri: str | None = None
 
 
+#: the map drawn when an experiment file does not say
+DEFAULT_MAP = {"plugin": "umap"}
+
+
 class ExperimentFile(_Model):
     """The public format of an experiment file."""
 
@@ -72,6 +76,8 @@ class ExperimentFile(_Model):
     )
     clusterers: list[ComponentEntry] = Field(min_length=1)
     metrics: list[ComponentEntry] | None = None
+    #: the reducer drawing each encoder output's 2-D map for the report; null: no maps
+    map: ComponentEntry | None = Field(default_factory=lambda: ComponentEntry(**DEFAULT_MAP))
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     cache: str | None = None
@@ -126,6 +132,8 @@ class Experiment:
     executor: ExecutorConfig
     tracking_uri: str | None
     cache: str | None
+    #: the reducer drawing 2-D maps, or None
+    map: Component | None = None
 
 
 def load_experiment(path: str | Path, registry: Registry) -> Experiment:
@@ -179,7 +187,23 @@ def parse_experiment(text: str, registry: Registry, source: Path | None = None) 
         executor=spec.executor,
         tracking_uri=spec.tracking.uri,
         cache=spec.cache,
+        map=_map_component(spec.map, registry, fail),
     )
+
+
+def _map_component(entry: ComponentEntry | None, registry: Registry, fail) -> Component | None:
+    """The one reducer drawing the maps: 2-D and seeded with 0 unless the file says
+    otherwise, so a map depends on the encoder output alone."""
+    if entry is None:
+        return None
+    (component, *more) = _expand_entry("reducer", entry, ("map",), registry, fail)
+    if more:
+        raise fail(("map",), "one reducer draws the maps: give single values, not a sweep")
+    known = registry.get("reducer", component.plugin).cls.parameters()
+    given = dict(component.params)
+    defaults = [(k, v) for k, v in (("n_components", 2), ("random_state", 0))
+                if k in known and k not in given]
+    return Component("reducer", component.plugin, (*component.params, *defaults))
 
 
 def parse_datasets(text: str, registry: Registry, source: Path | None = None,

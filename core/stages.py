@@ -18,13 +18,18 @@ from clustergrid.cache import Cache, write_meta
 from clustergrid.components import Component as ComponentBase
 from clustergrid.registry import Registry
 from clustergrid.spec import Component
+from clustergrid.thumbnails import thumbnail_index, thumbnails
 
 #: images read, transformed and written at a time by the data stage
 DATA_BATCH_SIZE = 256
 #: images encoded at a time; each slice's embeddings go straight to the memory-mapped file
 ENCODE_BATCH_SIZE = 4096
+#: members of each cluster shown in the report's gallery
+GALLERY_SIZE = 8
 #: sub-folder of a cache entry holding what its component saved (``Component.save``)
 ARTIFACTS = "artifacts"
+#: the data stage's thumbnails: ``index`` (items shown) and ``images`` (uint8 RGB)
+THUMBNAILS = "thumbnails.npz"
 
 
 class StepError(Exception):
@@ -70,14 +75,22 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
     if n == 0:
         raise StepError(f"dataset '{step.components[0].label()}' has no items")
     images = None
+    # Thumbnails of a fixed sample of items, for the report's maps and galleries.
+    shown = thumbnail_index(n)
+    pictures = []
     for start, batch in transformed_batches(dataset, step.components[1:], registry):
         if images is None:
             images = np.lib.format.open_memmap(
                 folder / "images.npy", mode="w+", dtype=np.float32, shape=(n, *batch.shape[1:])
             )
         images[start : start + len(batch)] = batch
+        here = shown[(shown >= start) & (shown < start + len(batch))]
+        pictures.append(thumbnails(batch[here - start]))
     images.flush()
     del images
+    (folder / ARTIFACTS).mkdir()
+    np.savez_compressed(folder / ARTIFACTS / THUMBNAILS, index=shown,
+                        images=np.concatenate(pictures))
     labels = dataset.labels()
     if labels is not None:
         _save(folder, "labels", np.asarray(labels, dtype=np.int64))
@@ -85,7 +98,8 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
     # Loaders that drop bad files (on_error: skip) say which, so the run records them.
     skipped = [list(item) for item in getattr(dataset, "skipped", list)()]
     return {"n": n, "class_names": dataset.class_names(), "labelled": labels is not None,
-            "skipped": skipped, "metrics": {"skipped": float(len(skipped))}}
+            "skipped": skipped, "metrics": {"skipped": float(len(skipped))},
+            "artifacts": [THUMBNAILS]}
 
 
 def transformed_batches(dataset: ComponentBase, transforms: tuple[Component, ...],
@@ -98,6 +112,12 @@ def transformed_batches(dataset: ComponentBase, transforms: tuple[Component, ...
         for transform, component in built:
             batch = _checked_images(transform.transform(batch), component, len(batch))
         yield start, batch
+
+
+def load_thumbnails(cache: Cache, data: str) -> dict[str, np.ndarray]:
+    """A data step's thumbnails: ``index`` (the items shown) and ``images``."""
+    with np.load(cache.path(data) / ARTIFACTS / THUMBNAILS, allow_pickle=False) as stored:
+        return {name: stored[name] for name in stored.files}
 
 
 def _encode(step, cache: Cache, registry: Registry, folder: Path):
@@ -143,6 +163,18 @@ def _reduce(step, cache: Cache, registry: Registry, folder: Path):
     return meta
 
 
+def _map(step, cache: Cache, registry: Registry, folder: Path):
+    (encode,) = step.parents
+    component = step.components[0]
+    X = cache.load(encode, "X")
+    out = _checked_matrix(build(component, registry).fit_transform(X), component, len(X))
+    if out.shape[1] < 2:
+        raise StepError(f"map '{component.label()}' drew {out.shape[1]} dimension(s), "
+                        "expected 2")
+    _save(folder, "X", out[:, :2])
+    return {}
+
+
 def _cluster(step, cache: Cache, registry: Registry, folder: Path):
     (reduce,) = step.parents
     clusterer = build(step.components[0], registry, step.seed)
@@ -171,6 +203,7 @@ def _score(step, cache: Cache, registry: Registry, folder: Path):
     truth = cache.load(data, "labels") if cache.contains(data, "labels") else None
     if truth is not None:
         _save(folder, "confusion", contingency(truth, labels))
+    _save(folder, "gallery", gallery(X, labels, load_thumbnails(cache, data)["index"]))
     return {"metrics": _compute_metrics(step.components, registry, X, labels, truth)}
 
 
@@ -185,7 +218,7 @@ def _stability(step, cache: Cache, registry: Registry, folder: Path):
                         "stability_seeds": float(len(labelings))}}
 
 
-def _compute_metrics(components, registry: Registry, X, labels, truth) -> dict[str, float]:
+def _compute_metrics(components, registry: Registry, X, labels, truth) -> dict[str, Any]:
     scores: dict[str, float] = {}
     for component in components:
         metric = build(component, registry)
@@ -198,10 +231,30 @@ def _compute_metrics(components, registry: Registry, X, labels, truth) -> dict[s
                 f"metric '{component.label()}' failed: {type(exc).__name__}: {exc}"
             ) from exc
         if isinstance(value, dict):
-            scores.update({k: float(v) for k, v in value.items()})
+            # A list is a curve (logged as steps), anything else one number.
+            scores.update({k: [float(x) for x in v] if isinstance(v, list | tuple | np.ndarray)
+                           else float(v) for k, v in value.items()})
         else:
             scores[component.plugin] = float(value)
     return scores
+
+
+def gallery(X: np.ndarray, labels: np.ndarray, shown: np.ndarray,
+            per_cluster: int = GALLERY_SIZE, seed: int = 0) -> np.ndarray:
+    """``(m, 2)`` rows of (cluster, item): for each cluster, the members with thumbnails
+    (``shown``) nearest its centroid in the space it was found in, nearest first; for
+    noise (-1), a fixed random sample of them."""
+    rows = []
+    for cluster in np.unique(labels):
+        members = shown[labels[shown] == cluster]
+        if cluster == -1:
+            picked = np.random.default_rng(seed).permutation(members)[:per_cluster]
+        else:
+            centre = X[labels == cluster].mean(axis=0)
+            distance = ((X[members] - centre) ** 2).sum(axis=1)
+            picked = members[np.argsort(distance, kind="stable")[:per_cluster]]
+        rows.extend((int(cluster), int(item)) for item in picked)
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
 
 
 def contingency(truth: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -236,6 +289,7 @@ STAGES = {
     "cluster": _cluster,
     "score": _score,
     "stability": _stability,
+    "map": _map,
 }
 
 

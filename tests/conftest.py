@@ -13,6 +13,16 @@ import pytest
 from clustergrid.registry import Registry
 
 
+@pytest.fixture(autouse=True)
+def pca_maps(monkeypatch):
+    """Experiments parsed in tests draw their report maps with PCA unless they say
+    otherwise: UMAP, the default, spends about 10 s compiling in each new process. The
+    command-line tests and the quickstart keep the real default."""
+    from clustergrid import spec
+
+    monkeypatch.setattr(spec, "DEFAULT_MAP", {"plugin": "pca"})
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     """A fresh current directory, so the default store ./clustergrid-runs is private."""

@@ -45,8 +45,10 @@ def test_shared_steps_appear_once_in_the_plan(registry):
     # 2 encoders x 3 reducers x 4 clusterers x 2 seeds; only k-means depends on the seed.
     assert len(plan.combinations) == 48
     # Each of the 24 pipelines compares its 2 seeds in one stability step.
+    # Each encoder output gets one 2-D map for the report, whatever follows it.
     assert {s: stages.count(s) for s in set(stages)} == {
-        "data": 1, "encode": 2, "reduce": 6, "cluster": 48, "score": 48, "stability": 24}
+        "data": 1, "encode": 2, "reduce": 6, "cluster": 48, "score": 48, "stability": 24,
+        "map": 2}
     assert {c.seed for c in plan.combinations} == {0, 1}
 
 
@@ -56,7 +58,7 @@ def test_each_encoder_runs_once_per_dataset(registry, workdir):
     summary = runner.run(experiment, registry)
     assert summary.finished == 48 and summary.failed == []
     assert sorted(fake_components.CALLS) == [("a", None), ("b", None)]
-    assert summary.step_status == {"computed": 1 + 2 + 6 + 48 + 48 + 24}
+    assert summary.step_status == {"computed": 1 + 2 + 6 + 48 + 48 + 24 + 2}
 
 
 def test_a_stochastic_encoder_runs_once_per_seed(registry, workdir):
@@ -95,8 +97,9 @@ def test_keys_change_with_parameters_versions_and_data(registry):
     pca = registry.get("reducer", "pca")
     bumped = type("PCA", (pca.cls,), {"version": "99"})
     registry.components["reducer"]["pca"] = replace(pca, cls=bumped)
+    # (The tests draw maps with PCA, so both maps change too.)
     assert changed(steps(GRID)) == (
-        ["cluster"] * 32 + ["reduce"] * 4 + ["score"] * 32 + ["stability"] * 16)
+        ["cluster"] * 32 + ["map"] * 2 + ["reduce"] * 4 + ["score"] * 32 + ["stability"] * 16)
 
 
 def test_dry_run_counts_cache_hits_and_creates_nothing(registry, workdir):
@@ -110,4 +113,5 @@ def test_dry_run_counts_cache_hits_and_creates_nothing(registry, workdir):
     _, again = runner.dry_run(experiment, registry, None, resume=False)
     assert again.to_run == 48
     assert again.steps == {"data": (1, 1), "encode": (2, 2), "probe": (0, 0), "reduce": (6, 6),
-                           "cluster": (48, 48), "score": (48, 48), "stability": (24, 24)}
+                           "cluster": (48, 48), "score": (48, 48), "stability": (24, 24),
+                           "map": (2, 2)}

@@ -134,7 +134,7 @@ def test_second_run_creates_no_child_run_and_computes_nothing(registry, workdir)
     assert len(child_runs()) == 8
 
     forced = runner.run(experiment, registry, resume=False)
-    assert forced.step_status == {"cached": 1 + 1 + 2 + 8 + 8 + 4}
+    assert forced.step_status == {"cached": 1 + 1 + 2 + 8 + 8 + 4 + 1}  # + 1 map
     assert len(child_runs()) == 16
     assert {r.data.tags["clustergrid.cached.cluster"] for r in child_runs()} == {"true", "false"}
 
@@ -325,12 +325,19 @@ metrics: [ari]
     assert forced.step_status["computed"] == 0  # the second time, all from the cache
     runs = child_runs("weights")
     assert len(runs) == 4
-    client = Tracker(None, "weights").client
-    weights = [load_file(client.download_artifacts(r.info.run_id, "encode/weights.safetensors"))
-               for r in runs]
+    tracker = Tracker(None, "weights")
+    # Shared by all four combinations, the weights are logged once per invocation, to
+    # its run, where each combination's encode step tag points.
+    (key,) = {r.data.tags["clustergrid.step.encode"] for r in runs}
+    invocations = list(tracker.runs("tags.`clustergrid.kind` = 'invocation'"))
+    assert len(invocations) == 2
+    weights = [load_file(tracker.client.download_artifacts(
+        run.info.run_id, f"{runner.step_folder('encode', key)}/weights.safetensors"))
+        for run in invocations]
     assert weights[0] and all(w.keys() == weights[0].keys() for w in weights)
     assert all(np.array_equal(w[k], weights[0][k]) for w in weights for k in w)
     assert any(k.endswith("weight") and v.ndim == 4 for k, v in weights[0].items())  # convs
+    assert not any(tracker.client.list_artifacts(r.info.run_id, "encode") for r in runs)
 
 
 def test_embeddings_are_written_slice_by_slice_into_a_memory_map(registry, workdir,

@@ -64,8 +64,10 @@ class LinearProbe(Metric):
     """Cross-validated logistic-regression probe: accuracy and one-vs-rest ROC AUC.
 
     Features are standardised inside each training fold. Logged keys: ``probe_accuracy``,
-    ``probe_auc`` (macro one-vs-rest ROC AUC over the out-of-fold probabilities) and
-    ``probe_auc.<class index>`` for each class against the rest.
+    ``probe_auc`` (macro one-vs-rest ROC AUC over the out-of-fold probabilities),
+    ``probe_auc.<class index>`` for each class against the rest, and that class's ROC
+    curve ``roc_tpr.<class index>``: the true-positive rate at each false-positive rate
+    of ``ROC_FPR`` (0, 0.02, ..., 1), logged as steps.
     """
 
     name = "linear_probe"
@@ -100,7 +102,22 @@ class LinearProbe(Metric):
                                                       labels=classes))
         for column, label in enumerate(classes):
             scores[f"probe_auc.{label}"] = float(roc_auc_score(truth == label, proba[:, column]))
+            scores[f"roc_tpr.{label}"] = roc_at(truth == label, proba[:, column])
         return scores
+
+
+#: false-positive rates at which the probe's ROC curves are logged
+ROC_FPR = np.linspace(0.0, 1.0, 51)
+
+
+def roc_at(positive: np.ndarray, score: np.ndarray, fpr_grid: np.ndarray = ROC_FPR,
+           ) -> list[float]:
+    """The ROC curve's true-positive rate at each false-positive rate of ``fpr_grid``:
+    the best rate any threshold reaches without exceeding that false-positive rate."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(positive, score)
+    return tpr[np.searchsorted(fpr, fpr_grid, side="right") - 1].tolist()
 
 
 METRICS = (KnnAccuracy, LinearProbe)
