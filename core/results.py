@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from clustergrid.plan import STAGES
-from clustergrid.tracking import TAG_HASH, Tracker
+from clustergrid.tracking import TAG_HASH, TAG_STEP, Tracker
 
 ROLES = ("dataset", "transforms", "encoder", "reducer", "clusterer")
 
@@ -32,6 +32,9 @@ def load_results(tracking_uri: str | None, experiment: str,
             "pipeline": run.info.run_name,
             **{f"param.{k}": v for k, v in run.data.params.items()},
             **run.data.metrics,
+            # Each stage's cache key: where its outputs and shared files are found.
+            **{f"step.{k.removeprefix(TAG_STEP)}": v for k, v in run.data.tags.items()
+               if k.startswith(TAG_STEP)},
         }
         if status == "FAILED":
             row["error"] = run.data.tags.get("error.message", "")
@@ -47,7 +50,7 @@ def load_results(tracking_uri: str | None, experiment: str,
     leading = [c for c in leading if c in frame]
     rest = [c for c in frame.columns if c not in leading]
     # Scores first, then timings and identifiers.
-    rest.sort(key=lambda c: (c.startswith(("time.", "run_id", "hash")), c))
+    rest.sort(key=lambda c: (c.startswith(("time.", "step.", "run_id", "hash")), c))
     return frame[leading + rest]
 
 
@@ -77,7 +80,7 @@ QUALIFIERS = ("_sample_size", "_spread", "_std", "_seeds")
 def metric_columns(frame: pd.DataFrame) -> list[str]:
     """Scores computed by metric plugins (not timings, step diagnostics or qualifiers)."""
     # What components report and their curves are prefixed by their stage.
-    skip_prefixes = ("param.", "time.", *(f"{stage}." for stage in STAGES))
+    skip_prefixes = ("param.", "time.", "step.", *(f"{stage}." for stage in STAGES))
     fixed = {"pipeline", "status", "run_id", "hash", "error"}
     return [c for c in frame.columns if c not in fixed and not c.startswith(skip_prefixes)
             and not c.endswith(QUALIFIERS)]

@@ -25,7 +25,14 @@ from clustergrid.plan import REPORT_STAGES, STAGES, Combination, Plan, Step, mak
 from clustergrid.registry import Registry
 from clustergrid.spec import ExecutorConfig, Experiment
 from clustergrid.stages import ARTIFACTS
-from clustergrid.tracking import DEFAULT_STORE, TAG_HASH, Tracker, resolve_uri, store_exists
+from clustergrid.tracking import (
+    DEFAULT_STORE,
+    TAG_HASH,
+    TAG_STEP,
+    Tracker,
+    resolve_uri,
+    store_exists,
+)
 
 #: stages whose metrics are scores, logged under their own names
 SCORING_STAGES = {"probe", "score", "stability"}
@@ -287,7 +294,7 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
         "clustergrid.fingerprint": plan.fingerprints[combination.dataset.dataset],
         "clustergrid.seed": "none" if combination.seed is None else str(combination.seed),
         **versions,
-        **{f"clustergrid.step.{stage}": key for stage, key in combination.steps.items()},
+        **{TAG_STEP + stage: key for stage, key in combination.steps.items()},
     }
     metrics: dict[str, float | list[float]] = {}
     texts: dict[str, str] = {}

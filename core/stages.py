@@ -28,7 +28,8 @@ ENCODE_BATCH_SIZE = 4096
 GALLERY_SIZE = 8
 #: sub-folder of a cache entry holding what its component saved (``Component.save``)
 ARTIFACTS = "artifacts"
-#: the data stage's thumbnails: ``index`` (items shown) and ``images`` (uint8 RGB)
+#: the data stage's thumbnails: ``index`` (items shown), their ``ids``, ``images`` (uint8
+#: RGB) and, for labelled data, ``labels``
 THUMBNAILS = "thumbnails.npz"
 
 
@@ -88,13 +89,16 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
         pictures.append(thumbnails(batch[here - start]))
     images.flush()
     del images
-    (folder / ARTIFACTS).mkdir()
-    np.savez_compressed(folder / ARTIFACTS / THUMBNAILS, index=shown,
-                        images=np.concatenate(pictures))
     labels = dataset.labels()
     if labels is not None:
-        _save(folder, "labels", np.asarray(labels, dtype=np.int64))
-    _save(folder, "ids", np.asarray(dataset.ids(), dtype=str))
+        labels = np.asarray(labels, dtype=np.int64)
+        _save(folder, "labels", labels)
+    ids = np.asarray(dataset.ids(), dtype=str)
+    _save(folder, "ids", ids)
+    (folder / ARTIFACTS).mkdir()
+    np.savez_compressed(folder / ARTIFACTS / THUMBNAILS, index=shown, ids=ids[shown],
+                        images=np.concatenate(pictures),
+                        **({"labels": labels[shown]} if labels is not None else {}))
     # Loaders that drop bad files (on_error: skip) say which, so the run records them.
     skipped = [list(item) for item in getattr(dataset, "skipped", list)()]
     return {"n": n, "class_names": dataset.class_names(), "labelled": labels is not None,

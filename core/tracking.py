@@ -24,6 +24,7 @@ DEFAULT_STORE = Path("clustergrid-runs")
 
 TAG_KIND = "clustergrid.kind"  # "invocation" (parent) or "combination" (child)
 TAG_HASH = "clustergrid.hash"
+TAG_STEP = "clustergrid.step."  # + stage: the key of the combination's step of that stage
 TAG_HOST = "clustergrid.host"
 TAG_PID = "clustergrid.pid"
 PARENT_TAG = "mlflow.parentRunId"
@@ -221,3 +222,5 @@ def _quiet_mlflow() -> None:
     # loggers at import); users need not see it.
     for name in ("mlflow", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # Nor a progress bar for every small artifact a report downloads.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -1,0 +1,122 @@
+"""Everything a report shows, read back from MLflow: the results table, each invocation's
+summary, each combination's files and the shared steps' thumbnails and maps.
+
+Only the tracking store is read (never the cache), so a report can be built anywhere the
+store can be reached, a remote tracking server included.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clustergrid.results import load_results
+from clustergrid.runner import INVOCATION_SUMMARY, step_folder
+from clustergrid.stages import THUMBNAILS
+from clustergrid.tracking import TAG_KIND, Tracker
+
+
+@dataclass
+class CombinationFiles:
+    """The files of one finished combination that the report draws."""
+
+    labels: np.ndarray
+    #: (cluster, item) rows: the items each cluster's gallery shows
+    gallery: np.ndarray
+    #: rows are classes, columns clusters, with the header of each
+    confusion: pd.DataFrame | None
+    #: name -> values, for the curves a combination's steps logged
+    curves: dict[str, list[float]]
+
+
+@dataclass
+class ReportData:
+    experiment: str
+    #: one row per combination (``results.load_results``), failed ones included
+    frame: pd.DataFrame
+    #: each invocation's summary, oldest first
+    invocations: list[dict[str, Any]]
+    #: run id -> its files, for finished combinations
+    files: dict[str, CombinationFiles] = field(default_factory=dict)
+    #: data step key -> thumbnails (``index``, ``ids``, ``images``, maybe ``labels``)
+    thumbnails: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    #: map step key -> (n, 2) coordinates of every item
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def collect(tracking_uri: str | None, experiment: str) -> ReportData:
+    """Read what the report of ``experiment`` needs from its tracking store."""
+    frame = load_results(tracking_uri, experiment, include_failed=True)
+    tracker = Tracker(tracking_uri, experiment, create=False)
+    client = tracker.client
+    invocations = sorted(tracker.runs(f"tags.`{TAG_KIND}` = 'invocation'"),
+                         key=lambda run: run.info.start_time)
+    data = ReportData(experiment, frame, [])
+    wanted = _wanted_steps(frame)
+    with tempfile.TemporaryDirectory() as tmp:
+        for number, run in enumerate(invocations):
+            run_id = run.info.run_id
+            names = {a.path for a in client.list_artifacts(run_id)}
+            if INVOCATION_SUMMARY in names:
+                path = client.download_artifacts(run_id, INVOCATION_SUMMARY, f"{tmp}/{number}")
+                data.invocations.append(json.loads(Path(path).read_text()))
+            if "steps" in names:
+                _read_steps(client, run_id, wanted, data, f"{tmp}/{number}")
+        if not frame.empty:
+            for run_id in frame.loc[frame["status"] == "FINISHED", "run_id"]:
+                folder = Path(client.download_artifacts(run_id, "", f"{tmp}/{run_id}"))
+                data.files[run_id] = _combination_files(folder)
+    return data
+
+
+def _wanted_steps(frame: pd.DataFrame) -> dict[str, set[str]]:
+    """The data and map steps of the combinations shown."""
+    return {stage: set(frame[f"step.{stage}"].dropna()) if f"step.{stage}" in frame else set()
+            for stage in ("data", "map")}
+
+
+def _read_steps(client, run_id: str, wanted: dict[str, set[str]], data: ReportData,
+                tmp: str) -> None:
+    for stage, keys in wanted.items():
+        found = data.thumbnails if stage == "data" else data.maps
+        for key in keys - found.keys():
+            folder = step_folder(stage, key)
+            name = THUMBNAILS if stage == "data" else "map.npy"
+            if not any(a.path.endswith(name) for a in client.list_artifacts(run_id, folder)):
+                continue
+            path = client.download_artifacts(run_id, f"{folder}/{name}", tmp)
+            if stage == "data":
+                with np.load(path, allow_pickle=False) as stored:
+                    found[key] = {k: stored[k] for k in stored.files}
+            else:
+                found[key] = np.load(path, allow_pickle=False)
+
+
+def _combination_files(folder: Path) -> CombinationFiles:
+    labels = _read_csv(folder / "labels.csv")
+    gallery = _read_csv(folder / "gallery.csv")
+    confusion = _read_csv(folder / "confusion.csv")
+    curves = folder / "curves.json"
+    return CombinationFiles(
+        labels=np.asarray([int(row[1]) for row in labels[1:]], dtype=np.int64),
+        gallery=np.asarray([[int(row[0]), int(row[1])] for row in gallery[1:]],
+                           dtype=np.int64).reshape(-1, 2),
+        confusion=(pd.DataFrame([row[1:] for row in confusion[1:]], columns=confusion[0][1:],
+                                index=[row[0] for row in confusion[1:]]).astype(int)
+                   if confusion else None),
+        curves=json.loads(curves.read_text()) if curves.is_file() else {},
+    )
+
+
+def _read_csv(path: Path) -> list[list[str]]:
+    if not path.is_file():
+        return []
+    return list(csv.reader(io.StringIO(path.read_text())))

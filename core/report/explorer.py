@@ -1,0 +1,163 @@
+"""The data behind the report's per-combination explorer: for each dataset a sprite of
+thumbnails, for each encoder output its 2-D map, for each combination its clusters,
+gallery, confusion matrix and curves. The page's script draws them; everything here is
+plain JSON, so user text reaches the page only as data (set as text, never as markup).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from clustergrid.report.collect import ReportData
+
+#: thumbnails per row of a dataset's sprite
+SPRITE_COLUMNS = 50
+
+
+def explorer_data(data: ReportData, pipelines: pd.Series) -> dict[str, Any]:
+    """``datasets`` (by data step key), ``maps`` (by map step key) and ``runs``, one per
+    finished combination, in the order of ``pipelines`` (run id -> pipeline label)."""
+    datasets = {key: _dataset(key, thumbs, data) for key, thumbs in data.thumbnails.items()}
+    # A map covers every item of its dataset; the report shows those with thumbnails.
+    frame = data.frame
+    drawn = frame.dropna(subset=["step.map"]) if "step.map" in frame else frame.iloc[:0]
+    maps = {key: _scaled(data.maps[key][data.thumbnails[data_key]["index"]])
+            for key, data_key in zip(drawn["step.map"], drawn["step.data"], strict=True)
+            if key in data.maps and data_key in data.thumbnails}
+    runs = []
+    rows = data.frame.set_index("run_id")
+    for run_id, pipeline in pipelines.items():
+        files = data.files.get(run_id)
+        row = rows.loc[run_id]
+        data_key = row.get("step.data")
+        if files is None or data_key not in data.thumbnails:
+            continue
+        shown = data.thumbnails[data_key]["index"]
+        map_key = row.get("step.map")
+        runs.append({
+            "id": run_id,
+            "label": str(pipeline),
+            "seed": str(row.get("param.seed", "")),
+            "data": data_key,
+            "map": map_key if map_key in maps else None,
+            "clusters": files.labels[shown].tolist() if len(files.labels) else [],
+            "gallery": _gallery(files.gallery, shown),
+            "confusion": _confusion(files.confusion),
+            "charts": charts(files.curves, datasets[data_key]["classes"]),
+        })
+    return {"datasets": datasets, "maps": maps, "runs": runs}
+
+
+def page_json(payload: dict[str, Any]) -> str:
+    """JSON safe inside ``<script type="application/json">``: no ``<``, ``>`` or ``&``
+    can close the element or start markup."""
+    text = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _dataset(key: str, thumbs: dict[str, np.ndarray], data: ReportData) -> dict[str, Any]:
+    images = thumbs["images"]
+    return {
+        "sprite": _sprite(images),
+        "size": int(images.shape[1]) if len(images) else 0,
+        "columns": SPRITE_COLUMNS,
+        "ids": thumbs["ids"].tolist(),
+        "truth": thumbs["labels"].tolist() if "labels" in thumbs else None,
+        "classes": _class_names(key, thumbs, data),
+    }
+
+
+def _class_names(key: str, thumbs: dict[str, np.ndarray], data: ReportData) -> list[str]:
+    """Class names as the dataset gave them (in the invocation summaries), else the
+    label values."""
+    labels = thumbs.get("labels")
+    top = int(labels.max()) + 1 if labels is not None and len(labels) else 0
+    for summary in reversed(data.invocations):
+        for dataset in summary.get("datasets", []):
+            names = dataset.get("class_names") or []
+            if dataset.get("key") == key and len(names) >= top:
+                return [str(name) for name in names]
+    return [str(k) for k in range(top)]
+
+
+def _sprite(images: np.ndarray) -> str:
+    """All thumbnails in one PNG, ``SPRITE_COLUMNS`` per row, as a data URI."""
+    from PIL import Image
+
+    if not len(images):
+        return ""
+    n, size = len(images), images.shape[1]
+    rows = -(-n // SPRITE_COLUMNS)
+    sheet = np.zeros((rows * size, SPRITE_COLUMNS * size, 3), dtype=np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, SPRITE_COLUMNS)
+        sheet[r * size:(r + 1) * size, c * size:(c + 1) * size] = image
+    out = io.BytesIO()
+    Image.fromarray(sheet).save(out, format="PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def _scaled(points: np.ndarray) -> list[list[float]]:
+    """Coordinates scaled into [0, 1] (keeping the aspect ratio), 4 decimals."""
+    points = np.asarray(points, dtype=np.float64)[:, :2]
+    low = points.min(axis=0)
+    span = float((points.max(axis=0) - low).max()) or 1.0
+    return np.round((points - low) / span, 4).tolist()
+
+
+def _gallery(rows: np.ndarray, shown: np.ndarray) -> list[list[int]]:
+    """(cluster, position among the shown items) for each gallery item."""
+    position = np.searchsorted(shown, rows[:, 1])
+    keep = (position < len(shown)) & (shown[np.minimum(position, len(shown) - 1)] == rows[:, 1])
+    return [[int(c), int(p)] for c, p in zip(rows[keep, 0], position[keep], strict=True)]
+
+
+def _confusion(table: pd.DataFrame | None) -> dict[str, Any] | None:
+    if table is None:
+        return None
+    return {"classes": [str(c) for c in table.index], "clusters": list(table.columns),
+            "counts": table.to_numpy().tolist()}
+
+
+def charts(curves: dict[str, list[float]], classes: list[str]) -> list[dict[str, Any]]:
+    """Line charts of a combination's curves: the k-selection curve, the probe's ROC
+    curves and the training curves of a trained encoder."""
+    from clustergrid.plugins.metrics.representation import ROC_FPR
+
+    found = []
+    if "cluster.k_curve_k" in curves and "cluster.k_curve_score" in curves:
+        found.append(_chart("Choosing k", "k", "criterion", [
+            ("criterion", curves["cluster.k_curve_k"], curves["cluster.k_curve_score"])]))
+    roc = sorted(k for k in curves if k.startswith("probe.roc_tpr."))
+    if roc:
+        def name(key: str) -> str:
+            label = key.removeprefix("probe.roc_tpr.")
+            return classes[int(label)] if label.isdigit() and int(label) < len(classes) else label
+
+        found.append(_chart("Linear probe ROC (one class against the rest)",
+                            "false-positive rate", "true-positive rate",
+                            [(name(k), ROC_FPR.tolist(), curves[k]) for k in roc],
+                            limits=[0, 1]))
+    losses = sorted(k for k in curves if k.startswith(("encode.train_", "encode.val_")))
+    if losses:
+        found.append(_chart("Encoder training", "epoch", "loss", [
+            (k.removeprefix("encode."), list(range(1, len(curves[k]) + 1)), curves[k])
+            for k in losses]))
+    return found
+
+
+def _chart(title: str, x_label: str, y_label: str, series,
+           limits: list[float] | None = None) -> dict[str, Any]:
+    """A line chart; ``limits`` fixes both axes (else they fit the data)."""
+    def finite(values):
+        return [None if v is None or not np.isfinite(v) else round(float(v), 6)
+                for v in values]
+
+    return {"title": title, "x": x_label, "y": y_label, "limits": limits,
+            "series": [{"name": name, "x": finite(x), "y": finite(y)} for name, x, y in series]}

@@ -1,0 +1,35 @@
+"""The report as Markdown: one summary table, for a README or a paper."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from clustergrid.report.formatting import mean_spread
+from clustergrid.results import ROLES, metric_columns, split_constant, summarize_over_seeds
+
+
+def markdown_report(experiment: str, frame: pd.DataFrame) -> str:
+    finished = frame[frame["status"] == "FINISHED"] if not frame.empty else frame
+    failed = frame[frame["status"] == "FAILED"] if not frame.empty else frame
+    lines = [f"# {_md(experiment)}", "",
+             f"{len(finished)} combinations finished, {len(failed)} failed.", ""]
+    if not finished.empty:
+        summary = summarize_over_seeds(finished)
+        metrics = metric_columns(finished)
+        components, constant = split_constant(summary, [r for r in ROLES if r in summary])
+        if constant:
+            lines += ["Every row: " + "; ".join(f"{k}: {_md(str(v))}" for k, v in
+                                                 constant.items()) + ".", ""]
+        header = [*components, "seeds", *metrics]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for _, row in summary.iterrows():
+            cells = [_md(str(row[c])) for c in components] + [str(row["seeds"])]
+            cells += [mean_spread(row[f"{m} mean"], row[f"{m} std"], "±") for m in metrics]
+            lines.append("| " + " | ".join(cells) + " |")
+    for _, row in failed.iterrows():
+        lines.append(f"- FAILED {_md(str(row['pipeline']))}: {_md(str(row.get('error', '')))}")
+    return "\n".join(lines) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
