@@ -1,12 +1,13 @@
 # `make demo` runs the quickstart end to end; `make test` runs the checks CI runs.
 # Both create .venv on first use: torch first (pinned: other versions pull CUDA builds),
-# then clustergrid in editable mode with its test extras.
+# then clustergrid in editable mode with its test extras. `make test` also installs
+# Debian's chromium for the report's browser test (apt-get, as root or through sudo).
 
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install browser demo test lint bench figures clean
 
 install: $(INSTALLED)
 
@@ -17,16 +18,26 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser:
+	@command -v chromium >/dev/null || $(SUDO) sh -c 'apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null'
+
 demo: $(INSTALLED)
 	$(BIN)/clustergrid run experiments/quickstart.yaml
 	$(BIN)/clustergrid results quickstart
 
-test: $(INSTALLED)
+test: $(INSTALLED) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 bench: $(INSTALLED)
 	$(BIN)/python tests/benchmarks/bench_runner.py
+
+# The README's montages and report screenshot.
+figures: $(INSTALLED) browser
+	PATH="$(abspath $(BIN)):$$PATH" bash experiments/figures/make_figures.sh
 
 clean:
 	rm -rf clustergrid-runs .pytest_cache .ruff_cache

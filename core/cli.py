@@ -186,13 +186,25 @@ def plugins(
 def results(
     name: Annotated[str, typer.Argument(help="Experiment name (the file's `name:`).")],
     fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = "table",
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Write every column to this .parquet or .csv file instead.")
+    ] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Print one record per finished combination, read back from MLflow."""
     from clustergrid.results import load_results
 
+    if output is not None and output.suffix not in (".parquet", ".csv"):
+        raise ClustergridError(f"{output}: results are written as .parquet or .csv")
     frame = load_results(tracking_uri, name)
-    if fmt == TableFormat.json:
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if output.suffix == ".parquet":
+            frame.to_parquet(output, index=False)
+        else:
+            frame.to_csv(output, index=False)
+        console.print(f"{len(frame)} combinations written to {output}")
+    elif fmt == TableFormat.json:
         # json.dumps keeps every digit of a float (pandas' to_json rounds); NaN -> null.
         records = frame.astype(object).where(frame.notna(), None).to_dict("records")
         typer.echo(json.dumps(records, indent=2))

@@ -3,6 +3,8 @@ distributions installed on ``sys.path`` exactly as pip would lay them out."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -74,3 +76,63 @@ def cli(*args: str, cwd: Path | None = None, env: dict | None = None):
     command = [str(Path(sys.executable).parent / "clustergrid"), *args]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=300)
+
+
+# The report's grid: two datasets, one of them with a class name that is markup.
+INJECTION = "<script>alert(1)</script>"
+
+GRID = """\
+name: two-datasets
+seeds: [0, 1]
+datasets:
+  - plugin: digits
+    n_samples: 150
+  - plugin: named
+    class_name: "{injection}"
+    n_samples: 40
+encoders:
+  - plugin: pixels
+reducers:
+  - plugin: none
+  - plugin: pca
+    n_components: 5
+clusterers:
+  - plugin: kmeans
+    n_clusters: [2, 3]
+    n_init: 1
+metrics: [ari, silhouette, n_clusters, linear_probe]
+map: {{plugin: pca}}
+tracking: {{uri: "{store}"}}
+cache: "{store}/cache"
+"""
+
+
+@pytest.fixture(scope="session")
+def grid(tmp_path_factory):
+    """One run of a grid over two datasets, for the report's tests; they only read it."""
+    import fake_components
+
+    from clustergrid import runner
+    from clustergrid.spec import parse_experiment
+
+    folder = tmp_path_factory.mktemp("report")
+    registry = Registry.load(extra=[fake_components])
+    experiment = parse_experiment(GRID.format(injection=INJECTION, store=folder), registry)
+    runner.run(experiment, registry)
+    return folder, experiment, registry
+
+
+@pytest.fixture(scope="session")
+def page(grid):
+    from clustergrid.report import write_report
+
+    folder, experiment, _ = grid
+    path = write_report(str(folder), experiment.name, folder / "report.html")
+    return path.read_text()
+
+
+def payload(text: str) -> dict:
+    """The explorer's data in a report page."""
+    found = re.search(r"<script type='application/json' id='explorer-data'>(.*?)</script>",
+                      text, re.S)
+    return json.loads(found.group(1))

@@ -93,7 +93,7 @@ def test_report_command_writes_html_and_markdown(tiny_store):
     folder, _ = tiny_store
     assert cli("report", "tiny", "-o", "out.html", cwd=folder).returncode == 0
     html = (folder / "out.html").read_text()
-    assert "<table class='sortable'>" in html and "8 combinations finished, 0 failed" in html
+    assert "id='leaderboard-table'" in html and "<b>8</b> combinations finished" in html
     assert cli("report", "tiny", "--format", "markdown", "-o", "out.md", cwd=folder).returncode == 0
     lines = (folder / "out.md").read_text().splitlines()
     assert "Every row: dataset: digits[n_samples=200]; transforms: none; reducer: none." in lines

@@ -80,6 +80,7 @@ clusterers:
   - plugin: agglomerative
     n_clusters: 4
 metrics: [ari, silhouette]
+map: null  # no report maps: the plain script draws none either
 executor: {{kind: local, workers: 1}}
 tracking: {{uri: null}}
 """

@@ -75,6 +75,7 @@ clusterers:
   - plugin: hdbscan
     min_cluster_size: 200
 metrics: [ari, silhouette]
+map: null  # report maps are measured by bench_report.py
 executor: {{kind: local, workers: 1}}
 tracking: {{uri: null}}
 cache: {cache}

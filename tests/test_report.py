@@ -1,0 +1,167 @@
+"""The comparison report, built from a real store: what each section says, and that it
+agrees with what was logged and cached. (tests/test_report_browser.py opens it.)"""
+
+from __future__ import annotations
+
+import re
+
+import fake_components
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import INJECTION, payload
+
+from clustergrid import runner
+from clustergrid.cache import Cache
+from clustergrid.plan import make_plan
+from clustergrid.registry import Registry
+from clustergrid.report import collect, html_report, write_report
+from clustergrid.results import load_results
+from clustergrid.spec import parse_experiment
+from clustergrid.stages import gallery, load_thumbnails
+
+
+def test_summary_lists_datasets_with_classes_and_steps(page):
+    assert "<b>16</b> combinations finished, <b>0</b> failed" in page
+    assert "0: 15, 1: 15, 2: 15" in page  # digits' first 150 items, classes counted
+    assert "other: 20" in page
+    steps = re.search(r"<td class='text'>cluster</td><td>(\d+)</td><td>(\d+)</td>", page)
+    assert steps.groups() == ("16", "0")  # 2 datasets x 2 reducers x 2 k x 2 seeds
+
+
+def test_user_text_is_escaped_everywhere(page):
+    assert INJECTION not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # In the explorer's data it is JSON that cannot close its script element.
+    assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in page
+    assert any(INJECTION in d["classes"] for d in payload(page)["datasets"].values())
+
+
+def test_leaderboard_marks_the_best_mean_of_each_metric(grid, page):
+    folder, experiment, _ = grid
+    frame = load_results(str(folder), experiment.name)
+    best_ari = frame.groupby(["param.dataset", "param.reducer", "param.clusterer.n_clusters"])[
+        "ari"].mean().max()
+    marked = re.findall(r"<td class='best' data-value='([^']+)'>", page)
+    assert any(abs(float(v) - best_ari) < 1e-12 for v in marked)
+    # n_clusters describes a clustering: no best marked in its column.
+    header = re.search(r"<table class='sortable' id='leaderboard-table'><thead><tr>(.*?)</tr>",
+                       page).group(1)
+    columns = re.findall(r"<th[^>]*>([^<]*)</th>", header)
+    rows = re.findall(r"<tr data-run='[^']*'>(.*?)</tr>", page)
+    for row in rows:
+        cells = re.findall(r"<td([^>]*)>", row)
+        assert "best" not in cells[columns.index("n_clusters")]
+
+
+def test_heatmaps_one_per_dataset_and_reducer(page):
+    ari = re.search(r"<section id='heatmaps'>.*?<div class='by-metric' data-metric='ari'>"
+                    r"(.*?)</div>", page, re.S).group(1)
+    assert len(re.findall("<table class='heatmap'>", ari)) == 4  # 2 datasets x 2 reducers
+
+
+def test_ranking_uses_scipys_friedman_test(grid, page):
+    from scipy.stats import friedmanchisquare
+
+    folder, experiment, _ = grid
+    frame = load_results(str(folder), experiment.name)
+    frame["pipeline"] = frame["param.reducer"] + frame["param.clusterer.n_clusters"]
+    table = frame.pivot_table(index="pipeline", columns="param.dataset", values="ari",
+                              aggfunc="mean")
+    # 4 pipelines on 2 datasets
+    statistic, p = friedmanchisquare(*table.to_numpy())
+    section = re.search(r"data-metric='ari'>\s*<p>4 pipelines on 2 dataset\(s\): Friedman "
+                        r"&chi;&sup2; = ([\d.]+), p = ([\d.e-]+)", page)
+    assert section, "no ranking of 4 pipelines over 2 datasets"
+    assert float(section.group(1)) == pytest.approx(statistic, abs=0.005)
+    assert float(section.group(2)) == pytest.approx(p, rel=1e-2)
+    assert "<svg" in page[page.index("<section id='ranking'>"):]
+
+
+def test_explorer_data_matches_the_cache(grid, page):
+    folder, experiment, registry = grid
+    data = payload(page)
+    cache = Cache(runner.cache_root(experiment))
+    plan = make_plan(experiment, registry)
+    by_label = {c.label(): c for c in plan.combinations}
+    frame = load_results(str(folder), experiment.name)
+    assert len(data["runs"]) == len(frame) == 16
+    for run in data["runs"]:
+        pipeline = frame.loc[frame["run_id"] == run["id"], "pipeline"].item()
+        combination = by_label[pipeline]
+        thumbs = load_thumbnails(cache, combination.steps["data"])
+        labels = cache.load(combination.steps["cluster"], "labels")
+        assert run["clusters"] == labels[thumbs["index"]].tolist()
+        dataset = data["datasets"][run["data"]]
+        assert dataset["ids"] == thumbs["ids"].tolist()
+        assert dataset["truth"] == thumbs["labels"].tolist()
+        # The map is the cached one, scaled into the unit square.
+        drawn = np.asarray(data["maps"][run["map"]])
+        cached = cache.load(combination.steps["map"], "X")[thumbs["index"]]
+        assert drawn.min() == 0 and drawn.max() == 1
+        scale = (cached.max(axis=0) - cached.min(axis=0)).max()
+        np.testing.assert_allclose(drawn * scale + cached.min(axis=0), cached, atol=1e-3 * scale)
+        # Confusion counts add up to the items; ROC curves come from the linear probe.
+        assert sum(map(sum, run["confusion"]["counts"])) == len(labels)
+        (roc,) = [c for c in run["charts"] if c["title"].startswith("Linear probe ROC")]
+        assert len(roc["series"]) == len(dataset["classes"])
+        assert all(s["y"][-1] == 1.0 for s in roc["series"])
+
+
+def test_gallery_shows_the_members_nearest_each_centre():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    labels = np.repeat([0, 1, -1], 20)
+    shown = np.arange(0, 60, 2)  # only even items have thumbnails
+    rows = gallery(X, labels, shown, per_cluster=3)
+    for cluster in (0, 1):
+        picked = rows[rows[:, 0] == cluster, 1]
+        members = shown[labels[shown] == cluster]
+        distance = ((X[members] - X[labels == cluster].mean(axis=0)) ** 2).sum(axis=1)
+        assert picked.tolist() == members[np.argsort(distance)[:3]].tolist()
+    noise = rows[rows[:, 0] == -1, 1]
+    assert len(noise) == 3 and set(noise) <= set(shown[labels[shown] == -1])
+
+
+def test_a_failed_map_leaves_the_combination_finished(registry, workdir):
+    text = """\
+name: nomap
+datasets:
+  - plugin: digits
+    n_samples: 60
+encoders:
+  - plugin: pixels
+clusterers:
+  - plugin: kmeans
+    n_clusters: 3
+    random_state: 0
+map: {plugin: first, k: 1}
+"""
+    registry = Registry.load(extra=[fake_components])
+    summary = runner.run(parse_experiment(text, registry), registry)
+    assert summary.finished == 1 and summary.step_status["failed"] == 1
+    run = load_results(None, "nomap").iloc[0]
+    assert run["status"] == "FINISHED"
+    data = collect(None, "nomap")
+    assert data.maps == {}
+    assert payload(html_report(data))["runs"][0]["map"] is None
+
+
+def test_markdown_table_has_a_row_per_pipeline(grid):
+    folder, experiment, _ = grid
+    text = write_report(str(folder), experiment.name, folder / "r.md", "markdown").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| digits")]
+    assert len(rows) == 4  # 2 reducers x 2 k, averaged over seeds
+    assert "&lt;script&gt;" in text and INJECTION not in text
+
+
+def test_results_can_be_written_as_parquet_and_csv(grid, tmp_path):
+    from conftest import cli
+
+    folder, experiment, _ = grid
+    for suffix in ("parquet", "csv"):
+        out = tmp_path / f"results.{suffix}"
+        result = cli("results", experiment.name, "--tracking-uri", str(folder), "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        frame = pd.read_parquet(out) if suffix == "parquet" else pd.read_csv(out)
+        assert len(frame) == 16 and "ari" in frame and "param.encoder" in frame
