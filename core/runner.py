@@ -263,12 +263,13 @@ def _invocation_summary(plan: Plan, summary: RunSummary, outcomes: dict[str, Ste
     for step in plan.steps.values():
         if step.stage == "data" and step.key in outcomes and cache.has(step.key):
             meta = cache.meta(step.key)
-            labels = (np.bincount(cache.load(step.key, "labels")[
-                cache.load(step.key, "labels") >= 0]).tolist()
-                if cache.contains(step.key, "labels") else None)
+            counts = None
+            if cache.contains(step.key, "labels"):
+                labels = cache.load(step.key, "labels")
+                counts = np.bincount(labels[labels >= 0]).tolist()
             datasets.append({"key": step.key, "label": " + ".join(
                 c.label() for c in step.components), "n": meta.get("n"),
-                "class_names": meta.get("class_names"), "class_counts": labels,
+                "class_names": meta.get("class_names"), "class_counts": counts,
                 "skipped": len(meta.get("skipped", []))})
     return {"combinations": summary.preview.combinations, "to_run": summary.preview.to_run,
             "finished": summary.finished,

@@ -165,3 +165,35 @@ def test_results_can_be_written_as_parquet_and_csv(grid, tmp_path):
         assert result.returncode == 0, result.stderr
         frame = pd.read_parquet(out) if suffix == "parquet" else pd.read_csv(out)
         assert len(frame) == 16 and "ari" in frame and "param.encoder" in frame
+
+
+def test_thumbnails_are_rgb_with_the_last_band_red_and_a_fixed_sample():
+    from clustergrid.thumbnails import thumbnail_index, thumbnails
+
+    images = np.zeros((2, 3, 16, 16), dtype=np.float32)
+    images[0, 2, 4:12, 4:12] = 1.0  # the reddest band (e.g. i of g, r, i) is shown red
+    images[1, 0, 4:12, 4:12] = 1.0  # the bluest, blue
+    out = thumbnails(images, size=8)
+    assert out.shape == (2, 8, 8, 3) and out.dtype == np.uint8
+    assert out[0, 4, 4].tolist() == [255, 0, 0] and out[1, 4, 4].tolist() == [0, 0, 255]
+    gray = thumbnails(np.random.default_rng(0).normal(size=(1, 1, 20, 20)), size=8)
+    assert (gray[..., 0] == gray[..., 1]).all() and (gray[..., 1] == gray[..., 2]).all()
+    assert thumbnail_index(10, limit=20).tolist() == list(range(10))
+    sample = thumbnail_index(10_000, limit=100)
+    assert len(np.unique(sample)) == 100 and (np.diff(sample) > 0).all()
+    assert np.array_equal(sample, thumbnail_index(10_000, limit=100))
+
+
+def test_curves_become_k_selection_roc_and_training_charts():
+    from clustergrid.report.explorer import charts
+
+    curves = {"cluster.k_curve_k": [2, 3, 4], "cluster.k_curve_score": [0.1, float("nan"), 0.3],
+              "encode.train_loss": [3.0, 2.0], "encode.val_loss": [3.5, 2.5],
+              "probe.roc_tpr.1": [0.0] * 50 + [1.0], "probe.roc_tpr.0": [0.5] * 50 + [1.0]}
+    k, roc, training = charts(curves, ["star", "galaxy"])
+    assert k["series"][0]["x"] == [2, 3, 4] and k["series"][0]["y"] == [0.1, None, 0.3]
+    assert [s["name"] for s in roc["series"]] == ["star", "galaxy"]
+    assert roc["limits"] == [0, 1] and len(roc["series"][0]["x"]) == 51
+    assert [(s["name"], s["x"]) for s in training["series"]] == [
+        ("train_loss", [1, 2]), ("val_loss", [1, 2])]
+    assert charts({}, []) == []

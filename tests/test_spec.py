@@ -9,6 +9,7 @@ import pytest
 from conftest import cli, write_experiment
 
 from clustergrid.errors import SpecError
+from clustergrid.plan import make_plan
 from clustergrid.spec import load_experiment, parse_experiment
 
 QUICKSTART = Path(__file__).parents[1] / "experiments" / "quickstart.yaml"
@@ -177,3 +178,25 @@ def test_missing_file_gives_exit_code_2(workdir):
 def test_a_file_that_is_not_a_mapping_is_rejected(registry):
     with pytest.raises(SpecError, match="an experiment file is a mapping"):
         parse_experiment("- just\n- a list\n", registry)
+
+
+def test_the_report_map_is_umap_in_2d_seeded_unless_the_file_says(registry, monkeypatch):
+    from clustergrid import spec
+
+    monkeypatch.setattr(spec, "DEFAULT_MAP", {"plugin": "umap"})  # the real default
+    default = parse_experiment(VALID, registry).map
+    assert (default.plugin, default.kwargs) == ("umap", {"n_components": 2, "random_state": 0})
+    chosen = parse_experiment(VALID + "map: {plugin: umap, n_neighbors: 30}\n", registry).map
+    assert chosen.kwargs == {"n_neighbors": 30, "n_components": 2, "random_state": 0}
+    pca = parse_experiment(VALID + "map: {plugin: pca, whiten: true}\n", registry).map
+    assert pca.kwargs == {"whiten": True, "n_components": 2}  # PCA takes no seed
+    assert parse_experiment(VALID + "map: null\n", registry).map is None
+    plan = make_plan(parse_experiment(VALID + "map: null\n", registry), registry)
+    assert "map" not in {step.stage for step in plan.steps.values()}
+
+
+def test_a_map_is_one_reducer_not_a_sweep(registry):
+    with pytest.raises(SpecError, match=r"map: one reducer draws the maps: give single values"):
+        parse_experiment(VALID + "map: {plugin: pca, whiten: [true, false]}\n", registry)
+    with pytest.raises(SpecError, match=r"map.plugin: unknown reducer 'umapp'"):
+        parse_experiment(VALID + "map: {plugin: umapp}\n", registry)
