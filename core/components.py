@@ -180,7 +180,8 @@ class Metric(Component):
     scores an encoder's output, once per encoder output whatever follows it, and gets
     ``labels=None``. Metrics that declare ``needs_labels`` only run on labelled datasets;
     the others receive ``true_labels=None``. A metric that is undefined for its input
-    returns NaN rather than raising.
+    returns NaN rather than raising. In a dict, a list value is a curve (such as a ROC
+    curve): logged as metric steps and drawn by the report, never ranked.
     """
 
     kind = "metric"

@@ -190,8 +190,10 @@ def test_curves_become_k_selection_roc_and_training_charts():
     curves = {"cluster.k_curve_k": [2, 3, 4], "cluster.k_curve_score": [0.1, float("nan"), 0.3],
               "encode.train_loss": [3.0, 2.0], "encode.val_loss": [3.5, 2.5],
               "probe.roc_tpr.1": [0.0] * 50 + [1.0], "probe.roc_tpr.0": [0.5] * 50 + [1.0]}
-    k, roc, training = charts(curves, ["star", "galaxy"])
+    k, roc, training = charts(curves, ["star", "galaxy"], criterion="bic", chosen_k=4.0)
     assert k["series"][0]["x"] == [2, 3, 4] and k["series"][0]["y"] == [0.1, None, 0.3]
+    assert k["y"] == "bic" and k["series"][1] == {"name": "chosen k = 4", "x": [4.0, 4.0],
+                                                  "y": [0.1, 0.3]}
     assert [s["name"] for s in roc["series"]] == ["star", "galaxy"]
     assert roc["limits"] == [0, 1] and len(roc["series"][0]["x"]) == 51
     assert [(s["name"], s["x"]) for s in training["series"]] == [

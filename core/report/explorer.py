@@ -49,7 +49,9 @@ def explorer_data(data: ReportData, pipelines: pd.Series) -> dict[str, Any]:
             "clusters": files.labels[shown].tolist() if len(files.labels) else [],
             "gallery": _gallery(files.gallery, shown),
             "confusion": _confusion(files.confusion),
-            "charts": charts(files.curves, datasets[data_key]["classes"]),
+            "charts": charts(files.curves, datasets[data_key]["classes"],
+                             criterion=row.get("param.clusterer.criterion"),
+                             chosen_k=row.get("cluster.chosen_k")),
         })
     return {"datasets": datasets, "maps": maps, "runs": runs}
 
@@ -125,15 +127,23 @@ def _confusion(table: pd.DataFrame | None) -> dict[str, Any] | None:
             "counts": table.to_numpy().tolist()}
 
 
-def charts(curves: dict[str, list[float]], classes: list[str]) -> list[dict[str, Any]]:
-    """Line charts of a combination's curves: the k-selection curve, the probe's ROC
-    curves and the training curves of a trained encoder."""
+def charts(curves: dict[str, list[float]], classes: list[str],
+           criterion: str | None = None, chosen_k: float | None = None,
+           ) -> list[dict[str, Any]]:
+    """Line charts of a combination's curves: the k-selection curve (with the k chosen),
+    the probe's ROC curves and the training curves of a trained encoder."""
     from clustergrid.plugins.metrics.representation import ROC_FPR
 
     found = []
     if "cluster.k_curve_k" in curves and "cluster.k_curve_score" in curves:
-        found.append(_chart("Choosing k", "k", "criterion", [
-            ("criterion", curves["cluster.k_curve_k"], curves["cluster.k_curve_score"])]))
+        ks, scores = curves["cluster.k_curve_k"], curves["cluster.k_curve_score"]
+        name = str(criterion) if isinstance(criterion, str) else "criterion"
+        series = [(name, ks, scores)]
+        finite = [v for v in scores if v is not None and np.isfinite(v)]
+        if chosen_k is not None and np.isfinite(chosen_k) and finite:
+            series.append((f"chosen k = {int(chosen_k)}", [chosen_k] * 2,
+                           [min(finite), max(finite)]))
+        found.append(_chart("Choosing k", "k", name, series))
     roc = sorted(k for k in curves if k.startswith("probe.roc_tpr."))
     if roc:
         def name(key: str) -> str:
