@@ -114,7 +114,9 @@ def child(config_path: str) -> None:
     def timed_transform(self, images):
         started = time.perf_counter()
         result = transform(self, images)
-        timings["encoder transform"] = time.perf_counter() - started
+        # Called once per slice of images: the total is the sum.
+        timings["encoder transform"] = (timings.get("encoder transform", 0.0)
+                                        + time.perf_counter() - started)
         return result
 
     encoder_cls.fit, encoder_cls.transform = timed_fit, timed_transform
