@@ -106,11 +106,13 @@ def _sprite(images: np.ndarray) -> str:
 
 
 def _scaled(points: np.ndarray) -> list[list[float]]:
-    """Coordinates scaled into [0, 1] (keeping the aspect ratio), 4 decimals."""
+    """Coordinates scaled into the unit square, keeping the aspect ratio and centring the
+    shorter side; 4 decimals."""
     points = np.asarray(points, dtype=np.float64)[:, :2]
     low = points.min(axis=0)
-    span = float((points.max(axis=0) - low).max()) or 1.0
-    return np.round((points - low) / span, 4).tolist()
+    extent = points.max(axis=0) - low
+    span = float(extent.max()) or 1.0
+    return np.round((points - low) / span + (1 - extent / span) / 2, 4).tolist()
 
 
 def _gallery(rows: np.ndarray, shown: np.ndarray) -> list[list[int]]:
