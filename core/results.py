@@ -54,6 +54,13 @@ def load_results(tracking_uri: str | None, experiment: str,
     return frame[leading + rest]
 
 
+def by_status(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The finished and the failed combinations of ``load_results(include_failed=True)``."""
+    if frame.empty:
+        return frame, frame
+    return frame[frame["status"] == "FINISHED"], frame[frame["status"] == "FAILED"]
+
+
 def component_labels(frame: pd.DataFrame) -> pd.DataFrame:
     """Short ids per role, e.g. ``pca[n_components=10]``, for tables a person reads."""
     labels = {}

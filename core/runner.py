@@ -239,9 +239,6 @@ def _log_step_files(tracker: Tracker, parent: str, stage: str, outcome: StepOutc
     for name in outcome.meta.get("artifacts", []):
         tracker.log_file(parent, cache.path(outcome.key) / ARTIFACTS / name,
                          step_folder(stage, outcome.key))
-    if stage == "map":
-        tracker.log_array(parent, cache.load(outcome.key, "X"),
-                          f"{step_folder(stage, outcome.key)}/map.npy")
 
 
 def step_folder(stage: str, key: str) -> str:

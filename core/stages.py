@@ -28,6 +28,8 @@ ENCODE_BATCH_SIZE = 4096
 GALLERY_SIZE = 8
 #: sub-folder of a cache entry holding what its component saved (``Component.save``)
 ARTIFACTS = "artifacts"
+#: the map stage's 2-D coordinates of every item, as a step file
+MAP = "map.npy"
 #: the data stage's thumbnails: ``index`` (items shown), their ``ids``, ``images`` (uint8
 #: RGB) and, for labelled data, ``labels``
 THUMBNAILS = "thumbnails.npz"
@@ -118,10 +120,10 @@ def transformed_batches(dataset: ComponentBase, transforms: tuple[Component, ...
         yield start, batch
 
 
-def load_thumbnails(cache: Cache, data: str) -> dict[str, np.ndarray]:
-    """A data step's thumbnails: ``index`` (the items shown) and ``images``."""
+def load_thumbnails(cache: Cache, data: str, *names: str) -> dict[str, np.ndarray]:
+    """A data step's thumbnails (``THUMBNAILS``): the arrays named, or all of them."""
     with np.load(cache.path(data) / ARTIFACTS / THUMBNAILS, allow_pickle=False) as stored:
-        return {name: stored[name] for name in stored.files}
+        return {name: stored[name] for name in names or stored.files}
 
 
 def _encode(step, cache: Cache, registry: Registry, folder: Path):
@@ -176,7 +178,10 @@ def _map(step, cache: Cache, registry: Registry, folder: Path):
         raise StepError(f"map '{component.label()}' drew {out.shape[1]} dimension(s), "
                         "expected 2")
     _save(folder, "X", out[:, :2])
-    return {}
+    # Also a file of the step, so it is logged (once per invocation) for reports.
+    (folder / ARTIFACTS).mkdir()
+    np.save(folder / ARTIFACTS / MAP, out[:, :2], allow_pickle=False)
+    return {"artifacts": [MAP]}
 
 
 def _cluster(step, cache: Cache, registry: Registry, folder: Path):
@@ -207,7 +212,7 @@ def _score(step, cache: Cache, registry: Registry, folder: Path):
     truth = cache.load(data, "labels") if cache.contains(data, "labels") else None
     if truth is not None:
         _save(folder, "confusion", contingency(truth, labels))
-    _save(folder, "gallery", gallery(X, labels, load_thumbnails(cache, data)["index"]))
+    _save(folder, "gallery", gallery(X, labels, load_thumbnails(cache, data, "index")["index"]))
     return {"metrics": _compute_metrics(step.components, registry, X, labels, truth)}
 
 

@@ -181,17 +181,6 @@ class Tracker:
     def log_file(self, run_id: str, path: Path, folder: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), folder)
 
-    def log_array(self, run_id: str, array, artifact_file: str) -> None:
-        """``array`` as an ``.npy`` artifact (read back with ``allow_pickle=False``)."""
-        import tempfile
-
-        import numpy as np
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / Path(artifact_file).name
-            np.save(path, array, allow_pickle=False)
-            self.log_file(run_id, path, str(Path(artifact_file).parent))
-
     def end_invocation(self, run_id: str, status: str, tags: dict[str, str],
                        texts: dict[str, str] | None = None) -> None:
         self.log(run_id, tags=tags)

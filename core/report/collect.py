@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clustergrid.results import load_results
+from clustergrid.results import by_status, load_results
 from clustergrid.runner import INVOCATION_SUMMARY, step_folder
-from clustergrid.stages import THUMBNAILS
+from clustergrid.stages import MAP, THUMBNAILS
 from clustergrid.tracking import TAG_KIND, Tracker
 
 
@@ -51,6 +51,11 @@ class ReportData:
     #: map step key -> (n, 2) coordinates of every item
     maps: dict[str, np.ndarray] = field(default_factory=dict)
 
+    @property
+    def datasets(self) -> dict[str, dict[str, Any]]:
+        """Data step key -> what the invocation summaries say of it (the latest wins)."""
+        return {d["key"]: d for summary in self.invocations for d in summary.get("datasets", [])}
+
 
 def collect(tracking_uri: str | None, experiment: str) -> ReportData:
     """Read what the report of ``experiment`` needs from its tracking store."""
@@ -70,8 +75,9 @@ def collect(tracking_uri: str | None, experiment: str) -> ReportData:
                 data.invocations.append(json.loads(Path(path).read_text()))
             if "steps" in names:
                 _read_steps(client, run_id, wanted, data, f"{tmp}/{number}")
-        if not frame.empty:
-            for run_id in frame.loc[frame["status"] == "FINISHED", "run_id"]:
+        finished, _ = by_status(frame)
+        if not finished.empty:
+            for run_id in finished["run_id"]:
                 folder = Path(client.download_artifacts(run_id, "", f"{tmp}/{run_id}"))
                 data.files[run_id] = _combination_files(folder)
     return data
@@ -85,13 +91,15 @@ def _wanted_steps(frame: pd.DataFrame) -> dict[str, set[str]]:
 
 def _read_steps(client, run_id: str, wanted: dict[str, set[str]], data: ReportData,
                 tmp: str) -> None:
+    """The thumbnails and maps, still missing, that this invocation's run holds."""
+    logged = {a.path for a in client.list_artifacts(run_id, "steps")}
     for stage, keys in wanted.items():
         found = data.thumbnails if stage == "data" else data.maps
         for key in keys - found.keys():
             folder = step_folder(stage, key)
-            name = THUMBNAILS if stage == "data" else "map.npy"
-            if not any(a.path.endswith(name) for a in client.list_artifacts(run_id, folder)):
+            if folder not in logged:
                 continue
+            name = THUMBNAILS if stage == "data" else MAP
             path = client.download_artifacts(run_id, f"{folder}/{name}", tmp)
             if stage == "data":
                 with np.load(path, allow_pickle=False) as stored:

@@ -80,12 +80,8 @@ def _class_names(key: str, thumbs: dict[str, np.ndarray], data: ReportData) -> l
     label values."""
     labels = thumbs.get("labels")
     top = int(labels.max()) + 1 if labels is not None and len(labels) else 0
-    for summary in reversed(data.invocations):
-        for dataset in summary.get("datasets", []):
-            names = dataset.get("class_names") or []
-            if dataset.get("key") == key and len(names) >= top:
-                return [str(name) for name in names]
-    return [str(k) for k in range(top)]
+    names = data.datasets.get(key, {}).get("class_names") or []
+    return [str(name) for name in names] if len(names) >= top else [str(k) for k in range(top)]
 
 
 def _sprite(images: np.ndarray) -> str:
@@ -134,8 +130,6 @@ def charts(curves: dict[str, list[float]], classes: list[str],
            ) -> list[dict[str, Any]]:
     """Line charts of a combination's curves: the k-selection curve (with the k chosen),
     the probe's ROC curves and the training curves of a trained encoder."""
-    from clustergrid.plugins.metrics.representation import ROC_FPR
-
     found = []
     if "cluster.k_curve_k" in curves and "cluster.k_curve_score" in curves:
         ks, scores = curves["cluster.k_curve_k"], curves["cluster.k_curve_score"]
@@ -154,7 +148,9 @@ def charts(curves: dict[str, list[float]], classes: list[str],
 
         found.append(_chart("Linear probe ROC (one class against the rest)",
                             "false-positive rate", "true-positive rate",
-                            [(name(k), ROC_FPR.tolist(), curves[k]) for k in roc],
+                            # Logged at evenly spaced false-positive rates, 0 to 1.
+                            [(name(k), np.linspace(0, 1, len(curves[k])).tolist(), curves[k])
+                             for k in roc],
                             limits=[0, 1]))
     losses = sorted(k for k in curves if k.startswith(("encode.train_", "encode.val_")))
     if losses:

@@ -5,12 +5,17 @@ from __future__ import annotations
 import pandas as pd
 
 from clustergrid.report.formatting import mean_spread
-from clustergrid.results import ROLES, metric_columns, split_constant, summarize_over_seeds
+from clustergrid.results import (
+    ROLES,
+    by_status,
+    metric_columns,
+    split_constant,
+    summarize_over_seeds,
+)
 
 
 def markdown_report(experiment: str, frame: pd.DataFrame) -> str:
-    finished = frame[frame["status"] == "FINISHED"] if not frame.empty else frame
-    failed = frame[frame["status"] == "FAILED"] if not frame.empty else frame
+    finished, failed = by_status(frame)
     lines = [f"# {_md(experiment)}", "",
              f"{len(finished)} combinations finished, {len(failed)} failed.", ""]
     if not finished.empty:

@@ -29,6 +29,7 @@ from clustergrid.report.formatting import (
 )
 from clustergrid.results import (
     ROLES,
+    by_status,
     component_labels,
     metric_columns,
     split_constant,
@@ -44,8 +45,7 @@ PREFERRED = ("ari", "ami", "silhouette", "probe_accuracy")
 
 def html_report(data: ReportData) -> str:
     frame = data.frame
-    finished = frame[frame["status"] == "FINISHED"] if not frame.empty else frame
-    failed = frame[frame["status"] == "FAILED"] if not frame.empty else frame
+    finished, failed = by_status(frame)
     body = [f"<h1>{esc(data.experiment)}</h1>",
             f"<p class='note'>clustergrid {esc(__version__)} report, built "
             f"{time.strftime('%Y-%m-%d %H:%M')} from the tracking store.</p>",
@@ -82,7 +82,7 @@ def _summary(data: ReportData, finished: pd.DataFrame, failed: pd.DataFrame) -> 
     parts = ["<section id='summary'><h2>Summary</h2>",
              f"<p><b>{len(finished)}</b> combinations finished, <b>{len(failed)}</b> failed, "
              f"over {len(data.invocations)} invocation(s) of <code>clustergrid run</code>.</p>"]
-    datasets = {d["key"]: d for s in data.invocations for d in s.get("datasets", [])}
+    datasets = data.datasets
     if datasets:
         rows = []
         for d in datasets.values():
