@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -14,7 +15,9 @@ from sklearn import metrics as skm
 from sklearn.datasets import make_blobs
 from sklearn.metrics.cluster import contingency_matrix
 
-from clustergrid.plugins.metrics import external, internal
+from clustergrid import Metric, hookimpl
+from clustergrid.directions import STAGE_METRICS, direction, metric_directions
+from clustergrid.plugins.metrics import external, internal, representation
 from clustergrid.plugins.metrics.external import (
     Accuracy,
     AdjustedMutualInfo,
@@ -333,3 +336,73 @@ def test_more_clusters_than_points_external():
     assert Accuracy().compute(X, labels, true) == 0.5
     assert Purity().compute(X, labels, true) == 1.0
     assert AdjustedRand().compute(X, labels, true) == skm.adjusted_rand_score(true, labels)
+
+
+# --------------------------------------------------------------------------- directions
+
+
+def test_every_builtin_metric_declares_its_direction(registry):
+    builtin = [info.cls for info in registry.all("metric") if info.plugin == "builtin"]
+    assert {*internal.METRICS, *external.METRICS, *representation.METRICS} == set(builtin)
+    for cls in builtin:
+        # Declared by the metric or a base of its own, not inherited from Metric's default.
+        owner = next(c for c in cls.__mro__ if "direction" in vars(c))
+        assert owner is not Metric, f"{cls.name} does not declare its direction"
+
+
+def test_builtin_directions_of_logged_names(registry):
+    known = {**metric_directions(info.cls for info in registry.all("metric")), **STAGE_METRICS}
+    expected = {
+        "silhouette": "higher", "silhouette_sample_size": "descriptive",
+        "silhouette_spread": "descriptive", "davies_bouldin": "lower",
+        "calinski_harabasz": "higher", "n_clusters": "descriptive",
+        "noise_fraction": "descriptive", "cluster_size_entropy": "descriptive",
+        "ari": "higher", "ami": "higher", "accuracy": "higher", "per_class_recall": "higher",
+        "recall.3": "higher", "knn_accuracy": "higher", "probe_accuracy": "higher",
+        "probe_auc": "higher", "probe_auc.0": "higher", "roc_tpr.0": "descriptive",
+        "stability_ari": "higher", "stability_ari_std": "descriptive",
+        # What components report, curves and timings are never ranked.
+        "cluster.bic": "descriptive", "reduce.trustworthiness": "descriptive",
+        "probe.roc_tpr.0": "descriptive", "time.cluster": "descriptive",
+        "undeclared": "descriptive",
+    }
+    assert {name: direction(name, known) for name in expected} == expected
+
+
+def test_dict_keys_take_their_declared_directions():
+    class Twofold(Metric):
+        """Two keys, one declared by pattern."""
+
+        name = "twofold"
+        direction = "lower"
+        directions: ClassVar[dict[str, str]] = {"twofold_count": "descriptive",
+                                                "twofold.*": "higher"}
+
+    known = metric_directions([Twofold])
+    assert known == {"twofold": "lower", "twofold_count": "descriptive", "twofold.*": "higher"}
+    assert direction("twofold.7", known) == "higher"
+    # An exact name wins over a pattern that matches it.
+    assert direction("twofold.x", {**known, "twofold.x": "lower"}) == "lower"
+
+
+@pytest.mark.parametrize("declared", [{"direction": "up"},
+                                      {"directions": {"bad_key": "Higher"}}],
+                         ids=["direction", "key"])
+def test_a_bad_direction_fails_its_plugin_naming_it(declared):
+    import types
+
+    from clustergrid.registry import Registry
+
+    bad = type("Upward", (Metric,), {"__doc__": "Declares a bad direction.",
+                                     "name": "upward", **declared})
+    plugin = types.ModuleType("upward_plugin")
+    plugin.register_metrics = hookimpl(lambda register: register(bad))
+    registry = Registry.load(extra=[plugin])
+    (failure,) = registry.failures
+    assert failure.plugin == "upward_plugin"
+    assert "metric 'upward'" in failure.error
+    assert "expected one of 'higher', 'lower', 'descriptive'" in failure.error
+    assert ("'up'" if "direction" in declared else "key 'bad_key'") in failure.error
+    assert "upward" not in registry.components["metric"]
+    assert "ari" in registry.components["metric"]  # the other plugins still load
+
