@@ -87,7 +87,8 @@ def register_clusterers(register):
 
 @hookimpl
 def register_metrics(register):
-    from clustergrid.plugins.metrics import external, internal, representation
+    from clustergrid.plugins.metrics import dbcv, external, internal, representation
 
-    for metric in (*internal.METRICS, *external.METRICS, *representation.METRICS):
+    for metric in (*internal.METRICS, *dbcv.METRICS, *external.METRICS,
+                   *representation.METRICS):
         register(metric)
