@@ -31,6 +31,13 @@ STAGE_METRICS: dict[str, str] = {
     "stability_ari": "higher",
     "stability_ari_std": "descriptive",
     "stability_seeds": "descriptive",
+    # The verdict's evidence (clustergrid.evidence, clustergrid.verdict).
+    "adjusted_silhouette": "higher",
+    "honest_silhouette": "higher",
+    "excess": "higher",
+    "coverage": "descriptive",
+    "resampling_ari": "higher",
+    "resampling_jaccard": "higher",
 }
 
 _GLOB = frozenset("*?[")

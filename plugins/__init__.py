@@ -18,9 +18,10 @@ def register_datasets(register):
     from clustergrid.plugins.datasets.sim_galaxies import SimGalaxies
     from clustergrid.plugins.datasets.sim_lenses import SimLenses
     from clustergrid.plugins.datasets.simtel import SimtelFiles
+    from clustergrid.plugins.datasets.synthetic import Blobs, Noise
 
-    for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov, SimtelFiles, ImageFolder,
-                    NpyFiles, FitsFiles, Hdf5File):
+    for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov, Blobs, Noise, SimtelFiles,
+                    ImageFolder, NpyFiles, FitsFiles, Hdf5File):
         register(dataset)
 
 

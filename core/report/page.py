@@ -2,8 +2,9 @@
 network request), readable offline. Every user-supplied string is escaped here or
 reaches the page as JSON data that the script sets as text.
 
-Sections: summary, leaderboard, heatmaps, ranking across datasets, and the explorer of
-one combination (map, gallery, confusion matrix, curves).
+Sections: summary, recommendation (the label-free verdict), leaderboard, heatmaps, ranking
+across datasets, and the explorer of one combination (map, gallery, confusion matrix,
+curves).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from clustergrid.ranking import compare_pipelines, critical_difference_svg
 from clustergrid.report.collect import ReportData
 from clustergrid.report.explorer import explorer_data, page_json
 from clustergrid.report.formatting import best, comparable, is_number, mean_spread
+from clustergrid.report.recommendation import recommendation_section
 from clustergrid.results import (
     ROLES,
     by_status,
@@ -29,12 +31,14 @@ from clustergrid.results import (
     split_constant,
     summarize_over_seeds,
 )
+from clustergrid.verdict import SCORE
 
 esc = html.escape
 #: roles that make a pipeline, compared across datasets
 PIPELINE_ROLES = ("transforms", "encoder", "reducer", "clusterer")
-#: metrics proposed first for heatmaps and ranking, when present
-PREFERRED = ("ari", "ami", "silhouette", "probe_accuracy")
+#: metrics proposed first for heatmaps and ranking, when present: the verdict's label-free
+#: score before any score that needs labels
+PREFERRED = (SCORE, "ari", "ami", "silhouette", "probe_accuracy")
 
 
 def html_report(data: ReportData) -> str:
@@ -53,6 +57,7 @@ def html_report(data: ReportData) -> str:
         labels = component_labels(finished)
         pipelines = labels.drop(columns="seed").astype(str).agg(" / ".join, axis=1)
         first_run = dict(zip(pipelines[::-1], finished["run_id"][::-1], strict=True))
+        body.append(recommendation_section(finished))
         body.append(_leaderboard(summary, directions, first_run))
         if chosen:
             body.append(_metric_picker(ranked, chosen))
