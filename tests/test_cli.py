@@ -83,6 +83,29 @@ def test_results_formats_list_every_combination(tiny_store):
     assert len([line for line in table.splitlines() if "pixels[downsample=" in line]) == 8
 
 
+def test_results_recommend_ranks_the_pipelines_without_labels(tiny_store):
+    folder, _ = tiny_store
+    records = json.loads(cli("results", "tiny", "--recommend", "--format", "json",
+                             cwd=folder).stdout)
+    # 4 pipelines (2 encoders x 2 ks), their 2 seeds pooled, best first.
+    assert [r["rank"] for r in records] == [1, 2, 3, 4]
+    assert all(set(r) >= {"dataset", "pipeline", "score", "stability", "coverage", "flags",
+                          "structure"} for r in records)
+    assert all(r["seeds"] == 2 and isinstance(r["structure"], bool) for r in records)
+    structured = [r["structure"] for r in records]
+    assert structured == sorted(structured, reverse=True)  # structure shown comes first
+    # The score is the mean over seeds of the logged chance-corrected silhouette.
+    runs = json.loads(cli("results", "tiny", "--format", "json", cwd=folder).stdout)
+    seeds = [r["adjusted_silhouette"] for r in runs if f" / {records[0]['pipeline']} / "
+             in r["pipeline"]]
+    assert len(seeds) == 2 and records[0]["score"] == pytest.approx(sum(seeds) / 2)
+    text = cli("results", "tiny", "--recommend", cwd=folder).stdout
+    assert records[0]["pipeline"] in text
+    assert ("Recommended: " + records[0]["pipeline"] in text) == records[0]["structure"]
+    assert "Against the labels (never used by the verdict): ari of the first choice" in text
+    assert cli("results", "tiny", "--recommend", "--format", "csv", cwd=folder).returncode == 1
+
+
 def test_results_of_an_unknown_experiment_is_one_line(tiny_store):
     folder, _ = tiny_store
     result = cli("results", "nope", cwd=folder)
