@@ -17,10 +17,13 @@ and the shape of its solution. The rule, per dataset:
 3. **Flags** mark what a scientist should distrust (``FLAGS``); those about the choice
    of k warn without barring.
 4. **Ranking**: pipelines showing structure first, then those not barred, then the
-   higher score. The score is the chance-corrected silhouette
-   ``(s - mean_null) / (1 - mean_null)``: like the ARI's correction of the Rand index,
-   the share of the way from what the pipeline finds in structureless data to a
-   perfect score, so pipelines on different encoders and reducers share one scale.
+   larger gap (Tibshirani, Walther & Hastie, 2001): how much tighter the clusters are
+   than the same pipeline's on the null, as a log-ratio of within-cluster dispersions.
+   Scale-free, it puts pipelines on different encoders and reducers on one scale, and
+   unlike the silhouette it does not favour a few well-separated clusters over the
+   finer partition the data support. It is not the test of step 2: on a few hundred
+   points its null spread is so small that the null's own misfit (a covariance
+   estimated from the data) reads as significant, where the silhouette's does not.
 
 Labels never enter the rule; ``grade`` only shows, afterwards, how it did.
 """
@@ -36,7 +39,7 @@ import pandas as pd
 from clustergrid.results import component_labels
 
 #: the score the verdict ranks by, a logged metric of every combination with evidence
-SCORE = "adjusted_silhouette"
+SCORE = "gap"
 #: family-wise error rate of the test for structure beyond the null, per dataset
 ALPHA = 0.05
 #: Hennig (2007): clusters whose mean Jaccard under resampling is below 0.6 are not stable

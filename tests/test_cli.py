@@ -94,9 +94,9 @@ def test_results_recommend_ranks_the_pipelines_without_labels(tiny_store):
     assert all(r["seeds"] == 2 and isinstance(r["structure"], bool) for r in records)
     structured = [r["structure"] for r in records]
     assert structured == sorted(structured, reverse=True)  # structure shown comes first
-    # The score is the mean over seeds of the logged chance-corrected silhouette.
+    # The score is the mean over seeds of the logged gap.
     runs = json.loads(cli("results", "tiny", "--format", "json", cwd=folder).stdout)
-    seeds = [r["adjusted_silhouette"] for r in runs if f" / {records[0]['pipeline']} / "
+    seeds = [r["gap"] for r in runs if f" / {records[0]['pipeline']} / "
              in r["pipeline"]]
     assert len(seeds) == 2 and records[0]["score"] == pytest.approx(sum(seeds) / 2)
     text = cli("results", "tiny", "--recommend", cwd=folder).stdout

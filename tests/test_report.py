@@ -139,7 +139,7 @@ def test_recommendation_opens_with_the_verdict_on_each_dataset(grid, page):
     # Labels grade the choice: digits and the named blobs are labelled.
     assert section.count("Against the labels, which the verdict never uses: ari") == 2
     # Without a choice of metric, heatmaps and ranking show the verdict's score.
-    assert re.search(r"<option selected>adjusted_silhouette</option>", page)
+    assert re.search(r"<option selected>gap</option>", page)
 
 
 def test_heatmaps_one_per_dataset_and_reducer(page):

@@ -123,7 +123,7 @@ def test_excess_p_value_is_uniform_when_the_data_are_as_structureless_as_the_nul
 # The rule -----------------------------------------------------------------------------
 
 def _row(clusterer: str, **metrics) -> dict:
-    evidence_defaults = {"adjusted_silhouette": 0.3, "excess": 40.0, "coverage": 1.0,
+    evidence_defaults = {"gap": 0.3, "excess": 40.0, "coverage": 1.0,
                          "resampling_jaccard": 0.95, "calibration.null_draws": 5.0,
                          "calibration.clusters": 3.0, "calibration.largest_cluster": 0.4}
     return {"param.dataset": "blobs", "param.encoder": "pixels", "param.reducer": "none",
@@ -133,9 +133,8 @@ def _row(clusterer: str, **metrics) -> dict:
 
 def test_a_degenerate_solution_is_flagged_and_ranked_below_a_sound_one():
     frame = pd.DataFrame([
-        _row("dominant", adjusted_silhouette=0.9, excess=300.0,
-             **{"calibration.largest_cluster": 0.95}),
-        _row("noisy", adjusted_silhouette=0.8, excess=200.0, coverage=0.3),
+        _row("dominant", gap=0.9, excess=300.0, **{"calibration.largest_cluster": 0.95}),
+        _row("noisy", gap=0.8, excess=200.0, coverage=0.3),
         _row("sound"),
     ])
     (verdict,) = recommend(frame)
@@ -211,7 +210,8 @@ def test_the_verdict_finds_the_blobs_and_nothing_in_one_gaussian(verdict_run):
 def test_evidence_is_logged_with_every_combination(verdict_run):
     folder, _, _, _, _ = verdict_run
     frame = load_results(str(folder), "verdict")
-    for column in ("adjusted_silhouette", "honest_silhouette", "excess", "coverage",
+    for column in ("adjusted_silhouette", "honest_silhouette", "excess", "coverage", "gap",
+                   "calibration.gap_sd",
                    "resampling_ari", "resampling_jaccard", "calibration.null_silhouette",
                    "calibration.null_draws", "calibration.largest_cluster",
                    "resampling.jaccard_min"):

@@ -21,11 +21,12 @@ def recommendation_section(finished: pd.DataFrame) -> str:
              "<p>Without labels: each pipeline's clusters are compared with what the same "
              "pipeline finds in structureless data (a Gaussian with the embedding's "
              "covariance), refitted on subsamples, and checked for degenerate solutions. "
-             f"Pipelines are ranked by structure shown, then unbarred (flags in bold bar a "
-             "claim of structure), then "
-             f"<code>{SCORE}</code>, the silhouette corrected for what the null scores "
-             "(noise counts as 0). Labels, when the data have them, only grade the "
-             "choice afterwards.</p>"]
+             "A pipeline shows structure when its silhouette (noise counting as 0) beats "
+             "its null significantly and no flag in bold bars it. Pipelines are ranked by "
+             "structure shown, then unbarred, then by "
+             f"<code>{SCORE}</code>, how much tighter its clusters are than on the null "
+             "(the gap statistic). Labels, when the data have them, only grade the choice "
+             "afterwards.</p>"]
     parts.extend(_dataset(verdict) for verdict in verdicts)
     raised = sorted({flag for v in verdicts for a in v.ranking for flag in a.flags})
     if raised:

@@ -140,7 +140,7 @@ def structureless(registry: Registry, tmp: Path, draws: int) -> list[str]:
 def cost(registry: Registry, tmp: Path, repeats: int) -> list[str]:
     spec = yaml.safe_load((ROOT / "experiments" / "quickstart.yaml").read_text())
     times: dict[str, list[float]] = {"without": [], "with": []}
-    for repeat in range(repeats):
+    for _ in range(repeats):
         for side, verdict in (("without", None), ("with", {})):
             folder = Path(tempfile.mkdtemp(dir=tmp))  # a cold cache every time
             spec_here = {**spec, "verdict": verdict,
