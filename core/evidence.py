@@ -9,7 +9,7 @@
   2014). Calling points noise therefore never raises it.
 - The **gap** of the gap statistic (Tibshirani, Walther & Hastie, 2001): how much
   tighter the clusters are than the same pipeline's on null data, as a log-ratio of
-  within-cluster dispersions.
+  within-cluster dispersions, noise counting around the mean of all points.
 - **Clusterwise stability** under subsampling (Hennig, 2007): for each cluster of the
   full fit, the best Jaccard overlap with a cluster of a refit on a subsample, averaged
   over subsamples.
@@ -24,7 +24,7 @@ import numpy as np
 
 #: part of every evidence step's key: bump it when what these functions compute changes,
 #: so cached evidence is recomputed rather than read back stale
-VERSION = "2"
+VERSION = "3"
 
 
 def sample_index(n: int, size: int, seed: int) -> np.ndarray:
@@ -74,21 +74,16 @@ def honest_silhouette(X: np.ndarray, labels: np.ndarray, max_points: int,
 def log_dispersion(X: np.ndarray, labels: np.ndarray, max_points: int, seed: int = 0) -> float:
     """``log W``, the pooled within-cluster sum of squares of the gap statistic
     (Tibshirani, Walther & Hastie, 2001), on the sample ``honest_silhouette`` uses. A
-    noise point counts at its distance to the nearest centroid, so calling points noise
-    never makes clusters look tighter; with no cluster, every point counts around the
-    mean."""
+    noise point is explained by no cluster: it counts at its distance to the mean of all
+    points, as it would in a solution with no clusters at all, so calling points noise
+    does not make clusters look tighter."""
     index = sample_index(len(X), max_points, seed)
     X, labels = np.asarray(X[index], dtype=np.float64), np.asarray(labels[index])
-    clusters = [c for c in np.unique(labels) if c != -1]
-    if not clusters:
-        return float(np.log(max(np.sum((X - X.mean(axis=0)) ** 2), 1e-300)))
-    centroids = np.stack([X[labels == c].mean(axis=0) for c in clusters])
-    nearest = np.searchsorted(clusters, labels.clip(min=clusters[0]))
-    noise = labels == -1
-    if noise.any():
-        distances = ((X[noise, None, :] - centroids[None]) ** 2).sum(axis=2)
-        nearest[noise] = distances.argmin(axis=1)
-    return float(np.log(max(np.sum((X - centroids[nearest]) ** 2), 1e-300)))
+    residuals = X - X.mean(axis=0)
+    for cluster in np.unique(labels[labels != -1]):
+        members = labels == cluster
+        residuals[members] = X[members] - X[members].mean(axis=0)
+    return float(np.log(max(np.sum(residuals**2), 1e-300)))
 
 
 def clusterwise_jaccard(full: np.ndarray, sub: np.ndarray) -> dict[int, float]:
