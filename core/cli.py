@@ -278,7 +278,7 @@ def _print_results(name: str, frame) -> None:
     constant = [c for c in labels.columns if labels[c].nunique(dropna=False) == 1]
     title = ", ".join(f"{c}: {labels[c].iloc[0]}" for c in constant)
     labels = labels.drop(columns=constant)
-    metrics = metric_columns(frame)
+    metrics = metric_columns(frame, evidence=False)
     table = Table(*labels.columns, *metrics, title=title or None, box=box.SIMPLE_HEAD)
     for (_, components), (_, scores) in zip(labels.iterrows(), frame[metrics].iterrows(),
                                             strict=True):

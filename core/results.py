@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from clustergrid.evidence import SCORES as VERDICT_SCORES
 from clustergrid.plan import STAGES
 from clustergrid.tracking import TAG_HASH, TAG_STEP, Tracker
 
@@ -88,11 +89,15 @@ def component_labels(frame: pd.DataFrame) -> pd.DataFrame:
 QUALIFIERS = ("_sample_size", "_spread", "_std", "_seeds")
 
 
-def metric_columns(frame: pd.DataFrame) -> list[str]:
-    """Scores computed by metric plugins (not timings, step diagnostics or qualifiers)."""
+def metric_columns(frame: pd.DataFrame, evidence: bool = True) -> list[str]:
+    """Scores computed by metric plugins (not timings, step diagnostics or qualifiers),
+    and the verdict's evidence unless ``evidence`` is False (for tables a person reads,
+    where ``results --recommend`` gives the evidence its own reading)."""
     # What components report and their curves are prefixed by their stage.
     skip_prefixes = ("param.", "time.", "step.", *(f"{stage}." for stage in STAGES))
     fixed = {"pipeline", "status", "run_id", "hash", "error"}
+    if not evidence:
+        fixed |= set(VERDICT_SCORES)
     return [c for c in frame.columns if c not in fixed and not c.startswith(skip_prefixes)
             and not c.endswith(QUALIFIERS)]
 

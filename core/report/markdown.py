@@ -20,7 +20,7 @@ def markdown_report(experiment: str, frame: pd.DataFrame) -> str:
              f"{len(finished)} combinations finished, {len(failed)} failed.", ""]
     if not finished.empty:
         summary = summarize_over_seeds(finished)
-        metrics = metric_columns(finished)
+        metrics = metric_columns(finished, evidence=False)
         components, constant = split_constant(summary, [r for r in ROLES if r in summary])
         if constant:
             lines += ["Every row: " + "; ".join(f"{k}: {_md(str(v))}" for k, v in
