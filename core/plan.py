@@ -91,8 +91,13 @@ class Plan:
     fingerprints: dict[Component, str]
 
     def steps_for(self, combinations: list[Combination]) -> list[Step]:
-        """The unique steps these combinations need, parents before children."""
+        """The unique steps these combinations need, parents before children. Ancestors
+        count: a stability step needs the clusterings of every seed, also those of
+        combinations that already finished."""
         wanted = {key for combination in combinations for key in combination.steps.values()}
+        for key in reversed(self.steps):  # children after parents: walk back up
+            if key in wanted:
+                wanted.update(self.steps[key].parents)
         return [step for key, step in self.steps.items() if key in wanted]
 
 
