@@ -113,12 +113,25 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
             versions[ident] = registry.get(component.kind, component.plugin).version
         return versions[ident]
 
+    #: plugin -> whether it takes a seed: asking reads its signature, and a grid asks
+    #: once per combination
+    seeded: dict[tuple[str, str], bool] = {}
+
     def stochastic(component: Component) -> bool:
-        cls = registry.get(component.kind, component.plugin).cls
-        return cls.is_stochastic() and "random_state" not in component.kwargs
+        ident = (component.kind, component.plugin)
+        if ident not in seeded:
+            seeded[ident] = registry.get(*ident).cls.is_stochastic()
+        return seeded[ident] and "random_state" not in component.kwargs
+
+    #: a step's arguments -> its key: shared steps come up once per combination, and
+    #: hashing is most of the time of planning a large grid
+    known: dict[tuple, str] = {}
 
     def add(stage: str, components: tuple[Component, ...], parents: tuple[str, ...],
             seed: int | None, extra: dict[str, Any] | None = None) -> str:
+        arguments = (stage, components, parents, seed, tuple(sorted((extra or {}).items())))
+        if arguments in known:
+            return known[arguments]
         identity = {
             "stage": stage,
             "components": [
@@ -128,7 +141,7 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
             "seed": seed,
             **(extra or {}),
         }
-        key = config_hash(identity)
+        key = known[arguments] = config_hash(identity)
         steps.setdefault(key, Step(stage, key, components, parents, seed))
         return key
 

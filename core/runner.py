@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from clustergrid.cache import Cache
-from clustergrid.errors import ClustergridError
+from clustergrid.errors import Interrupted
 from clustergrid.executor import StepOutcome, execute
 from clustergrid.locks import held
 from clustergrid.plan import REPORT_STAGES, STAGES, Combination, Plan, Step, make_plan
@@ -36,12 +36,6 @@ from clustergrid.tracking import (
     resolve_uri,
     store_exists,
 )
-
-
-class Interrupted(ClustergridError):
-    """Ctrl-C during a run, after everything computed was kept; the message says what."""
-
-    exit_code = 130
 
 #: stages whose metrics are scores, logged under their own names
 SCORING_STAGES = {"probe", "score", "stability"}
