@@ -19,6 +19,7 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -93,9 +94,11 @@ class Tracker:
         with held(database.with_name(database.name + ".lock"), f"the store {database}"):
             if not database.is_file():
                 _create_sqlite_store(database)
-            self.client = MlflowClient(tracking_uri=self.uri)
             try:
-                self.client.get_experiment_by_name(experiment)
+                # MLflow logs its own traceback before raising: the repair says it all.
+                with _silenced("mlflow", "alembic", "sqlalchemy"):
+                    self.client = MlflowClient(tracking_uri=self.uri)  # opens the store
+                    self.client.get_experiment_by_name(experiment)
             except Exception as exc:
                 _repair_half_built(database, exc)
                 self.client = MlflowClient(tracking_uri=self.uri)
@@ -287,6 +290,18 @@ def _repair_half_built(database: Path, error: Exception) -> None:
 def _text(value: Any) -> str:
     text = str(value)
     return text if len(text) <= 6000 else text[:5997] + "..."
+
+
+@contextmanager
+def _silenced(*loggers: str) -> Iterator[None]:
+    saved = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _quiet_mlflow() -> None:

@@ -15,13 +15,21 @@ import pytest
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """The values of an uninterrupted run."""
-    folder = tmp_path_factory.mktemp("reference")
-    result = harness.run(harness.write_tiny(folder), cwd=folder)
-    assert result.returncode == 0, result.stderr
-    state = harness.read_store(folder / "clustergrid-runs" / "mlflow.db")
-    assert len(state.finished) == harness.COMBINATIONS
-    return state.metrics
+    """The values of an uninterrupted run with 1 worker (``reference(2)``: with 2; the
+    number of threads per process changes k-means' last digits)."""
+    values = {}
+
+    def of(workers: int = 1):
+        if workers not in values:
+            folder = tmp_path_factory.mktemp(f"reference{workers}")
+            result = harness.run(harness.write_tiny(folder, workers=workers), cwd=folder)
+            assert result.returncode == 0, result.stderr
+            state = harness.read_store(folder / "clustergrid-runs" / "mlflow.db")
+            assert len(state.finished) == harness.COMBINATIONS
+            values[workers] = state.metrics
+        return values[workers]
+
+    return of
 
 
 def assert_recovered(folder, reference):
@@ -48,15 +56,16 @@ def test_a_kill_during_store_creation_leaves_no_store_to_repair(tmp_path, refere
     harness.kill_after(process, 0.0)
     # Either absent or whole: the half-built scratch file is never the store.
     assert not (store / "mlflow.db").exists()
-    assert_recovered(tmp_path, reference)
+    assert_recovered(tmp_path, reference())
 
 
 @pytest.mark.parametrize("trial", range(2))
 def test_a_kill_at_a_random_moment_loses_and_doubles_nothing(tmp_path, reference, trial):
-    experiment = harness.write_tiny(tmp_path, workers=2 if trial else 1)
-    # The first run is timed by the run itself: any moment from start to end.
+    workers = 2 if trial else 1  # the process pool resumes too
+    experiment = harness.write_tiny(tmp_path, workers=workers)
+    # Any moment from the start (store creation) to the end of the run.
     harness.kill_after(harness.start(experiment, cwd=tmp_path), random.uniform(0, 15))
-    assert_recovered(tmp_path, reference)
+    assert_recovered(tmp_path, reference(workers))
 
 
 def test_a_half_built_store_without_runs_is_set_aside_and_rebuilt(tmp_path, reference):
@@ -70,7 +79,7 @@ def test_a_half_built_store_without_runs_is_set_aside_and_rebuilt(tmp_path, refe
     assert "half-built and held no runs" in result.stderr
     assert len(list(store.glob("mlflow.db.broken-*"))) == 1
     state = harness.read_store(store / "mlflow.db")
-    assert state.metrics == reference
+    assert state.metrics == reference()
 
 
 def test_a_damaged_store_with_runs_is_refused_in_one_line(tmp_path):
@@ -103,4 +112,4 @@ def test_ctrl_c_keeps_what_is_complete_and_says_so(tmp_path, reference):
     assert "run again to resume" in err
     state = harness.read_store(tmp_path / "clustergrid-runs" / "mlflow.db")
     assert state.running == 0  # the invocation's run is marked KILLED, not left RUNNING
-    assert_recovered(tmp_path, reference)
+    assert_recovered(tmp_path, reference())
