@@ -48,10 +48,12 @@ def command() -> list[str]:
 
 
 def write_tiny(folder: Path, name: str = "tiny", cache: Path | None = None,
-               workers: int = 1) -> Path:
+               workers: int = 1, template: str = TINY) -> Path:
+    """An experiment file from ``template`` (TINY unless said), cache in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.yaml"
-    path.write_text(TINY.format(name=name, cache=cache or folder / "cache", workers=workers))
+    path.write_text(template.format(name=name, cache=cache or folder / "cache",
+                                    workers=workers))
     return path
 
 
@@ -69,22 +71,25 @@ def run(experiment: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 
-def kill_after(process: subprocess.Popen, seconds: float, how: int = signal.SIGKILL) -> bool:
-    """Send ``how`` to the run and its workers after ``seconds``; False when the run had
-    already ended by then."""
+def kill_after(process: subprocess.Popen, seconds: float, how: int = signal.SIGKILL,
+               store: Path | None = None) -> str:
+    """Send ``how`` to the run (SIGKILL: and its workers) after ``seconds``. Says when it
+    struck: "ended" (the run was over), "store creation" (``store`` was being built)
+    or "running"."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            return False
+            return "ended"
         time.sleep(0.01)
     if process.poll() is not None:
-        return False
+        return "ended"
+    creating = store is not None and store.is_dir() and store_creation_in_progress(store)
     if how == signal.SIGKILL:
         os.killpg(process.pid, how)  # the driver and its workers, as a crash takes all
     else:
         os.kill(process.pid, how)
     process.communicate(timeout=TIMEOUT)
-    return True
+    return "store creation" if creating else "running"
 
 
 @dataclass
