@@ -83,12 +83,19 @@ class Tracker:
         self.uri = resolve_uri(uri)
         self.experiment_name = experiment
         database = sqlite_path(self.uri)
-        if database is None:
-            self.client = MlflowClient(tracking_uri=self.uri)
+        if database is None or not create:
+            # A server, or a reader (results, report): nothing to create or repair, so
+            # no lock, which a read-only store would not let it take.
+            if database is not None and not database.is_file():
+                raise ClustergridError(f"no MLflow store at {database}")
+            try:
+                with _silenced("mlflow", "alembic", "sqlalchemy"):
+                    self.client = MlflowClient(tracking_uri=self.uri)
+            except Exception as exc:
+                raise ClustergridError(f"cannot open the MLflow store at {self.uri}: "
+                                       f"{_first_line(exc)}") from None
             self.experiment_id = self._experiment_id(create)
             return
-        if not create and not database.is_file():
-            raise ClustergridError(f"no MLflow store at {database}")
         # Creation, migration and the experiment's creation happen once, under the
         # store's lock; a second process waits for the first, then finds it all done.
         with held(database.with_name(database.name + ".lock"), f"the store {database}"):
@@ -108,7 +115,8 @@ class Tracker:
         try:
             found = self.client.get_experiment_by_name(self.experiment_name)
         except Exception as exc:
-            raise ClustergridError(f"cannot reach the MLflow store at {self.uri}: {exc}") from None
+            raise ClustergridError(f"cannot reach the MLflow store at {self.uri}: "
+                                   f"{_first_line(exc)}") from None
         if found is not None:
             return found.experiment_id
         if not create:
@@ -269,7 +277,7 @@ def _repair_half_built(database: Path, error: Exception) -> None:
     except sqlite3.DatabaseError as exc:
         raise ClustergridError(f"{database} is not a usable MLflow store ({exc}); move it "
                                "away to start a new one") from None
-    summary = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    summary = _first_line(error)
     if runs:
         raise ClustergridError(
             f"{database} holds {runs} runs but MLflow cannot open it ({summary}); back it "
@@ -285,6 +293,11 @@ def _repair_half_built(database: Path, error: Exception) -> None:
         "%s was half-built and held no runs (%s): set aside as %s and rebuilt",
         database, summary, aside.name)
     _create_sqlite_store(database)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _text(value: Any) -> str:
