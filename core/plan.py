@@ -27,6 +27,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from clustergrid.errors import SpecError
@@ -67,9 +68,10 @@ class Combination:
     #: stage -> step key
     steps: dict[str, str] = field(compare=False, hash=False)
 
-    @property
+    @cached_property  # asked once per combination by resume, preview and logging
     def key(self) -> str:
-        """The combination's config hash: a hash of all its steps' keys."""
+        """The combination's config hash: a hash of all its steps' keys (complete once
+        the plan is made; the stability step is the last added)."""
         return config_hash(sorted((stage, key) for stage, key in self.steps.items()
                                   if stage not in REPORT_STAGES))
 
