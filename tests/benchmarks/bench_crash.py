@@ -7,8 +7,9 @@ Run as a script (not collected by pytest)::
 
 Each kill trial starts a run on a new store and cache, kills the run and its workers
 (SIGKILL to the process group) at a moment drawn uniformly from its own stratum of an
-uninterrupted run's wall time (trial i of n: [i/n, (i+1)/n) of it, so the early moments,
-store creation included, are always covered), then runs the same file again to the end
+uninterrupted run's wall time (trial i of n: [i/n, (i+1)/n) of it, so the early moments
+are always covered; ``--creation-trials N`` adds N kills each made while the store's
+scratch file exists, i.e. during store creation), then runs the same file again to the end
 and checks: the store opens (the second run exits 0); no combination has more than one
 FINISHED run; nothing is left RUNNING; no scratch folder is left; every cache entry
 matches its checksums; and the logged values equal an uninterrupted run's with the same
@@ -75,12 +76,22 @@ def reference(root: Path, workers: int) -> tuple[dict, float]:
 
 
 def kill_trial(root: Path, trial: int, trials: int, workers: int, values: dict,
-               duration: float) -> dict:
+               duration: float, during_creation: bool = False) -> dict:
     folder = root / f"trial-{trial}"
     experiment = harness.write_tiny(folder, "grid", workers=workers, template=GRID)
-    moment = duration * (trial + random.random()) / trials
-    phase = harness.kill_after(harness.start(experiment, cwd=folder), moment,
-                               store=store_of(folder))
+    process = harness.start(experiment, cwd=folder)
+    if during_creation:  # wait for the store's scratch file, then kill at once
+        started = time.monotonic()
+        while not (store_of(folder).is_dir()
+                   and harness.store_creation_in_progress(store_of(folder))):
+            if process.poll() is not None:
+                raise SystemExit("the run ended before its store was seen being created")
+            time.sleep(0.005)
+        moment = time.monotonic() - started
+        phase = harness.kill_after(process, 0.0, store=store_of(folder))
+    else:
+        moment = duration * (trial + random.random()) / trials
+        phase = harness.kill_after(process, moment, store=store_of(folder))
     database = store_of(folder) / "mlflow.db"
     logged = len(harness.read_store(database).finished) if database.is_file() else 0
     again = harness.run(experiment, cwd=folder)
@@ -155,7 +166,12 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=20,
+                        help="kills at random moments, one per stratum of the run")
+    parser.add_argument("--creation-trials", type=int, default=0,
+                        help="more kills, each while the store is being created")
+    parser.add_argument("--skip-others", action="store_true",
+                        help="only the kill trials: no concurrent or tampered runs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, help="also write every row here")
     args = parser.parse_args()
@@ -164,10 +180,11 @@ def main() -> None:
     try:
         references = {workers: reference(root, workers) for workers in (1, 2)}
         rows = []
-        for trial in range(args.trials):
+        for trial in range(args.trials + args.creation_trials):
             workers = 1 + trial % 2
             values, duration = references[workers]
-            rows.append(kill_trial(root, trial, args.trials, workers, values, duration))
+            rows.append(kill_trial(root, trial, args.trials, workers, values, duration,
+                                   during_creation=trial >= args.trials))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
         totals = {
             "trials": len(rows),
@@ -181,17 +198,19 @@ def main() -> None:
             "scratch folders left": sum(r.get("scratch_left", 0) for r in rows),
             "final values identical": sum(bool(r.get("identical")) for r in rows),
         }
-        concurrent = concurrent_first_runs(root)
-        tamper = tampered(root, references[1][0])
+        skip = args.skip_others
+        concurrent = [] if skip else concurrent_first_runs(root)
+        tamper = [] if skip else tampered(root, references[1][0])
         print("\n## kill -9 trials\n")
         print(table(rows))
         print("\n" + table([totals]))
         print(f"\nuninterrupted run: {references[1][1]:.1f} s (1 worker), "
               f"{references[2][1]:.1f} s (2 workers)")
-        print("\n## concurrent first runs\n")
-        print(table(concurrent))
-        print("\n## tampered cache entries\n")
-        print(table(tamper))
+        if not skip:
+            print("\n## concurrent first runs\n")
+            print(table(concurrent))
+            print("\n## tampered cache entries\n")
+            print(table(tamper))
         if args.json:
             args.json.write_text(json.dumps({"trials": rows, "totals": totals,
                                              "concurrent": concurrent, "tampered": tamper},
