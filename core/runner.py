@@ -143,6 +143,7 @@ def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str
                 cache: Cache, workers: int | None, resume: bool,
                 on_start: Callable[[Preview], None],
                 on_outcome: Callable[[StepOutcome], None], started: float) -> RunSummary:
+    """``run``, once it holds the experiment's lock."""
     new_store = not store_exists(uri)
     # Every MLflow call runs on this one driver thread, in order, while steps compute:
     # workers never open the store, so even creating it (seconds, for SQLite) can

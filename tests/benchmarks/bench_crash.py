@@ -189,6 +189,8 @@ def main() -> None:
         totals = {
             "trials": len(rows),
             "killed during store creation": sum(r["phase"] == "store creation" for r in rows),
+            "killed later": sum(r["phase"] == "running" for r in rows),
+            "run over before the kill": sum(r["phase"] == "ended" for r in rows),
             "unusable stores": sum(r["unusable_store"] for r in rows),
             "combinations with >1 FINISHED": sum(r.get("more_than_one_finished", 0)
                                                  for r in rows),

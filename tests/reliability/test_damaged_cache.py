@@ -41,6 +41,7 @@ def zero_labels(path):
     np.save(path, np.zeros_like(labels))
 
 
+#: kind of damage -> (a file that marks the entries to damage, the file damaged, how)
 DAMAGE = {
     "truncated array": ("X.npy", "X.npy", truncate),
     "missing meta.json": ("labels.npy", "meta.json", lambda path: path.unlink()),
@@ -51,21 +52,27 @@ DAMAGE = {
 }
 
 
-@pytest.mark.parametrize("damage", DAMAGE)
-def test_a_damaged_entry_is_reported_once_removed_and_recomputed(tmp_path, computed, damage):
+def test_damaged_entries_are_reported_once_removed_and_recomputed(tmp_path, computed):
+    """Every kind of damage at once, each to its own entry, in one run."""
     import shutil
 
     source, reference = computed
     cache = tmp_path / "cache"
     shutil.copytree(source, cache)
-    marker, victim, spoil = DAMAGE[damage]
-    entry = entries(cache, marker)[0]
-    spoil(entry / victim)
+    damaged = {}
+    for marker, victim, spoil in DAMAGE.values():
+        entry = next(e for e in entries(cache, marker) if e not in damaged)
+        spoil(entry / victim)
+        damaged[entry] = victim
+    assert len(damaged) == len(DAMAGE)
     # A new store over the damaged cache: every combination is logged from the cache.
     result = harness.run(harness.write_tiny(tmp_path, cache=cache), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    reports = [line for line in result.stderr.splitlines() if "damaged cache entry" in line]
-    assert reports == [reports[0]] and f"damaged cache entry {entry}: " in reports[0]
+    reports = sorted(line for line in result.stderr.splitlines()
+                     if "damaged cache entry" in line)
+    assert len(reports) == len(DAMAGE)
+    for line, entry in zip(reports, sorted(damaged), strict=True):
+        assert line.startswith(f"damaged cache entry {entry}: ")
     state = harness.read_store(tmp_path / "clustergrid-runs" / "mlflow.db")
     assert state.metrics == reference.metrics
     assert harness.damaged_entries(cache) == []
