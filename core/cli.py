@@ -208,6 +208,12 @@ def results(
     output: Annotated[Path | None, typer.Option(
         "-o", "--output", help="Write every column to this .parquet or .csv file instead.")
     ] = None,
+    recommend: Annotated[bool, typer.Option(
+        "--recommend", help="Print the label-free verdict instead: each dataset's pipelines "
+        "ranked, with their evidence (see the README's Recommendation section).")] = False,
+    alpha: Annotated[float, typer.Option(
+        "--alpha", min=0.0, max=1.0,
+        help="With --recommend: family-wise error rate of the test for structure.")] = 0.05,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Print one record per finished combination, read back from MLflow."""
@@ -216,7 +222,9 @@ def results(
     if output is not None and output.suffix not in (".parquet", ".csv"):
         raise ClustergridError(f"{output}: results are written as .parquet or .csv")
     frame = load_results(tracking_uri, name)
-    if output is not None:
+    if recommend:
+        _print_recommendation(name, frame, fmt, alpha)
+    elif output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
         if output.suffix == ".parquet":
             frame.to_parquet(output, index=False)
@@ -231,6 +239,47 @@ def results(
         typer.echo(frame.to_csv(index=False), nl=False)
     else:
         _print_results(name, frame)
+
+
+def _print_recommendation(name: str, frame, fmt: TableFormat, alpha: float) -> None:
+    from clustergrid.verdict import FLAGS, recommend
+
+    verdicts = recommend(frame, alpha)
+    if fmt == TableFormat.json:
+        records = [a.record() for v in verdicts for a in v.ranking]
+        typer.echo(json.dumps(records, indent=2))
+        return
+    if fmt == TableFormat.csv:
+        raise ClustergridError("--recommend prints a table or json, not csv")
+    if not verdicts:
+        console.print(f"No finished combinations with verdict evidence in '{name}'.")
+        return
+    # One line per pipeline rather than a table: pipeline names are long, and a table
+    # squeezed into a terminal's width would cut them.
+    for verdict in verdicts:
+        console.print(f"\n{verdict.dataset}", style="bold")
+        if verdict.structure:
+            console.print(f"Recommended: {verdict.choice.pipeline}")
+        else:
+            console.print("No pipeline shows structure beyond its null reference: these "
+                          "clusters are what any clustering finds in structureless data.")
+        for a in verdict.ranking:
+            console.print(
+                f"{a.rank:>3}. {a.pipeline}\n     structure {'yes' if a.structure else 'no'}, "
+                f"score {a.score:.3f}, excess {a.excess:.1f} sd (p {a.p_value:.2g}), "
+                f"stability {a.stability:.2f}, coverage {a.coverage:.2f}, "
+                f"{a.clusters:.0f} clusters" + (f"; flags: {', '.join(a.flags)}"
+                                                  if a.flags else ""))
+        if verdict.grade:
+            g = verdict.grade
+            console.print(f"Against the labels (never used by the verdict): {g['metric']} of "
+                          f"the first choice {g['choice']:.3f}, best in the grid "
+                          f"{g['best']:.3f} ({g['best_pipeline']}).")
+    raised = sorted({flag for v in verdicts for a in v.ranking for flag in a.flags})
+    if raised:
+        console.print("\nFlags:")
+    for flag in raised:
+        console.print(f"  {flag}: {FLAGS[flag]}")
 
 
 def _print_results(name: str, frame) -> None:

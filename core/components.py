@@ -24,6 +24,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from clustergrid.directions import check_direction
+
 KINDS = ("dataset", "transform", "encoder", "reducer", "clusterer", "metric")
 
 
@@ -47,6 +49,11 @@ class Component:
             for name, parameter in signature.parameters.items()
             if name != "self" and parameter.kind in named
         }
+
+    @classmethod
+    def check_class(cls) -> None:
+        """Raise when a class attribute declares something invalid; the registry calls it
+        on every registered class, so the plugin fails to load with the reason."""
 
     @classmethod
     def is_stochastic(cls) -> bool:
@@ -182,11 +189,37 @@ class Metric(Component):
     the others receive ``true_labels=None``. A metric that is undefined for its input
     returns NaN rather than raising. In a dict, a list value is a curve (such as a ROC
     curve): logged as metric steps and drawn by the report, never ranked.
+
+    ``direction`` says which values are better: ``"higher"``, ``"lower"``, or
+    ``"descriptive"`` for a value that describes a result without being better or worse
+    (never marked best, never used to rank). A dict result's keys take their direction
+    from ``directions`` (key or glob pattern, such as ``"recall.*"`` for one key per
+    class), ``name`` from ``direction`` unless listed there; keys declared by neither are
+    treated as descriptive, since a report cannot know which metric logged them.
     """
 
     kind = "metric"
     needs_labels: ClassVar[bool] = False
     scope: ClassVar[str] = "clustering"
+    #: "higher", "lower" or "descriptive" (see ``clustergrid.directions``)
+    direction: ClassVar[str] = "higher"
+    #: direction of each key (or glob pattern of keys) of a dict result
+    directions: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def check_class(cls) -> None:
+        """A declared direction that is not one of ``DIRECTIONS`` is a ValueError."""
+        cls.logged_directions()
+
+    @classmethod
+    def logged_directions(cls) -> dict[str, str]:
+        """Logged name (or glob pattern) -> direction for this metric; a ValueError names
+        the class when a declared direction is not one of ``DIRECTIONS``."""
+        declared = {cls.name: cls.direction, **cls.directions}
+        owner = f"metric '{cls.name}' ({cls.__module__}.{cls.__qualname__})"
+        for key, value in declared.items():
+            check_direction(value, owner if key == cls.name else f"{owner}, key {key!r},")
+        return declared
 
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None

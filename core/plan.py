@@ -17,8 +17,19 @@ Stages, each with the outputs it writes to the cache:
     stability  labels of every seed        -> mean pairwise ARI between seeds
     map        map reducer(X)              -> X (n, 2), once per encoder output, for reports
 
+The verdict's evidence (``clustergrid.evidence``), when the experiment asks for it:
+
+    reference   X                           -> a Gaussian model of X, once per encoder output
+    null        reducer + clusterer on draws from the reference -> their internal scores,
+                once per pipeline whatever its seed
+    subsample   reducer + clusterer refitted on subsamples -> their labels, once per pipeline
+    resampling  the combination's clusters against the subsample fits -> their stability
+    calibration the combination's internal score against its null -> excess, flags' evidence
+
 A map is drawn for the report only: it is not part of a combination's hash, and a map
-that fails does not fail the combinations it illustrates.
+that fails does not fail the combinations it illustrates. The verdict's evidence is part
+of the hash (it is part of the result), but a combination whose evidence could not be
+gathered is still finished: it is logged without it, with the error as a tag.
 """
 
 from __future__ import annotations
@@ -32,11 +43,14 @@ from typing import Any
 
 from clustergrid.errors import SpecError
 from clustergrid.registry import Registry
-from clustergrid.spec import Component, DatasetChoice, Experiment
+from clustergrid.spec import Component, DatasetChoice, Experiment, VerdictConfig
 
-STAGES = ("data", "encode", "probe", "reduce", "cluster", "score", "stability", "map")
+STAGES = ("data", "encode", "probe", "reduce", "cluster", "score", "stability", "map",
+          "reference", "null", "subsample", "resampling", "calibration")
 #: stages computed for reports: outside a combination's hash and its success
 REPORT_STAGES = frozenset({"map"})
+#: the verdict's evidence: inside a combination's hash, outside its success
+EVIDENCE_STAGES = frozenset({"resampling", "calibration"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,8 @@ class Step:
     parents: tuple[str, ...] = ()
     #: passed as ``random_state`` to the stochastic components of this step
     seed: int | None = None
+    #: settings of the stage itself (such as the verdict's), part of the key
+    options: tuple[tuple[str, Any], ...] = ()
 
     def describe(self) -> str:
         names = " > ".join(component.label() for component in self.components)
@@ -93,13 +109,15 @@ class Plan:
     fingerprints: dict[Component, str]
 
     def steps_for(self, combinations: list[Combination]) -> list[Step]:
-        """The unique steps these combinations need, parents before children. Ancestors
-        count: a stability step needs the clusterings of every seed, also those of
-        combinations that already finished."""
-        wanted = {key for combination in combinations for key in combination.steps.values()}
-        for key in reversed(self.steps):  # children after parents: walk back up
-            if key in wanted:
-                wanted.update(self.steps[key].parents)
+        """The unique steps these combinations need, their ancestors included, parents
+        before children."""
+        wanted: set[str] = set()
+        todo = [key for combination in combinations for key in combination.steps.values()]
+        while todo:
+            key = todo.pop()
+            if key not in wanted:
+                wanted.add(key)
+                todo.extend(self.steps[key].parents)
         return [step for key, step in self.steps.items() if key in wanted]
 
 
@@ -130,8 +148,10 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
     known: dict[tuple, str] = {}
 
     def add(stage: str, components: tuple[Component, ...], parents: tuple[str, ...],
-            seed: int | None, extra: dict[str, Any] | None = None) -> str:
-        arguments = (stage, components, parents, seed, tuple(sorted((extra or {}).items())))
+            seed: int | None, extra: dict[str, Any] | None = None,
+            options: dict[str, Any] | None = None) -> str:
+        arguments = (stage, components, parents, seed, tuple(sorted((extra or {}).items())),
+                     tuple(sorted((options or {}).items())))
         if arguments in known:
             return known[arguments]
         identity = {
@@ -142,13 +162,33 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
             "parents": list(parents),
             "seed": seed,
             **(extra or {}),
+            **({"options": options} if options else {}),
         }
         key = known[arguments] = config_hash(identity)
-        steps.setdefault(key, Step(stage, key, components, parents, seed))
+        steps.setdefault(key, Step(stage, key, components, parents, seed,
+                                   tuple(sorted((options or {}).items()))))
         return key
 
     def scope(metric: Component) -> str:
         return registry.get("metric", metric.plugin).cls.scope
+
+    def evidence(verdict: VerdictConfig, encode: str, reduce: str, cluster: str,
+                 reducer: Component, clusterer: Component) -> dict[str, str]:
+        """The verdict's steps of one combination. The reference depends on the encoder
+        output alone, the null and the subsample fits on the pipeline, not its seed: all
+        three are shared."""
+        limit = {"max_points": verdict.max_points}
+        reference = add("reference", (), (encode,), None, options=limit)
+        null = add("null", (reducer, clusterer), (reference,), None,
+                   options={**limit, "draws": verdict.null_draws})
+        subsample = add("subsample", (reducer, clusterer), (encode,), None,
+                        options={**limit, "resamples": verdict.resamples,
+                                 "fraction": verdict.fraction})
+        return {
+            "resampling": add("resampling", (), (cluster, subsample), None),
+            "calibration": add("calibration", (clusterer,), (cluster, reduce, null), None,
+                               options=limit),
+        }
 
     clustering_metrics = tuple(m for m in experiment.metrics if scope(m) == "clustering")
     embedding_metrics = tuple(m for m in experiment.metrics if scope(m) == "embedding")
@@ -187,6 +227,9 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
                     stage_keys["probe"] = probe
                 if experiment.map is not None:
                     stage_keys["map"] = add("map", (experiment.map,), (encode,), None)
+                if experiment.verdict is not None:
+                    stage_keys.update(evidence(experiment.verdict, encode, reduce, cluster,
+                                               reducer, clusterer))
                 combinations[score] = Combination(
                     dataset=choice, encoder=encoder, reducer=reducer, clusterer=clusterer,
                     seed=seed if uses_seed else None, steps=stage_keys,

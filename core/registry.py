@@ -145,6 +145,7 @@ class Registry:
         name = getattr(component, "name", None)
         if not isinstance(name, str) or not name:
             raise TypeError(f"{component.__qualname__} has no string attribute 'name'")
+        component.check_class()
         info = ComponentInfo(
             kind=kind,
             name=name,

@@ -20,10 +20,19 @@ from pathlib import Path
 import numpy as np
 
 from clustergrid.cache import Cache
+from clustergrid.directions import STAGE_METRICS, metric_directions
 from clustergrid.errors import Interrupted
 from clustergrid.executor import StepOutcome, execute
 from clustergrid.locks import held
-from clustergrid.plan import REPORT_STAGES, STAGES, Combination, Plan, Step, make_plan
+from clustergrid.plan import (
+    EVIDENCE_STAGES,
+    REPORT_STAGES,
+    STAGES,
+    Combination,
+    Plan,
+    Step,
+    make_plan,
+)
 from clustergrid.registry import Registry
 from clustergrid.spec import ExecutorConfig, Experiment
 from clustergrid.stages import ARTIFACTS
@@ -38,7 +47,7 @@ from clustergrid.tracking import (
 )
 
 #: stages whose metrics are scores, logged under their own names
-SCORING_STAGES = {"probe", "score", "stability"}
+SCORING_STAGES = {"probe", "score", "stability", "resampling", "calibration"}
 #: stages whose steps belong to one combination; the files of the others (thumbnails,
 #: trained weights, maps) are shared by many and logged once, to the invocation's run
 COMBINATION_STAGES = {"cluster", "score"}
@@ -220,7 +229,7 @@ def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str
                     "clustergrid.failed": str(len(summary.failed)),
                     "clustergrid.wall_time": f"{summary.wall_time:.2f}",
                 }, texts={INVOCATION_SUMMARY: json.dumps(
-                    _invocation_summary(plan, summary, outcomes, cache), indent=1)}))
+                    _invocation_summary(plan, registry, summary, outcomes, cache), indent=1)}))
             for future in (*logged, ended):
                 future.result()  # an MLflow error surfaces here, after every step ran
             summary.parent_run_id = parent.result()
@@ -253,8 +262,9 @@ def _open_store(uri: str | None, experiment: str) -> Tracker:
 
 def _failure(steps: dict[str, StepOutcome]) -> StepOutcome | None:
     """The failed step of a combination (a skipped step carries its ancestor's error);
-    a report's map failing does not fail the combination."""
-    needed = [o for stage, o in steps.items() if stage not in REPORT_STAGES]
+    a report's map or the verdict's evidence failing does not fail the combination."""
+    needed = [o for stage, o in steps.items()
+              if stage not in REPORT_STAGES | EVIDENCE_STAGES]
     return next((o for o in needed if o.status == "failed"),
                 next((o for o in needed if o.status == "skipped"), None))
 
@@ -275,8 +285,8 @@ def step_folder(stage: str, key: str) -> str:
     return f"steps/{stage}-{key}"
 
 
-def _invocation_summary(plan: Plan, summary: RunSummary, outcomes: dict[str, StepOutcome],
-                        cache: Cache) -> dict:
+def _invocation_summary(plan: Plan, registry: Registry, summary: RunSummary,
+                        outcomes: dict[str, StepOutcome], cache: Cache) -> dict:
     """What the report's summary shows of one invocation: datasets, steps per stage and
     their wall time, total wall time."""
     stages: dict[str, dict[str, float]] = {}
@@ -297,7 +307,10 @@ def _invocation_summary(plan: Plan, summary: RunSummary, outcomes: dict[str, Ste
                 c.label() for c in step.components), "n": meta.get("n"),
                 "class_names": meta.get("class_names"), "class_counts": counts,
                 "skipped": len(meta.get("skipped", []))})
+    metrics = [registry.get("metric", m.plugin).cls for m in plan.experiment.metrics]
     return {"combinations": summary.preview.combinations, "to_run": summary.preview.to_run,
+            # Which way each logged score is better, so reports need not have the plugins.
+            "directions": {**metric_directions(metrics), **STAGE_METRICS},
             "finished": summary.finished,
             "failed": [{"pipeline": p, "error": e} for p, e in summary.failed],
             "wall_time": summary.wall_time,
@@ -336,7 +349,7 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
         for stage, outcome in steps.items():
             if outcome.status not in ("computed", "cached"):
                 tags[f"clustergrid.{stage}.error"] = (outcome.error or "")[:5000]
-                continue  # a report's map, which does not fail the combination
+                continue  # a map or evidence, which does not fail the combination
             metrics[f"time.{stage}"] = float(outcome.meta.get("wall_time", 0.0))
             for key, value in outcome.meta.get("metrics", {}).items():
                 # Scores keep their names; what a component reports and curves (lists,
@@ -345,6 +358,9 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
                     curves[f"{stage}.{key}"] = metrics[f"{stage}.{key}"] = value
                 else:
                     metrics[key if stage in SCORING_STAGES else f"{stage}.{key}"] = value
+            # Evidence behind a score, such as the verdict's null: prefixed, never ranked.
+            for key, value in outcome.meta.get("diagnostics", {}).items():
+                metrics[f"{stage}.{key}"] = value
             tags[f"clustergrid.cached.{stage}"] = str(outcome.status == "cached").lower()
         texts["labels.csv"] = _labels_csv(cache, combination)
         if curves:

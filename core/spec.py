@@ -58,8 +58,23 @@ class TrackingConfig(_Model):
     uri: str | None = None
 
 
+class VerdictConfig(_Model):
+    """How much evidence the label-free verdict gathers (see ``clustergrid.verdict``)."""
+
+    #: structureless reference datasets each pipeline is fitted on
+    null_draws: int = Field(5, ge=2)
+    #: subsample refits of each combination, for its clusterwise stability
+    resamples: int = Field(5, ge=1)
+    #: share of the items in each subsample (drawn without replacement)
+    fraction: float = Field(0.8, gt=0.0, lt=1.0)
+    #: the null fits, subsample fits and internal scores use at most this many items
+    max_points: int = Field(1000, ge=50)
+
+
 #: the map drawn when an experiment file does not say
 DEFAULT_MAP = {"plugin": "umap"}
+#: the verdict's settings when an experiment file does not say (None: no verdict)
+DEFAULT_VERDICT: dict | None = {}
 
 
 class ExperimentFile(_Model):
@@ -80,6 +95,10 @@ class ExperimentFile(_Model):
     map: ComponentEntry | None = Field(default_factory=lambda: ComponentEntry(**DEFAULT_MAP))
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    #: the evidence behind the label-free verdict; null: none (and no recommendation)
+    verdict: VerdictConfig | None = Field(
+        default_factory=lambda: None if DEFAULT_VERDICT is None else VerdictConfig(
+            **DEFAULT_VERDICT))
     cache: str | None = None
 
     @field_validator("metrics", mode="before")
@@ -134,6 +153,8 @@ class Experiment:
     cache: str | None
     #: the reducer drawing 2-D maps, or None
     map: Component | None = None
+    #: the verdict's settings, or None for no verdict
+    verdict: VerdictConfig | None = None
 
     @property
     def grid_size(self) -> int:
@@ -209,6 +230,7 @@ def parse_experiment(text: str, registry: Registry, source: Path | None = None) 
         tracking_uri=spec.tracking.uri,
         cache=spec.cache,
         map=_map_component(spec.map, registry, fail),
+        verdict=spec.verdict,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from clustergrid import evidence
 from clustergrid.cache import Cache, write_meta
 from clustergrid.components import Component as ComponentBase
 from clustergrid.registry import Registry
@@ -51,16 +52,15 @@ def build(component: Component, registry: Registry, seed: int | None = None) -> 
 def run_step(step, cache: Cache, registry: Registry) -> dict[str, Any]:
     """Compute ``step`` into its cache entry; returns the entry's metadata."""
     started = time.perf_counter()
-    component = step.components[0]
+    culprit = (f"{step.components[0].kind} '{step.components[0].label()}'"
+               if step.components else f"the {step.stage} step")
     with cache.writer(step.key) as folder:
         try:
             meta = STAGES[step.stage](step, cache, registry, folder)
         except StepError:
             raise
         except Exception as exc:
-            raise StepError(
-                f"{component.kind} '{component.label()}' failed: {type(exc).__name__}: {exc}"
-            ) from exc
+            raise StepError(f"{culprit} failed: {type(exc).__name__}: {exc}") from exc
         meta["wall_time"] = time.perf_counter() - started
         write_meta(folder, meta)
     return meta
@@ -290,6 +290,124 @@ def trustworthiness(X: np.ndarray, embedded: np.ndarray, n_neighbors: int = 5,
     return float(sklearn_trustworthiness(X, embedded, n_neighbors=n_neighbors))
 
 
+def _reference(step, cache: Cache, registry: Registry, folder: Path):
+    """The Gaussian null model of an encoder output (``evidence.gaussian_model``)."""
+    (encode,) = step.parents
+    model = evidence.gaussian_model(cache.load(encode, "X", mmap=True),
+                                    dict(step.options)["max_points"])
+    for name, array in model.items():
+        _save(folder, name, array)
+    return {"metrics": {"reference_rank": float(len(model["axes"]))}}
+
+
+def _null(step, cache: Cache, registry: Registry, folder: Path):
+    """The pipeline's reducer and clusterer on ``draws`` structureless datasets of the
+    encoder output's size (at most ``max_points``) and covariance: its internal score
+    when there is nothing to find. Draw ``d`` uses seed ``d`` for the data and the
+    components alike, so every pipeline meets the same null datasets."""
+    (reference,) = step.parents
+    options = dict(step.options)
+    reducer, clusterer = step.components
+    mean, axes = cache.load(reference, "mean"), cache.load(reference, "axes")
+    size = min(int(cache.load(reference, "n")), options["max_points"])
+    scores, found = [], []
+    for draw in range(options["draws"]):
+        data = evidence.draw_reference(mean, axes, size, seed=draw)
+        labels, space = _fit_pipeline(reducer, clusterer, data, registry, draw)
+        scores.append(evidence.honest_silhouette(space, labels, options["max_points"]))
+        found.append(len(np.unique(labels[labels != -1])))
+    return {"metrics": {"null_scores": scores, "null_clusters": [float(k) for k in found]}}
+
+
+def _fit_pipeline(reducer: Component, clusterer: Component, X: np.ndarray,
+                  registry: Registry, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels, space)``: a reducer and clusterer fitted afresh on ``X``."""
+    space = _checked_matrix(build(reducer, registry, seed).fit_transform(X), reducer, len(X))
+    labels = np.asarray(build(clusterer, registry, seed).fit_predict(space), dtype=np.int64)
+    return labels, space
+
+
+def _subsample(step, cache: Cache, registry: Registry, folder: Path):
+    """The pipeline's reducer and clusterer refitted on ``resamples`` subsamples of
+    ``fraction`` of the items (at most ``max_points``): subsample ``b`` and its fit use
+    seed ``b``, so the refits vary with the data and the seed alike and are shared by
+    every seed of the pipeline."""
+    (encode,) = step.parents
+    options = dict(step.options)
+    reducer, clusterer = step.components
+    X = cache.load(encode, "X", mmap=True)
+    size = min(round(options["fraction"] * len(X)), options["max_points"])
+    indices, fits = [], []
+    for draw in range(options["resamples"]):
+        index = evidence.sample_index(len(X), size, seed=draw)
+        indices.append(index)
+        fits.append(_fit_pipeline(reducer, clusterer, np.asarray(X[index]), registry, draw)[0])
+    _save(folder, "index", np.stack(indices))
+    _save(folder, "labels", np.stack(fits))
+    return {}
+
+
+def _resampling(step, cache: Cache, registry: Registry, folder: Path):
+    """Clusterwise stability (Hennig 2007): each cluster of the full fit against the
+    refits on subsamples, on the items they share."""
+    from sklearn.metrics import adjusted_rand_score
+
+    cluster, subsample = step.parents
+    full = cache.load(cluster, "labels")
+    agreement, jaccard = [], {}
+    for index, labels in zip(cache.load(subsample, "index"), cache.load(subsample, "labels"),
+                             strict=True):
+        agreement.append(adjusted_rand_score(full[index], labels))
+        for cluster_id, value in evidence.clusterwise_jaccard(full[index], labels).items():
+            jaccard.setdefault(cluster_id, []).append(value)
+    per_cluster = [float(np.mean(values)) for values in jaccard.values()]
+    return {"metrics": {
+        "resampling_ari": float(np.mean(agreement)),
+        "resampling_jaccard": float(np.mean(per_cluster)) if per_cluster else float("nan"),
+    }, "diagnostics": {
+        # The least stable cluster: Hennig reads below 0.5 as dissolved.
+        "jaccard_min": float(np.min(per_cluster)) if per_cluster else float("nan"),
+    }}
+
+
+def _calibration(step, cache: Cache, registry: Registry, folder: Path):
+    """The combination's noise-honest silhouette against its pipeline's null, and the
+    shape of its solution (coverage, largest cluster, the k-selection curve)."""
+    cluster, reduce, null = step.parents
+    options = dict(step.options)
+    labels = cache.load(cluster, "labels")
+    observed = evidence.honest_silhouette(cache.load(reduce, "X", mmap=True), labels,
+                                          options["max_points"])
+    null_scores = np.asarray(cache.meta(null)["metrics"]["null_scores"], dtype=float)
+    null_mean, spread = float(null_scores.mean()), float(np.std(null_scores, ddof=1))
+    clustered = labels[labels != -1]
+    sizes = np.bincount(clustered - clustered.min()) if len(clustered) else np.zeros(1)
+    scores = {
+        "honest_silhouette": observed,
+        # Chance-corrected like the ARI: the share of the way from what the pipeline
+        # scores on structureless data to a perfect score.
+        "adjusted_silhouette": (observed - null_mean) / (1.0 - null_mean),
+        # In null standard deviations; the floor keeps a degenerate null finite.
+        "excess": (observed - null_mean) / max(spread, 1e-6),
+        "coverage": float(len(clustered) / len(labels)),
+    }
+    diagnostics = {
+        "null_silhouette": null_mean,
+        "null_silhouette_std": spread,
+        "null_draws": float(len(null_scores)),
+        "clusters": float(np.count_nonzero(sizes)),
+        "largest_cluster": float(sizes.max() / len(labels)),
+    }
+    chosen = cache.meta(cluster).get("metrics", {})
+    if "chosen_k" in chosen:
+        ks = chosen["k_curve_k"]
+        criterion = getattr(build(step.components[0], registry), "criterion", "silhouette")
+        diagnostics["k_at_edge"] = float(chosen["chosen_k"] in (ks[0], ks[-1]))
+        diagnostics["k_prominence"] = evidence.k_curve_prominence(
+            ks, chosen["k_curve_score"], chosen["chosen_k"], criterion)
+    return {"metrics": scores, "diagnostics": diagnostics}
+
+
 STAGES = {
     "data": _prepare_data,
     "encode": _encode,
@@ -299,6 +417,11 @@ STAGES = {
     "score": _score,
     "stability": _stability,
     "map": _map,
+    "reference": _reference,
+    "null": _null,
+    "subsample": _subsample,
+    "resampling": _resampling,
+    "calibration": _calibration,
 }
 
 

@@ -18,9 +18,10 @@ def register_datasets(register):
     from clustergrid.plugins.datasets.sim_galaxies import SimGalaxies
     from clustergrid.plugins.datasets.sim_lenses import SimLenses
     from clustergrid.plugins.datasets.simtel import SimtelFiles
+    from clustergrid.plugins.datasets.synthetic import Blobs, Noise
 
-    for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov, SimtelFiles, ImageFolder,
-                    NpyFiles, FitsFiles, Hdf5File):
+    for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov, Blobs, Noise, SimtelFiles,
+                    ImageFolder, NpyFiles, FitsFiles, Hdf5File):
         register(dataset)
 
 
@@ -87,7 +88,8 @@ def register_clusterers(register):
 
 @hookimpl
 def register_metrics(register):
-    from clustergrid.plugins.metrics import external, internal, representation
+    from clustergrid.plugins.metrics import dbcv, external, internal, representation
 
-    for metric in (*internal.METRICS, *external.METRICS, *representation.METRICS):
+    for metric in (*internal.METRICS, *dbcv.METRICS, *external.METRICS,
+                   *representation.METRICS):
         register(metric)

@@ -25,6 +25,16 @@ def pca_maps(monkeypatch):
     monkeypatch.setattr(spec, "DEFAULT_MAP", {"plugin": "pca"})
 
 
+@pytest.fixture(autouse=True)
+def no_verdict(monkeypatch):
+    """Experiments parsed in tests gather no verdict evidence unless they ask for it
+    (``verdict: {}``): most tests are about other stages, and count their steps. The
+    command-line tests, the quickstart and the report's grid keep the real default."""
+    from clustergrid import spec
+
+    monkeypatch.setattr(spec, "DEFAULT_VERDICT", None)
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     """A fresh current directory, so the default store ./clustergrid-runs is private."""
@@ -102,6 +112,7 @@ clusterers:
     n_init: 1
 metrics: [ari, silhouette, n_clusters, linear_probe]
 map: {{plugin: pca}}
+verdict: {{null_draws: 3, resamples: 2}}
 tracking: {{uri: "{store}"}}
 cache: "{store}/cache"
 """

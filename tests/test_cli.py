@@ -46,8 +46,9 @@ def test_run_prints_the_plan_progress_and_where_results_are(tiny_store):
     assert "Experiment tiny: 8 combinations, 0 already finished, 8 to run." in out
     # 1 data, 2 encoders, 2 reductions (none after each), 8 clusterings and scores, and a
     # stability step for each of the 4 pipelines over its 2 seeds, and a map of each
-    # encoder output.
-    assert "Steps: 27 computed, 0 from cache, 0 failed, 0 skipped." in out
+    # encoder output; the verdict's evidence: a null reference per encoder output, a null
+    # per pipeline, and resampling and calibration per combination.
+    assert "Steps: 49 computed, 0 from cache, 0 failed, 0 skipped." in out
     assert "Combinations: 8 finished, 0 failed" in out
     assert f"MLflow store: sqlite:///{folder}/clustergrid-runs/mlflow.db" in out
     assert f"Report: {folder}/clustergrid-runs/reports/tiny.html" in out

@@ -136,6 +136,23 @@ def test_auto_k_finds_the_true_k(blobs, clusterer):
     assert m["k_curve_k"][pick(m["k_curve_score"])] == 4
 
 
+@pytest.mark.parametrize("true_k", [4, 6])
+@pytest.mark.parametrize(
+    "cls", [KMeans, GaussianMixture, Agglomerative], ids=lambda c: c.name
+)
+def test_auto_k_with_default_criterion_finds_separated_blobs(cls, true_k):
+    # Centres evenly spaced on a circle of radius 10 (neighbours >= 10 apart) with unit
+    # spread: no two blobs touch, so any k but the true one splits or merges a blob.
+    angles = 2 * np.pi * np.arange(true_k) / true_k
+    centers = 10 * np.c_[np.cos(angles), np.sin(angles)]
+    X, y = make_blobs(n_samples=300, centers=centers, cluster_std=1.0, random_state=1)
+    kwargs = {"random_state": 0} if cls.is_stochastic() else {}
+    clusterer = cls(n_clusters="auto", **kwargs)  # default k_range (2, 10) and criterion
+    labels = clusterer.fit_predict(X)
+    assert clusterer.metrics_["chosen_k"] == true_k
+    assert adjusted_rand_score(y, labels) > 0.95
+
+
 def test_auto_k_curve_is_the_direct_criterion(blobs):
     X, _ = blobs
     ours = KMeans("auto", k_range=(2, 5), n_init=3, random_state=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -14,7 +15,10 @@ from sklearn import metrics as skm
 from sklearn.datasets import make_blobs
 from sklearn.metrics.cluster import contingency_matrix
 
-from clustergrid.plugins.metrics import external, internal
+from clustergrid import Metric, hookimpl
+from clustergrid.directions import STAGE_METRICS, direction, metric_directions
+from clustergrid.plugins.metrics import dbcv, external, internal, representation
+from clustergrid.plugins.metrics.dbcv import DBCV
 from clustergrid.plugins.metrics.external import (
     Accuracy,
     AdjustedMutualInfo,
@@ -35,7 +39,7 @@ from clustergrid.plugins.metrics.internal import (
     Silhouette,
 )
 
-ALL_METRICS = (*internal.METRICS, *external.METRICS)
+ALL_METRICS = (*internal.METRICS, *dbcv.METRICS, *external.METRICS)
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +137,7 @@ def test_counts_and_size_entropy(noisy):
     )
 
 
-INTERNAL_GEOMETRIC = (Silhouette(), DaviesBouldin(), CalinskiHarabasz())
+INTERNAL_GEOMETRIC = (Silhouette(), DaviesBouldin(), CalinskiHarabasz(), DBCV())
 
 
 def _main(value):
@@ -333,3 +337,129 @@ def test_more_clusters_than_points_external():
     assert Accuracy().compute(X, labels, true) == 0.5
     assert Purity().compute(X, labels, true) == 1.0
     assert AdjustedRand().compute(X, labels, true) == skm.adjusted_rand_score(true, labels)
+
+
+# --------------------------------------------------------------------------- directions
+
+
+def test_every_builtin_metric_declares_its_direction(registry):
+    builtin = [info.cls for info in registry.all("metric") if info.plugin == "builtin"]
+    assert {*internal.METRICS, *dbcv.METRICS, *external.METRICS,
+            *representation.METRICS} == set(builtin)
+    for cls in builtin:
+        # Declared by the metric or a base of its own, not inherited from Metric's default.
+        owner = next(c for c in cls.__mro__ if "direction" in vars(c))
+        assert owner is not Metric, f"{cls.name} does not declare its direction"
+
+
+def test_builtin_directions_of_logged_names(registry):
+    known = {**metric_directions(info.cls for info in registry.all("metric")), **STAGE_METRICS}
+    expected = {
+        "silhouette": "higher", "silhouette_sample_size": "descriptive",
+        "silhouette_spread": "descriptive", "davies_bouldin": "lower",
+        "calinski_harabasz": "higher", "dbcv": "higher", "n_clusters": "descriptive",
+        "noise_fraction": "descriptive", "cluster_size_entropy": "descriptive",
+        "ari": "higher", "ami": "higher", "accuracy": "higher", "per_class_recall": "higher",
+        "recall.3": "higher", "knn_accuracy": "higher", "probe_accuracy": "higher",
+        "probe_auc": "higher", "probe_auc.0": "higher", "roc_tpr.0": "descriptive",
+        "stability_ari": "higher", "stability_ari_std": "descriptive",
+        # What components report, curves and timings are never ranked.
+        "cluster.bic": "descriptive", "reduce.trustworthiness": "descriptive",
+        "probe.roc_tpr.0": "descriptive", "time.cluster": "descriptive",
+        "undeclared": "descriptive",
+    }
+    assert {name: direction(name, known) for name in expected} == expected
+
+
+def test_dict_keys_take_their_declared_directions():
+    class Twofold(Metric):
+        """Two keys, one declared by pattern."""
+
+        name = "twofold"
+        direction = "lower"
+        directions: ClassVar[dict[str, str]] = {"twofold_count": "descriptive",
+                                                "twofold.*": "higher"}
+
+    known = metric_directions([Twofold])
+    assert known == {"twofold": "lower", "twofold_count": "descriptive", "twofold.*": "higher"}
+    assert direction("twofold.7", known) == "higher"
+    # An exact name wins over a pattern that matches it.
+    assert direction("twofold.x", {**known, "twofold.x": "lower"}) == "lower"
+
+
+@pytest.mark.parametrize("declared", [{"direction": "up"},
+                                      {"directions": {"bad_key": "Higher"}}],
+                         ids=["direction", "key"])
+def test_a_bad_direction_fails_its_plugin_naming_it(declared):
+    import types
+
+    from clustergrid.registry import Registry
+
+    bad = type("Upward", (Metric,), {"__doc__": "Declares a bad direction.",
+                                     "name": "upward", **declared})
+    plugin = types.ModuleType("upward_plugin")
+    plugin.register_metrics = hookimpl(lambda register: register(bad))
+    registry = Registry.load(extra=[plugin])
+    (failure,) = registry.failures
+    assert failure.plugin == "upward_plugin"
+    assert "metric 'upward'" in failure.error
+    assert "expected one of 'higher', 'lower', 'descriptive'" in failure.error
+    assert ("'up'" if "direction" in declared else "key 'bad_key'") in failure.error
+    assert "upward" not in registry.components["metric"]
+    assert "ari" in registry.components["metric"]  # the other plugins still load
+
+
+# --------------------------------------------------------------------------- dbcv
+
+
+@pytest.fixture(scope="module")
+def separated():
+    """Three well-separated blobs, every point in its true cluster."""
+    X, y = make_blobs(n_samples=90, centers=[[0, 0], [10, 0], [0, 10]], cluster_std=1.0,
+                      random_state=0)
+    return X.astype(np.float32), y
+
+
+def test_dbcv_is_the_hdbscan_validity_index(noisy):
+    from hdbscan.validity import validity_index
+
+    X, labels, _ = noisy
+    X = X[:150].astype(np.float32)  # converted to the float64 the library needs
+    labels = np.where(labels[:150] >= 0, labels[:150] * 2, -1)  # gaps in numbering: no change
+    expected = validity_index(X.astype(np.float64), labels)
+    assert -1 <= expected <= 1
+    assert DBCV().compute(X, labels) == pytest.approx(expected, rel=1e-12)
+
+
+def test_dbcv_nan_with_fewer_than_two_clusters(separated):
+    X, y = separated
+    for labels in (np.zeros_like(y), np.where(y == 0, 0, -1), np.full_like(y, -1)):
+        assert math.isnan(DBCV().compute(X, labels))
+
+
+def test_dbcv_does_not_reward_noise(separated):
+    X, y = separated
+    good = DBCV().compute(X, y)
+    assert good > 0.5
+    half_noise = y.copy()
+    half_noise[::2] = -1
+    assert DBCV().compute(X, half_noise) < good
+
+
+def test_dbcv_single_point_cluster_counts_as_noise(separated):
+    X, y = separated
+    labels = y.copy()
+    labels[0] = 7  # alone in its cluster: the library cannot measure its density
+    as_noise = y.copy()
+    as_noise[0] = -1
+    assert DBCV().compute(X, labels) == DBCV().compute(X, as_noise)
+
+
+def test_dbcv_samples_above_max_points(noisy):
+    from hdbscan.validity import validity_index
+
+    X, labels, _ = noisy
+    index = np.sort(np.random.default_rng(3).choice(len(X), 100, replace=False))
+    expected = validity_index(X[index].astype(np.float64), labels[index])
+    assert DBCV(max_points=100, seed=3).compute(X, labels) == pytest.approx(expected)
+    assert DBCV(max_points=100, seed=4).compute(X, labels) != pytest.approx(expected)

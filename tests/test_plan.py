@@ -114,4 +114,5 @@ def test_dry_run_counts_cache_hits_and_creates_nothing(registry, workdir):
     assert again.to_run == 48
     assert again.steps == {"data": (1, 1), "encode": (2, 2), "probe": (0, 0), "reduce": (6, 6),
                            "cluster": (48, 48), "score": (48, 48), "stability": (24, 24),
-                           "map": (2, 2)}
+                           "map": (2, 2), "reference": (0, 0), "null": (0, 0),
+                           "resampling": (0, 0), "calibration": (0, 0)}

@@ -3,6 +3,7 @@ agrees with what was logged and cached. (tests/test_report_browser.py opens it.)
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import fake_components
@@ -45,13 +46,77 @@ def test_leaderboard_marks_the_best_mean_of_each_metric(grid, page):
     marked = re.findall(r"<td class='best' data-value='([^']+)'>", page)
     assert any(abs(float(v) - best_ari) < 1e-12 for v in marked)
     # n_clusters describes a clustering: no best marked in its column.
+    assert not any("best" in row["n_clusters"] for row in leaderboard(page))
+
+
+def leaderboard(page: str) -> list[dict[str, str]]:
+    """Each leaderboard row: column name -> the attributes of its cell."""
     header = re.search(r"<table class='sortable' id='leaderboard-table'><thead><tr>(.*?)</tr>",
                        page).group(1)
     columns = re.findall(r"<th[^>]*>([^<]*)</th>", header)
-    rows = re.findall(r"<tr data-run='[^']*'>(.*?)</tr>", page)
-    for row in rows:
-        cells = re.findall(r"<td([^>]*)>", row)
-        assert "best" not in cells[columns.index("n_clusters")]
+    return [dict(zip(columns, re.findall(r"<td([^>]*)>", row), strict=True))
+            for row in re.findall(r"<tr data-run='[^']*'>(.*?)</tr>", page)]
+
+
+def directed_report(directions: dict[str, str] | None) -> str:
+    """The page of three pipelines (clusterers a, b, c) on two datasets, two seeds each,
+    scored by ``ari``, ``spread`` and ``clustered_share``; ``directions`` is what the
+    invocation recorded (None: an older store that recorded none)."""
+    from clustergrid.report.collect import ReportData
+
+    spread = {"a": 3.0, "b": 1.0, "c": 2.0}  # b is best when lower is better
+    rows = []
+    for dataset, clusterer, seed in itertools.product(("d1", "d2"), "abc", (0, 1)):
+        rows.append({"pipeline": f"{dataset}/{clusterer}", "param.dataset": dataset,
+                     "param.encoder": "pixels", "param.reducer": "none",
+                     "param.clusterer": clusterer, "param.seed": str(seed),
+                     "status": "FINISHED", "run_id": f"{dataset}{clusterer}{seed}",
+                     "step.data": dataset, "step.map": dataset,
+                     "ari": {"a": 0.9, "b": 0.5, "c": 0.7}[clusterer] + 0.01 * seed,
+                     "spread": spread[clusterer] + (dataset == "d2") + 0.1 * seed,
+                     "clustered_share": {"a": 0.2, "b": 0.9, "c": 0.5}[clusterer]})
+    summary = {} if directions is None else {"directions": directions}
+    return html_report(ReportData("directed", pd.DataFrame(rows), [summary]))
+
+
+def test_declared_directions_drive_marks_heatmaps_and_ranking():
+    from clustergrid.directions import metric_directions
+
+    registry = Registry.load(extra=[fake_components.DirectedMetrics()])
+    assert registry.failures == []
+    page = directed_report(metric_directions(info.cls for info in registry.all("metric")))
+    rows = leaderboard(page)
+    best_spread = [row["spread"] for row in rows if "best" in row["spread"]]
+    assert best_spread == [" class='best' data-value='1.05'"]  # the minimum, b on d1
+    assert [row["ari"] for row in rows if "best" in row["ari"]] == [
+        " class='best' data-value='0.905'", " class='best' data-value='0.905'"]
+    assert not any("best" in row["clustered_share"] for row in rows)
+    assert "<th title='lower is better'>spread</th>" in page
+    assert "<th title='descriptive: no value is better'>clustered_share</th>" in page
+    # Descriptive values are offered neither for heatmaps nor for ranking.
+    picker = re.search(r"<select id='metric'>(.*?)</select>", page).group(1)
+    assert re.findall(r"<option[^>]*>([^<]*)</option>", picker) == ["ari", "spread"]
+    assert "data-metric='clustered_share'" not in page
+    # Lower is better: b, the smallest spread, is the darkest cell and ranks first.
+    heatmap = re.search(r"<section id='heatmaps'>.*?data-metric='spread'[^>]*>(.*?)</div>",
+                        page, re.S).group(1)
+    darkest = re.findall(r"<td style='background:rgb\(8,69,148\)[^']*'>([^<]+)</td>",
+                         heatmap)
+    assert darkest == ["1.050", "2.050"]  # d1 then d2
+    ranking = re.search(r"<section id='ranking'>.*?data-metric='spread'[^>]*>(.*?)</table>",
+                        page, re.S).group(1)
+    ranks = re.findall(r"<td class='text'>([^<]+)</td><td>([\d.]+)</td>", ranking)
+    assert ranks[0] == ("pixels / none / b", "1.00")
+
+
+def test_stores_without_recorded_directions_use_the_installed_metrics():
+    page = directed_report(None)
+    # ari is a built-in (higher); the test plugin's metrics are not installed: their
+    # direction is unknown, so they are shown but never marked or ranked.
+    assert "<th title='higher is better'>ari</th>" in page
+    assert "<th title='descriptive: no value is better'>spread</th>" in page
+    assert not any("best" in row["spread"] for row in leaderboard(page))
+    assert "data-metric='spread'" not in page
 
 
 def test_heatmaps_one_per_dataset_and_reducer(page):

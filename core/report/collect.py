@@ -56,6 +56,22 @@ class ReportData:
         """Data step key -> what the invocation summaries say of it (the latest wins)."""
         return {d["key"]: d for summary in self.invocations for d in summary.get("datasets", [])}
 
+    @property
+    def directions(self) -> dict[str, str]:
+        """Logged metric name (or glob pattern) -> direction, as the invocations recorded
+        them (the latest wins). Stores from before directions were recorded fall
+        back to the installed plugins' metrics and the stages' own."""
+        known: dict[str, str] = {}
+        if not self.invocations or any("directions" not in s for s in self.invocations):
+            from clustergrid.directions import STAGE_METRICS, metric_directions
+            from clustergrid.registry import Registry
+
+            classes = [info.cls for info in Registry.load().all("metric")]
+            known = {**metric_directions(classes), **STAGE_METRICS}
+        for summary in self.invocations:
+            known.update(summary.get("directions", {}))
+        return known
+
 
 def collect(tracking_uri: str | None, experiment: str) -> ReportData:
     """Read what the report of ``experiment`` needs from its tracking store."""

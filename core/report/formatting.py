@@ -1,4 +1,8 @@
-"""How the report writes numbers and which value of a metric is best."""
+"""How the report writes numbers and which value of a metric is best.
+
+Directions come from ``clustergrid.directions`` (through ``ReportData.directions``):
+the report itself knows no metric by name.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +10,19 @@ import math
 
 import pandas as pd
 
-#: metrics where a lower value is better
-LOWER_IS_BETTER = {"davies_bouldin"}
-#: metrics that describe a clustering without being better or worse: no best is marked
-#: and pipelines are not ranked by them
-DESCRIPTIVE = {"n_clusters", "noise_fraction", "cluster_size_entropy"}
+
+def comparable(directions: dict[str, str]) -> list[str]:
+    """The metrics by which pipelines can be compared: those that are not descriptive, in
+    the order of ``directions`` (metric -> direction)."""
+    return [m for m, d in directions.items() if d != "descriptive"]
 
 
-def higher_is_better(metric: str) -> bool:
-    return metric not in LOWER_IS_BETTER
-
-
-def scores(metrics: list[str]) -> list[str]:
-    """The metrics by which pipelines can be compared."""
-    return [m for m in metrics if m not in DESCRIPTIVE]
-
-
-def best(values: pd.Series, metric: str) -> float:
+def best(values: pd.Series, direction: str) -> float:
+    """The best of ``values`` for a metric of this direction; NaN when none is best."""
     values = values.dropna()
-    if values.empty or metric in DESCRIPTIVE:
+    if values.empty or direction == "descriptive":
         return math.nan
-    return values.max() if higher_is_better(metric) else values.min()
+    return values.max() if direction == "higher" else values.min()
 
 
 def is_number(value) -> bool:

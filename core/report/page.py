@@ -2,8 +2,9 @@
 network request), readable offline. Every user-supplied string is escaped here or
 reaches the page as JSON data that the script sets as text.
 
-Sections: summary, leaderboard, heatmaps, ranking across datasets, and the explorer of
-one combination (map, gallery, confusion matrix, curves).
+Sections: summary, recommendation (the label-free verdict), leaderboard, heatmaps, ranking
+across datasets, and the explorer of one combination (map, gallery, confusion matrix,
+curves).
 """
 
 from __future__ import annotations
@@ -16,17 +17,12 @@ import numpy as np
 import pandas as pd
 
 from clustergrid import __version__
+from clustergrid.directions import direction
 from clustergrid.ranking import compare_pipelines, critical_difference_svg
 from clustergrid.report.collect import ReportData
 from clustergrid.report.explorer import explorer_data, page_json
-from clustergrid.report.formatting import (
-    DESCRIPTIVE,
-    best,
-    higher_is_better,
-    is_number,
-    mean_spread,
-    scores,
-)
+from clustergrid.report.formatting import best, comparable, is_number, mean_spread
+from clustergrid.report.recommendation import recommendation_section
 from clustergrid.results import (
     ROLES,
     by_status,
@@ -35,12 +31,14 @@ from clustergrid.results import (
     split_constant,
     summarize_over_seeds,
 )
+from clustergrid.verdict import SCORE
 
 esc = html.escape
 #: roles that make a pipeline, compared across datasets
 PIPELINE_ROLES = ("transforms", "encoder", "reducer", "clusterer")
-#: metrics proposed first for heatmaps and ranking, when present
-PREFERRED = ("ari", "ami", "silhouette", "probe_accuracy")
+#: metrics proposed first for heatmaps and ranking, when present: the verdict's label-free
+#: score before any score that needs labels
+PREFERRED = (SCORE, "ari", "ami", "silhouette", "probe_accuracy")
 
 
 def html_report(data: ReportData) -> str:
@@ -52,18 +50,19 @@ def html_report(data: ReportData) -> str:
             _summary(data, finished, failed)]
     if not finished.empty:
         summary = summarize_over_seeds(finished)
-        metrics = metric_columns(finished)
-        comparable = scores(metrics)
-        chosen = next((m for m in PREFERRED if m in comparable), comparable[0] if comparable
-                      else None)
+        known = data.directions
+        directions = {m: direction(m, known) for m in metric_columns(finished)}
+        ranked = comparable(directions)
+        chosen = next((m for m in PREFERRED if m in ranked), ranked[0] if ranked else None)
         labels = component_labels(finished)
         pipelines = labels.drop(columns="seed").astype(str).agg(" / ".join, axis=1)
         first_run = dict(zip(pipelines[::-1], finished["run_id"][::-1], strict=True))
-        body.append(_leaderboard(summary, metrics, first_run))
+        body.append(recommendation_section(finished))
+        body.append(_leaderboard(summary, directions, first_run))
         if chosen:
-            body.append(_metric_picker(comparable, chosen))
-            body.append(_heatmaps(summary, comparable, chosen))
-            body.append(_ranking(summary, comparable, chosen))
+            body.append(_metric_picker(ranked, chosen))
+            body.append(_heatmaps(summary, {m: directions[m] for m in ranked}, chosen))
+            body.append(_ranking(summary, {m: directions[m] for m in ranked}, chosen))
         run_labels = pipelines + labels["seed"].map(
             lambda s: "" if s == "none" else f" / seed={s}")
         body.append(_explorer(data, pd.Series(run_labels.values, index=finished["run_id"])))
@@ -131,9 +130,17 @@ def _steps_table(invocations: list[dict]) -> str:
             "(steps run in parallel when there are several workers).</p>")
 
 
-def _leaderboard(summary: pd.DataFrame, metrics: list[str], first_run: dict) -> str:
+#: the title of a leaderboard column's header, by the metric's direction
+HEADER_TITLES = {"higher": "higher is better", "lower": "lower is better",
+                 "descriptive": "descriptive: no value is better"}
+
+
+def _leaderboard(summary: pd.DataFrame, directions: dict[str, str], first_run: dict) -> str:
+    """Every pipeline's mean and spread of each metric (``directions``: metric ->
+    direction), the best value of each comparable metric marked."""
     components, constant = split_constant(summary, [r for r in ROLES if r in summary])
-    marks = {m: best(summary[f"{m} mean"], m) for m in metrics}
+    metrics = list(directions)
+    marks = {m: best(summary[f"{m} mean"], d) for m, d in directions.items()}
     shared = "; ".join(f"{role}: {value}" for role, value in constant.items())
     filters = "".join(
         f"<label>{esc(c)} <select class='filter' data-column='{i}'><option value=''>all"
@@ -142,8 +149,7 @@ def _leaderboard(summary: pd.DataFrame, metrics: list[str], first_run: dict) -> 
         + "</select></label> " for i, c in enumerate(components))
     head = "".join(f"<th class='text'>{esc(c)}</th>" for c in components)
     head += "<th>seeds</th>" + "".join(
-        f"<th title='{'higher' if higher_is_better(m) else 'lower'} is better'>{esc(m)}</th>"
-        for m in metrics)
+        f"<th title='{HEADER_TITLES[d]}'>{esc(m)}</th>" for m, d in directions.items())
     rows = []
     for _, row in summary.iterrows():
         pipeline = " / ".join(str(row[r]) for r in ROLES if r in summary)
@@ -159,10 +165,13 @@ def _leaderboard(summary: pd.DataFrame, metrics: list[str], first_run: dict) -> 
                          "</td>")
         rows.append(f"<tr data-run='{esc(run)}'>" + "".join(cells) + "</tr>")
     caption = f"<p>Every row: {esc(shared)}.</p>" if shared else ""
+    descriptive = [m for m, d in directions.items() if d == "descriptive"]
+    unmarked = (f" (none for descriptive values: {esc(', '.join(descriptive))})"
+                if descriptive else "")
     return ("<section id='leaderboard'><h2>Leaderboard</h2><p>Mean &plusmn; standard "
             "deviation over seeds. Click a column header to sort, a row to explore it; the "
-            "best value of each metric is marked (none for descriptive counts such as "
-            f"{esc(', '.join(sorted(DESCRIPTIVE)))}).</p>{caption}<p class='filters'>{filters}"
+            f"best value of each metric is marked{unmarked}.</p>{caption}"
+            f"<p class='filters'>{filters}"
             "</p><div class='scroll'><table class='sortable' id='leaderboard-table'><thead><tr>"
             f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div></section>")
 
@@ -174,14 +183,15 @@ def _metric_picker(metrics: list[str], chosen: str) -> str:
             f"<select id='metric'>{options}</select></label></p>")
 
 
-def _heatmaps(summary: pd.DataFrame, metrics: list[str], chosen: str) -> str:
-    """Encoder x clusterer tables of a metric's mean, one per dataset and reducer."""
+def _heatmaps(summary: pd.DataFrame, directions: dict[str, str], chosen: str) -> str:
+    """Encoder x clusterer tables of a metric's mean, one per dataset and reducer, for
+    each comparable metric of ``directions`` (metric -> direction)."""
     dataset = summary["dataset"].astype(str)
     if "transforms" in summary:
         dataset = dataset + " + " + summary["transforms"].astype(str)
     parts = ["<section id='heatmaps'><h2>Heatmaps</h2><p>Mean over seeds of the chosen "
              "metric, encoder against clusterer; the darker, the better.</p>"]
-    for metric in metrics:
+    for metric, metric_direction in directions.items():
         hidden = "" if metric == chosen else " hidden"
         parts.append(f"<div class='by-metric' data-metric='{esc(metric)}'{hidden}>")
         for (name, reducer), group in summary.groupby([dataset, summary["reducer"]],
@@ -189,13 +199,14 @@ def _heatmaps(summary: pd.DataFrame, metrics: list[str], chosen: str) -> str:
             table = group.pivot_table(index="encoder", columns="clusterer",
                                       values=f"{metric} mean", aggfunc="mean", sort=False)
             parts.append(f"<h3>{esc(name)} &middot; reducer {esc(str(reducer))}</h3>")
-            parts.append(_heatmap(table, metric))
+            parts.append(_heatmap(table, metric_direction))
         parts.append("</div>")
     parts.append("</section>")
     return "".join(parts)
 
 
-def _heatmap(table: pd.DataFrame, metric: str) -> str:
+def _heatmap(table: pd.DataFrame, metric_direction: str) -> str:
+    """One table, the darker a cell the better its value (``metric_direction``)."""
     values = table.to_numpy(dtype=float)
     finite = values[np.isfinite(values)]
     low, high = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
@@ -209,7 +220,7 @@ def _heatmap(table: pd.DataFrame, metric: str) -> str:
                 cells.append("<td>n/a</td>")
                 continue
             share = (value - low) / (high - low) if high > low else 1.0
-            strength = share if higher_is_better(metric) else 1 - share
+            strength = share if metric_direction == "higher" else 1 - share
             cells.append(f"<td style='{_shade(strength)}'>{value:.3f}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<table class='heatmap'><thead><tr>{head}</tr></thead>"
@@ -223,9 +234,10 @@ def _shade(strength: float) -> str:
     return f"background:rgb({r},{g},{b});color:{'#fff' if strength > 0.55 else '#111'}"
 
 
-def _ranking(summary: pd.DataFrame, metrics: list[str], chosen: str) -> str:
+def _ranking(summary: pd.DataFrame, directions: dict[str, str], chosen: str) -> str:
     """Average rank of each pipeline over the datasets, Friedman's test of whether the
-    ranks differ at all, and Nemenyi's critical difference between two of them."""
+    ranks differ at all, and Nemenyi's critical difference between two of them, for each
+    comparable metric of ``directions`` (metric -> direction)."""
     pipeline = summary[[r for r in PIPELINE_ROLES if r in summary]].astype(str).agg(
         " / ".join, axis=1)
     parts = ["<section id='ranking'><h2>Ranking across datasets</h2><p>Pipelines ranked on "
@@ -233,7 +245,7 @@ def _ranking(summary: pd.DataFrame, metrics: list[str], chosen: str) -> str:
              "Friedman's test asks whether any pipeline ranks differently from the others, "
              "and in the critical-difference diagram (Nemenyi, &alpha; = 0.05) pipelines "
              "joined by a bar are not significantly different (Dem&scaron;ar 2006).</p>"]
-    for metric in metrics:
+    for metric, metric_direction in directions.items():
         hidden = "" if metric == chosen else " hidden"
         table = pd.DataFrame({"pipeline": pipeline, "dataset": summary["dataset"].astype(str),
                               "score": summary[f"{metric} mean"]})
@@ -243,7 +255,7 @@ def _ranking(summary: pd.DataFrame, metrics: list[str], chosen: str) -> str:
         if scores_table.empty or scores_table.notna().all(axis=0).sum() == 0:
             parts.append("<p>No dataset where every pipeline has this metric.</p></div>")
             continue
-        ranking = compare_pipelines(scores_table, higher_is_better(metric))
+        ranking = compare_pipelines(scores_table, metric_direction == "higher")
         friedman = (f"Friedman &chi;&sup2; = {ranking.friedman_statistic:.2f}, "
                     f"p = {ranking.friedman_p:.3g}"
                     if is_number(ranking.friedman_statistic) else "Friedman test undefined")

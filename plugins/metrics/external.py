@@ -73,6 +73,7 @@ class _LabelAgreement(Metric):
     """Base of the scikit-learn scores that compare two labelings."""
 
     needs_labels = True
+    direction = "higher"
     #: the name of the function in ``sklearn.metrics``, called as ``score(true, predicted)``
     score: ClassVar[str]
 
@@ -155,6 +156,7 @@ class Accuracy(Metric):
 
     name = "accuracy"
     needs_labels = True
+    direction = "higher"
 
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
@@ -176,6 +178,7 @@ class Purity(Metric):
 
     name = "purity"
     needs_labels = True
+    direction = "higher"
 
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
@@ -199,6 +202,8 @@ class PerClassRecall(Metric):
 
     name = "per_class_recall"
     needs_labels = True
+    direction = "higher"
+    directions: ClassVar[dict[str, str]] = {"recall.*": "higher"}
 
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None

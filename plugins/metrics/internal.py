@@ -10,6 +10,8 @@ as many clusters as points, or every point at the same position.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from clustergrid import Metric
@@ -108,6 +110,11 @@ class Silhouette(Metric):
     """
 
     name = "silhouette"
+    direction = "higher"
+    directions: ClassVar[dict[str, str]] = {
+        "silhouette_sample_size": "descriptive",
+        "silhouette_spread": "descriptive",
+    }
 
     def __init__(
         self, max_exact: int = 10_000, sample_size: int = 2_000, n_repeats: int = 5, seed: int = 0
@@ -135,6 +142,7 @@ class DaviesBouldin(Metric):
     """
 
     name = "davies_bouldin"
+    direction = "lower"
 
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
@@ -160,6 +168,7 @@ class CalinskiHarabasz(Metric):
     """
 
     name = "calinski_harabasz"
+    direction = "higher"
 
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
@@ -183,6 +192,7 @@ class NClusters(Metric):
     """Number of clusters found, noise (-1) not counted; 0 when every point is noise."""
 
     name = "n_clusters"
+    direction = "descriptive"
 
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
@@ -198,6 +208,8 @@ class NoiseFraction(Metric):
     """
 
     name = "noise_fraction"
+    # Not "lower": a clusterer that finds no noise may be forcing outliers into clusters.
+    direction = "descriptive"
 
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
@@ -215,6 +227,8 @@ class ClusterSizeEntropy(Metric):
     """
 
     name = "cluster_size_entropy"
+    # Not "higher": equal sizes are only better when the true classes are balanced.
+    direction = "descriptive"
 
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None

@@ -7,6 +7,8 @@ class has fewer than two items."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from clustergrid import Metric
@@ -39,6 +41,7 @@ class KnnAccuracy(Metric):
     name = "knn_accuracy"
     needs_labels = True
     scope = "embedding"
+    direction = "higher"
 
     def __init__(self, n_neighbors: int = 5, n_folds: int = 5, max_points: int = 20_000,
                  seed: int = 0):
@@ -73,6 +76,14 @@ class LinearProbe(Metric):
     name = "linear_probe"
     needs_labels = True
     scope = "embedding"
+    direction = "higher"
+    # Curves are never ranked (they are logged under the probe stage's prefix anyway).
+    directions: ClassVar[dict[str, str]] = {
+        "probe_accuracy": "higher",
+        "probe_auc": "higher",
+        "probe_auc.*": "higher",
+        "roc_tpr.*": "descriptive",
+    }
 
     def __init__(self, C: float = 1.0, n_folds: int = 5, max_points: int = 20_000,
                  seed: int = 0):

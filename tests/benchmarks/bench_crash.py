@@ -52,6 +52,7 @@ clusterers:
     n_init: 1
 metrics: [silhouette, ari]
 map: null
+verdict: null
 cache: {cache}
 executor: {{workers: {workers}}}
 """

@@ -1,0 +1,102 @@
+"""The numbers behind the label-free verdict, as pure functions of arrays.
+
+- A **null reference**: a Gaussian with the embedding's mean and covariance, the
+  "no structure beyond second moments" model of SigClust (Liu, Hayes, Nobel & Marron,
+  2008). Any clustering finds *something* in it, so a pipeline's internal score means
+  little until it is compared with what the same pipeline scores on such data.
+- A **noise-honest silhouette**: the silhouette of the clustered points, averaged over
+  *all* points with noise scoring 0, as DBCV weights its clusters (Moulavi et al.,
+  2014). Calling points noise therefore never raises it.
+- **Clusterwise stability** under subsampling (Hennig, 2007): for each cluster of the
+  full fit, the best Jaccard overlap with a cluster of a refit on a subsample, averaged
+  over subsamples.
+
+The plan's stages (``clustergrid.stages``) call these; the rule that turns them into a
+ranking is ``clustergrid.verdict``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sample_index(n: int, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of ``min(n, size)`` items drawn without replacement (all when n <= size)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
+def gaussian_model(X: np.ndarray, max_points: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """The mean and scaled principal axes of ``X``: ``mean + z @ axes`` with standard
+    normal ``z`` is Gaussian with ``X``'s sample covariance. Estimated from at most
+    ``4 * max_points`` rows, so its cost is bounded whatever the data's size."""
+    rows = np.asarray(X[sample_index(len(X), 4 * max_points, seed)], dtype=np.float64)
+    mean = rows.mean(axis=0)
+    if len(rows) < 2:
+        return {"mean": mean, "axes": np.zeros((0, rows.shape[1])), "n": np.asarray(len(X))}
+    _, singular, vt = np.linalg.svd(rows - mean, full_matrices=False)
+    keep = singular > singular.max(initial=0.0) * 1e-7  # drop directions with no variance
+    axes = (singular[keep, None] / np.sqrt(len(rows) - 1)) * vt[keep]
+    return {"mean": mean, "axes": axes, "n": np.asarray(len(X))}
+
+
+def draw_reference(mean: np.ndarray, axes: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """``size`` points from the Gaussian of ``gaussian_model``."""
+    z = np.random.default_rng(seed).standard_normal((size, len(axes)))
+    return (mean + z @ axes).astype(np.float32)
+
+
+def honest_silhouette(X: np.ndarray, labels: np.ndarray, max_points: int,
+                      seed: int = 0) -> float:
+    """Mean silhouette over all points, noise (-1) scoring 0; on a fixed sample of
+    ``max_points`` items when larger (its cost is quadratic). 0 when fewer than two
+    clusters remain: there is no separation to measure."""
+    from sklearn.metrics import silhouette_samples
+
+    index = sample_index(len(X), max_points, seed)
+    X, labels = np.asarray(X[index]), np.asarray(labels[index])
+    clustered = labels != -1
+    n_clusters = len(np.unique(labels[clustered]))
+    if n_clusters < 2 or n_clusters >= clustered.sum():
+        return 0.0
+    values = silhouette_samples(X[clustered], labels[clustered])
+    return float(values.sum() / len(labels))
+
+
+def clusterwise_jaccard(full: np.ndarray, sub: np.ndarray) -> dict[int, float]:
+    """For each cluster of ``full`` (restricted to the points ``sub`` labels), the
+    highest Jaccard similarity with a cluster of ``sub``; noise is no cluster. A
+    cluster absent from the shared points is left out."""
+    result = {}
+    found = [sub == c for c in np.unique(sub) if c != -1]
+    for cluster in np.unique(full):
+        if cluster == -1:
+            continue
+        members = full == cluster
+        best = 0.0
+        for other in found:
+            union = np.count_nonzero(members | other)
+            best = max(best, np.count_nonzero(members & other) / union)
+        result[int(cluster)] = best
+    return result
+
+
+#: the smallest difference of a k-selection criterion read as a real preference: a
+#: silhouette point of 0.01, and a BIC difference of 6 ("strong evidence", Kass & Raftery 1995)
+CRITERION_RESOLUTION = {"silhouette": 0.01, "bic": 6.0}
+
+
+def k_curve_prominence(ks: list[float], scores: list[float], chosen: float,
+                       criterion: str) -> float:
+    """How far the chosen k's criterion stands from its nearest neighbour on the curve,
+    in units of the criterion's resolution (``CRITERION_RESOLUTION``): below 1 the
+    curve has no clear optimum. NaN when the chosen k has no finite neighbour."""
+    values = dict(zip(ks, scores, strict=True))
+    position = list(ks).index(chosen)
+    neighbours = [values[ks[i]] for i in (position - 1, position + 1)
+                  if 0 <= i < len(ks) and np.isfinite(values[ks[i]])]
+    if not neighbours or not np.isfinite(values[chosen]):
+        return float("nan")
+    gap = min(abs(values[chosen] - v) for v in neighbours)
+    return float(gap / CRITERION_RESOLUTION.get(criterion, 1.0))

@@ -1,0 +1,237 @@
+"""The label-free verdict: its evidence (null references, resampling, noise-honest
+scores), the steps that gather it, and the rule that ranks pipelines."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.metrics import silhouette_samples, silhouette_score
+
+from clustergrid import evidence, runner
+from clustergrid.registry import Registry
+from clustergrid.results import load_results
+from clustergrid.spec import parse_experiment
+from clustergrid.tracking import Tracker
+from clustergrid.verdict import FLAGS, excess_p_value, recommend
+
+GRID = """\
+name: verdict
+seeds: [0, 1]
+datasets:
+  - plugin: blobs
+    centers: [3, 1]
+    n_samples: 240
+    n_features: 4
+encoders:
+  - plugin: pixels
+reducers:
+  - plugin: none
+  - plugin: pca
+    n_components: 2
+clusterers:
+  - plugin: kmeans
+    n_clusters: [2, 3]
+    n_init: 2
+metrics: [ari, silhouette]
+map: null
+verdict: {null_draws: 4, resamples: 3}
+executor: {workers: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(300, 5, centers=4, random_state=0)
+    labels = KMeans(4, n_init=4, random_state=0).fit_predict(X)
+    return X, y, labels
+
+
+# Evidence ---------------------------------------------------------------------------
+
+def test_honest_silhouette_is_scikit_learns_when_nothing_is_noise(blobs):
+    X, _, labels = blobs
+    assert evidence.honest_silhouette(X, labels, max_points=1000) == pytest.approx(
+        silhouette_score(X, labels), abs=1e-12)
+
+
+def test_calling_points_noise_never_raises_the_honest_silhouette(blobs):
+    X, _, labels = blobs
+    sound = evidence.honest_silhouette(X, labels, max_points=1000)
+    # Half the points at random, and the half with the lowest silhouette, the points a
+    # noise-calling clusterer would drop to look compact.
+    random_half = np.random.default_rng(0).permutation(len(X))[: len(X) // 2]
+    worst_half = np.argsort(silhouette_samples(X, labels))[: len(X) // 2]
+    for half in (random_half, worst_half):
+        noisy = labels.copy()
+        noisy[half] = -1
+        assert evidence.honest_silhouette(X, noisy, max_points=1000) < sound
+    # The trap it avoids: on the clustered points alone, dropping the worst half helps.
+    assert silhouette_score(X[noisy != -1], noisy[noisy != -1]) > sound
+
+
+def test_honest_silhouette_is_zero_without_two_clusters(blobs):
+    X, _, labels = blobs
+    assert evidence.honest_silhouette(X, np.zeros(len(X), int), 1000) == 0.0
+    assert evidence.honest_silhouette(X, np.where(labels == 0, 0, -1), 1000) == 0.0
+
+
+def test_gaussian_reference_has_the_datas_mean_and_covariance():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((3000, 3)) @ np.array([[2.0, 0.5, 0], [0, 1.0, 0.3], [0, 0, 0.2]])
+    X += [5.0, -1.0, 0.5]
+    model = evidence.gaussian_model(X, max_points=1000)
+    drawn = evidence.draw_reference(model["mean"], model["axes"], 40_000, seed=0)
+    assert np.allclose(drawn.mean(axis=0), X.mean(axis=0), atol=0.05)
+    assert np.allclose(np.cov(drawn.T), np.cov(X.T), atol=0.06)
+    # Estimated from at most 4 * max_points rows, whatever the data's size.
+    assert evidence.sample_index(10_000, 4 * 1000, seed=0).shape == (4000,)
+
+
+def test_clusterwise_jaccard_takes_each_clusters_best_match():
+    full = np.array([0, 0, 0, 1, 1, 1, -1])
+    sub = np.array([5, 5, 1, 1, 1, -1, 1])
+    # Cluster 0 {0,1,2} best matches {0,1}: 2/3. Cluster 1 {3,4,5} best matches
+    # {2,3,4,6}: 2/5. Noise is no cluster on either side.
+    assert evidence.clusterwise_jaccard(full, sub) == pytest.approx({0: 2 / 3, 1: 2 / 5})
+
+
+def test_k_curve_prominence_is_in_units_of_the_criterions_resolution():
+    ks = [2, 3, 4, 5]
+    assert evidence.k_curve_prominence(ks, [0.2, 0.5, 0.3, 0.1], 3, "silhouette") == (
+        pytest.approx(20.0))  # 0.2 above its best neighbour, in units of 0.01
+    assert evidence.k_curve_prominence(ks, [0.2, 0.3, 0.305, 0.1], 4, "silhouette") < 1
+    assert evidence.k_curve_prominence(ks, [100, 80, 90, 95], 3, "bic") == pytest.approx(10 / 6)
+
+
+def test_excess_p_value_is_uniform_when_the_data_are_as_structureless_as_the_null():
+    rng = np.random.default_rng(0)
+    draws = 5
+    null = rng.standard_normal((20_000, draws)) * 0.02 + 0.3
+    observed = rng.standard_normal(20_000) * 0.02 + 0.3
+    z = (observed - null.mean(axis=1)) / null.std(axis=1, ddof=1)
+    p = np.array([excess_p_value(value, draws) for value in z])
+    for level in (0.01, 0.05, 0.2, 0.5):
+        assert np.mean(p < level) == pytest.approx(level, abs=0.01 + level * 0.1)
+    assert math.isnan(excess_p_value(float("nan"), draws))
+
+
+# The rule -----------------------------------------------------------------------------
+
+def _row(clusterer: str, **metrics) -> dict:
+    evidence_defaults = {"adjusted_silhouette": 0.3, "excess": 40.0, "coverage": 1.0,
+                         "resampling_jaccard": 0.95, "calibration.null_draws": 5.0,
+                         "calibration.clusters": 3.0, "calibration.largest_cluster": 0.4}
+    return {"param.dataset": "blobs", "param.encoder": "pixels", "param.reducer": "none",
+            "param.clusterer": clusterer, "param.seed": "0",
+            **evidence_defaults, **metrics}
+
+
+def test_a_degenerate_solution_is_flagged_and_ranked_below_a_sound_one():
+    frame = pd.DataFrame([
+        _row("dominant", adjusted_silhouette=0.9, excess=300.0,
+             **{"calibration.largest_cluster": 0.95}),
+        _row("noisy", adjusted_silhouette=0.8, excess=200.0, coverage=0.3),
+        _row("sound"),
+    ])
+    (verdict,) = recommend(frame)
+    first, *rest = verdict.ranking
+    assert first.pipeline.endswith("sound") and first.structure and first.flags == []
+    assert {a.pipeline.split(" / ")[-1]: a.flags for a in rest} == {
+        "dominant": ["dominant_cluster"], "noisy": ["mostly_noise"]}
+    assert not any(a.structure for a in rest)  # degenerate solutions claim no structure
+
+
+def test_structure_needs_an_excess_beyond_the_bonferroni_corrected_null():
+    # p of z=4 with 5 draws is about 0.007: significant alone, not among 10 pipelines.
+    alone = pd.DataFrame([_row("kmeans", excess=4.0)])
+    many = pd.DataFrame([_row(f"c{i}", excess=4.0) for i in range(10)])
+    assert recommend(alone)[0].structure
+    assert not recommend(many)[0].structure
+
+
+def test_every_flag_has_a_description_and_unstable_clusters_are_flagged():
+    (verdict,) = recommend(pd.DataFrame([_row("kmeans", resampling_jaccard=0.4),
+                                         _row("gmm", **{"calibration.k_at_edge": 1.0,
+                                                        "calibration.k_prominence": 0.5})]))
+    flags = {a.pipeline.split(" / ")[-1]: a.flags for a in verdict.ranking}
+    assert flags == {"kmeans": ["unstable"], "gmm": ["k_at_edge", "no_clear_k"]}
+    assert all(FLAGS[flag] for flag in ("unstable", "k_at_edge", "no_clear_k"))
+
+
+# Steps of the plan ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def verdict_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("verdict")
+    registry = Registry.load()
+    text = GRID + f'tracking: {{uri: "{folder}"}}\ncache: "{folder}/cache"\n'
+    experiment = parse_experiment(text, registry)
+    counts = []
+    summary = runner.run(experiment, registry,
+                         on_outcome=lambda outcome: counts.append(
+                             (outcome.stage, outcome.status)))
+    return folder, registry, experiment, summary, counts
+
+
+def test_null_and_resampling_steps_are_shared_like_any_step(verdict_run):
+    _, _, _, summary, counts = verdict_run
+    computed = pd.Series([stage for stage, status in counts if status == "computed"])
+    by_stage = computed.value_counts().to_dict()
+    # 2 datasets x 2 reducers x 2 ks x 2 seeds = 16 combinations. The reference depends
+    # on the encoder output alone (one per dataset), the null and the subsample fits on
+    # the pipeline (8), whatever its seed; resampling and calibration on the combination.
+    assert summary.finished == 16
+    assert (by_stage["reference"], by_stage["null"], by_stage["subsample"]) == (2, 8, 8)
+    assert (by_stage["resampling"], by_stage["calibration"]) == (16, 16)
+
+
+def test_a_rerun_computes_no_evidence_again(verdict_run):
+    _, registry, experiment, _, _ = verdict_run
+    statuses = []
+    runner.run(experiment, registry, resume=False,
+               on_outcome=lambda outcome: statuses.append(outcome.status))
+    assert statuses and set(statuses) == {"cached"}
+
+
+def test_the_verdict_finds_the_blobs_and_nothing_in_one_gaussian(verdict_run):
+    folder, _, _, _, _ = verdict_run
+    verdicts = {v.dataset: v for v in recommend(load_results(str(folder), "verdict"))}
+    three = next(v for name, v in verdicts.items() if "centers=3" in name)
+    one = next(v for name, v in verdicts.items() if "centers=1" in name)
+    assert three.structure and three.choice.clusters == 3
+    assert three.grade["choice"] == pytest.approx(1.0)  # labels only grade it
+    assert not one.structure
+
+
+def test_evidence_is_logged_with_every_combination(verdict_run):
+    folder, _, _, _, _ = verdict_run
+    frame = load_results(str(folder), "verdict")
+    for column in ("adjusted_silhouette", "honest_silhouette", "excess", "coverage",
+                   "resampling_ari", "resampling_jaccard", "calibration.null_silhouette",
+                   "calibration.null_draws", "calibration.largest_cluster",
+                   "resampling.jaccard_min"):
+        assert frame[column].notna().all(), column
+    assert (frame["calibration.null_draws"] == 4).all()
+
+
+def test_a_failed_null_leaves_the_combination_finished_and_flagged(tmp_path, monkeypatch):
+    registry = Registry.load()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no null today")
+
+    monkeypatch.setattr(evidence, "draw_reference", broken)
+    text = GRID.replace("centers: [3, 1]", "centers: 3").replace("seeds: [0, 1]", "seeds: [0]")
+    text += f'tracking: {{uri: "{tmp_path}"}}\ncache: "{tmp_path}/cache"\n'
+    summary = runner.run(parse_experiment(text, registry), registry)
+    assert (summary.finished, summary.failed) == (4, [])
+    runs = Tracker(str(tmp_path), "verdict", create=False).combination_runs("FINISHED")
+    assert all("no null today" in run.data.tags["clustergrid.calibration.error"]
+               for run in runs)
+    (verdict,) = recommend(load_results(str(tmp_path), "verdict"))
+    assert all("no_null" in a.flags and not a.structure for a in verdict.ranking)
