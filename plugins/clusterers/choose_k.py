@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from annotated_types import Ge
 
 from clustergrid import Clusterer
 from clustergrid.plugins.metrics.internal import silhouette_estimate
@@ -32,7 +32,7 @@ DIRECTIONS = {"silhouette": 1.0, "bic": -1.0}
 
 #: The type of ``n_clusters``, so experiment files are checked before anything runs:
 #: one cluster is no clustering, so a fixed k is at least 2.
-NClusters = Annotated[int, Field(ge=2)] | Literal["auto"]
+NClusters = Annotated[int, Ge(2)] | Literal["auto"]
 #: ``[low, high]``, inclusive; in an experiment file a list of lists: ``k_range: [[2, 12]]``
 KRange = tuple[int, int]
 

@@ -4,13 +4,13 @@ import numbers
 from typing import Annotated
 
 import numpy as np
-from pydantic import Field
+from annotated_types import Ge, Gt, Lt
 
 from clustergrid import Reducer
 
 #: a number of components, or a fraction of the variance (checked before anything runs)
-Count = Annotated[int, Field(ge=1)]
-Fraction = Annotated[float, Field(gt=0, lt=1)]
+Count = Annotated[int, Ge(1)]
+Fraction = Annotated[float, Gt(0), Lt(1)]
 
 
 class PCA(Reducer):
