@@ -58,9 +58,10 @@ def run(
     wait: Annotated[bool, typer.Option(
         "--wait", help="If another run of this experiment holds the store, wait for it "
         "(default: refuse).")] = False,
-    max_combinations: Annotated[int, typer.Option(
+    max_combinations: Annotated[int | None, typer.Option(
         "--max-combinations", min=1, envvar="CLUSTERGRID_MAX_COMBINATIONS",
-        help="Refuse grids larger than this (a sweep written by mistake).")] = 10_000,
+        help="Refuse grids larger than this (default 10,000: a sweep written by "
+        "mistake).")] = None,
 ) -> None:
     """Run an experiment: every combination not yet finished, each logged to MLflow.
 
@@ -69,17 +70,16 @@ def run(
     """
     from clustergrid import runner
     from clustergrid.registry import Registry
-    from clustergrid.spec import check_grid_size, load_experiment
+    from clustergrid.spec import MAX_COMBINATIONS, check_grid_size, load_experiment
 
     registry = Registry.load()
     experiment = load_experiment(file, registry)
-    if not dry_run:  # a dry run is how one looks at a large grid before confirming it
-        check_grid_size(experiment, max_combinations)
-    if dry_run:
+    if dry_run:  # needs no confirmation: it is how one looks at a large grid first
         _plan, preview = runner.dry_run(experiment, registry, tracking_uri, resume)
         _print_preview(experiment.name, preview)
         console.print("Dry run: nothing was run.")
         return
+    check_grid_size(experiment, max_combinations or MAX_COMBINATIONS)
 
     from clustergrid.progress import StepProgress
 
@@ -92,9 +92,10 @@ def run(
                 on_outcome=progress.advance, wait=wait,
             )
     except KeyboardInterrupt:
-        # Before any step ran (the runner answers for later ones); Typer would print
-        # "Aborted!" and exit 1.
-        raise Interrupted("interrupted before any step ran; nothing was lost") from None
+        # Outside the steps (the runner says what it kept during them); Typer would
+        # print "Aborted!" and exit 1.
+        raise Interrupted("interrupted: finished steps are cached and complete "
+                          "combinations logged; run again to resume") from None
     status = summary.step_status
     if summary.preview.to_run == 0:
         console.print("Nothing to run: every combination already has a FINISHED run "
