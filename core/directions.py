@@ -36,6 +36,7 @@ STAGE_METRICS: dict[str, str] = {
     "honest_silhouette": "higher",
     "excess": "higher",
     "coverage": "descriptive",
+    "gap": "higher",
     "resampling_ari": "higher",
     "resampling_jaccard": "higher",
 }

@@ -7,6 +7,9 @@
 - A **noise-honest silhouette**: the silhouette of the clustered points, averaged over
   *all* points with noise scoring 0, as DBCV weights its clusters (Moulavi et al.,
   2014). Calling points noise therefore never raises it.
+- The **gap** of the gap statistic (Tibshirani, Walther & Hastie, 2001): how much
+  tighter the clusters are than the same pipeline's on null data, as a log-ratio of
+  within-cluster dispersions, noise counting around the mean of all points.
 - **Clusterwise stability** under subsampling (Hennig, 2007): for each cluster of the
   full fit, the best Jaccard overlap with a cluster of a refit on a subsample, averaged
   over subsamples.
@@ -18,6 +21,10 @@ ranking is ``clustergrid.verdict``.
 from __future__ import annotations
 
 import numpy as np
+
+#: part of every evidence step's key: bump it when what these functions compute changes,
+#: so cached evidence is recomputed rather than read back stale
+VERSION = "3"
 
 
 def sample_index(n: int, size: int, seed: int) -> np.ndarray:
@@ -62,6 +69,21 @@ def honest_silhouette(X: np.ndarray, labels: np.ndarray, max_points: int,
         return 0.0
     values = silhouette_samples(X[clustered], labels[clustered])
     return float(values.sum() / len(labels))
+
+
+def log_dispersion(X: np.ndarray, labels: np.ndarray, max_points: int, seed: int = 0) -> float:
+    """``log W``, the pooled within-cluster sum of squares of the gap statistic
+    (Tibshirani, Walther & Hastie, 2001), on the sample ``honest_silhouette`` uses. A
+    noise point is explained by no cluster: it counts at its distance to the mean of all
+    points, as it would in a solution with no clusters at all, so calling points noise
+    does not make clusters look tighter."""
+    index = sample_index(len(X), max_points, seed)
+    X, labels = np.asarray(X[index], dtype=np.float64), np.asarray(labels[index])
+    residuals = X - X.mean(axis=0)
+    for cluster in np.unique(labels[labels != -1]):
+        members = labels == cluster
+        residuals[members] = X[members] - X[members].mean(axis=0)
+    return float(np.log(max(np.sum(residuals**2), 1e-300)))
 
 
 def clusterwise_jaccard(full: np.ndarray, sub: np.ndarray) -> dict[int, float]:

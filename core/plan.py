@@ -42,6 +42,7 @@ from functools import cached_property
 from typing import Any
 
 from clustergrid.errors import SpecError
+from clustergrid.evidence import VERSION as evidence_version
 from clustergrid.registry import Registry
 from clustergrid.spec import Component, DatasetChoice, Experiment, VerdictConfig
 
@@ -177,7 +178,7 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
         """The verdict's steps of one combination. The reference depends on the encoder
         output alone, the null and the subsample fits on the pipeline, not its seed: all
         three are shared."""
-        limit = {"max_points": verdict.max_points}
+        limit = {"max_points": verdict.max_points, "version": evidence_version}
         reference = add("reference", (), (encode,), None, options=limit)
         null = add("null", (reducer, clusterer), (reference,), None,
                    options={**limit, "draws": verdict.null_draws})
@@ -185,7 +186,8 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
                         options={**limit, "resamples": verdict.resamples,
                                  "fraction": verdict.fraction})
         return {
-            "resampling": add("resampling", (), (cluster, subsample), None),
+            "resampling": add("resampling", (), (cluster, subsample), None,
+                              options={"version": evidence_version}),
             "calibration": add("calibration", (clusterer,), (cluster, reduce, null), None,
                                options=limit),
         }

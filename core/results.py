@@ -17,7 +17,8 @@ ROLES = ("dataset", "transforms", "encoder", "reducer", "clusterer")
 def load_results(tracking_uri: str | None, experiment: str,
                  include_failed: bool = False) -> pd.DataFrame:
     """One row per combination: its params, metrics and status, the latest run winning
-    when a combination was run more than once (``--no-resume``)."""
+    when a combination was run more than once (``--no-resume``, or logged again under a
+    new hash)."""
     tracker = Tracker(tracking_uri, experiment, create=False)
     rows = []
     for run in tracker.combination_runs():
@@ -42,8 +43,11 @@ def load_results(tracking_uri: str | None, experiment: str,
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    # A combination logged again under a new hash (a plugin's new version, new verdict
+    # settings) keeps its name: its latest run is the one that counts.
     frame = (frame.sort_values("start_time")
              .drop_duplicates("hash", keep="last")
+             .drop_duplicates("pipeline", keep="last")
              .drop(columns=["start_time"]))
     leading = ["pipeline", *[f"param.{r}" for r in ROLES if f"param.{r}" in frame],
                "param.seed", "status"]

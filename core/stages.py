@@ -27,6 +27,8 @@ DATA_BATCH_SIZE = 256
 ENCODE_BATCH_SIZE = 4096
 #: members of each cluster shown in the report's gallery
 GALLERY_SIZE = 8
+#: the smallest difference of silhouettes read as real
+SILHOUETTE_RESOLUTION = evidence.CRITERION_RESOLUTION["silhouette"]
 #: sub-folder of a cache entry holding what its component saved (``Component.save``)
 ARTIFACTS = "artifacts"
 #: the map stage's 2-D coordinates of every item, as a step file
@@ -310,13 +312,15 @@ def _null(step, cache: Cache, registry: Registry, folder: Path):
     reducer, clusterer = step.components
     mean, axes = cache.load(reference, "mean"), cache.load(reference, "axes")
     size = min(int(cache.load(reference, "n")), options["max_points"])
-    scores, found = [], []
+    scores, dispersions, found = [], [], []
     for draw in range(options["draws"]):
         data = evidence.draw_reference(mean, axes, size, seed=draw)
         labels, space = _fit_pipeline(reducer, clusterer, data, registry, draw)
         scores.append(evidence.honest_silhouette(space, labels, options["max_points"]))
-        found.append(len(np.unique(labels[labels != -1])))
-    return {"metrics": {"null_scores": scores, "null_clusters": [float(k) for k in found]}}
+        dispersions.append(evidence.log_dispersion(space, labels, options["max_points"]))
+        found.append(float(len(np.unique(labels[labels != -1]))))
+    return {"metrics": {"null_scores": scores, "null_log_dispersions": dispersions,
+                        "null_clusters": found}}
 
 
 def _fit_pipeline(reducer: Component, clusterer: Component, X: np.ndarray,
@@ -376,9 +380,11 @@ def _calibration(step, cache: Cache, registry: Registry, folder: Path):
     cluster, reduce, null = step.parents
     options = dict(step.options)
     labels = cache.load(cluster, "labels")
-    observed = evidence.honest_silhouette(cache.load(reduce, "X", mmap=True), labels,
-                                          options["max_points"])
-    null_scores = np.asarray(cache.meta(null)["metrics"]["null_scores"], dtype=float)
+    X = cache.load(reduce, "X", mmap=True)
+    observed = evidence.honest_silhouette(X, labels, options["max_points"])
+    null_metrics = cache.meta(null)["metrics"]
+    null_scores = np.asarray(null_metrics["null_scores"], dtype=float)
+    null_dispersions = np.asarray(null_metrics["null_log_dispersions"], dtype=float)
     null_mean, spread = float(null_scores.mean()), float(np.std(null_scores, ddof=1))
     clustered = labels[labels != -1]
     sizes = np.bincount(clustered - clustered.min()) if len(clustered) else np.zeros(1)
@@ -387,11 +393,17 @@ def _calibration(step, cache: Cache, registry: Registry, folder: Path):
         # Chance-corrected like the ARI: the share of the way from what the pipeline
         # scores on structureless data to a perfect score.
         "adjusted_silhouette": (observed - null_mean) / (1.0 - null_mean),
-        # In null standard deviations; the floor keeps a degenerate null finite.
-        "excess": (observed - null_mean) / max(spread, 1e-6),
+        # In null standard deviations, never finer than the silhouette's resolution: a
+        # null that always scores the same (a clusterer finding nothing in it) would
+        # otherwise turn any difference into an infinite excess.
+        "excess": (observed - null_mean) / max(spread, SILHOUETTE_RESOLUTION),
         "coverage": float(len(clustered) / len(labels)),
+        # How much tighter than on null data, as a log-ratio of dispersions.
+        "gap": float(null_dispersions.mean()
+                     - evidence.log_dispersion(X, labels, options["max_points"])),
     }
     diagnostics = {
+        "gap_sd": float(np.std(null_dispersions, ddof=1) * np.sqrt(1 + 1 / len(null_scores))),
         "null_silhouette": null_mean,
         "null_silhouette_std": spread,
         "null_draws": float(len(null_scores)),

@@ -12,13 +12,18 @@ and the shape of its solution. The rule, per dataset:
    ``D`` null draws is compared with Student's t on ``D - 1`` degrees of freedom
    (``z / sqrt(1 + 1/D)`` is t-distributed when the data are as structureless as the
    null), one-sided, Bonferroni-corrected over the dataset's pipelines at ``alpha``. A
-   pipeline shows structure when that test passes and its solution is not degenerate.
-3. **Flags** mark what a scientist should distrust (``FLAGS``).
-4. **Ranking**: pipelines showing structure first, then fewer flags, then the higher
-   score. The score is the chance-corrected silhouette
-   ``(s - mean_null) / (1 - mean_null)``: like the ARI's correction of the Rand index,
-   the share of the way from what the pipeline finds in structureless data to a
-   perfect score, so pipelines on different encoders and reducers share one scale.
+   pipeline shows structure when that test passes and no flag bars it (``BARRING``: a
+   degenerate solution, or clusters that dissolve under resampling).
+3. **Flags** mark what a scientist should distrust (``FLAGS``); those about the choice
+   of k warn without barring.
+4. **Ranking**: pipelines showing structure first, then those not barred, then the
+   larger gap (Tibshirani, Walther & Hastie, 2001): how much tighter the clusters are
+   than the same pipeline's on the null, as a log-ratio of within-cluster dispersions.
+   Scale-free, it puts pipelines on different encoders and reducers on one scale, and
+   unlike the silhouette it does not favour a few well-separated clusters over the
+   finer partition the data support. It is not the test of step 2: on a few hundred
+   points its null spread is so small that the null's own misfit (a covariance
+   estimated from the data) reads as significant, where the silhouette's does not.
 
 Labels never enter the rule; ``grade`` only shows, afterwards, how it did.
 """
@@ -34,12 +39,12 @@ import pandas as pd
 from clustergrid.results import component_labels
 
 #: the score the verdict ranks by, a logged metric of every combination with evidence
-SCORE = "adjusted_silhouette"
+SCORE = "gap"
 #: family-wise error rate of the test for structure beyond the null, per dataset
 ALPHA = 0.05
 #: Hennig (2007): clusters whose mean Jaccard under resampling is below 0.6 are not stable
 STABLE_JACCARD = 0.6
-#: flag -> what it says; the first four are degenerate and bar a claim of structure
+#: flag -> what it says
 FLAGS = {
     "no_null": "no null reference could be computed: nothing to calibrate against",
     "single_cluster": "fewer than two clusters",
@@ -49,7 +54,9 @@ FLAGS = {
     "no_clear_k": "the k-selection curve has no clear optimum",
     "unstable": f"clusters dissolve under resampling (mean Jaccard < {STABLE_JACCARD})",
 }
-DEGENERATE = ("no_null", "single_cluster", "dominant_cluster", "mostly_noise")
+#: flags that bar a claim of structure: a degenerate solution, or clusters that do not
+#: survive resampling; the others warn about how k was chosen
+BARRING = ("no_null", "single_cluster", "dominant_cluster", "mostly_noise", "unstable")
 
 
 @dataclass
@@ -71,6 +78,11 @@ class Assessment:
     seeds: int
     #: ARI between seeds, when there are several
     seed_stability: float = math.nan
+
+    @property
+    def barred(self) -> bool:
+        """Whether a flag bars this pipeline from showing structure (``BARRING``)."""
+        return bool(set(self.flags) & set(BARRING))
 
     def record(self) -> dict[str, Any]:
         """As JSON-ready values: NaN (no evidence) becomes None."""
@@ -114,8 +126,8 @@ def recommend(finished: pd.DataFrame, alpha: float = ALPHA) -> list[DatasetVerdi
         tested = sum(math.isfinite(a.excess) for a in pipelines) or 1
         for assessment in pipelines:
             assessment.structure = (assessment.p_value < alpha / tested
-                                    and not set(assessment.flags) & set(DEGENERATE))
-        pipelines.sort(key=lambda a: (not a.structure, len(a.flags),
+                                    and not assessment.barred)
+        pipelines.sort(key=lambda a: (not a.structure, a.barred,
                                       -a.score if math.isfinite(a.score) else math.inf))
         for rank, assessment in enumerate(pipelines, start=1):
             assessment.rank = rank

@@ -46,9 +46,9 @@ def test_run_prints_the_plan_progress_and_where_results_are(tiny_store):
     assert "Experiment tiny: 8 combinations, 0 already finished, 8 to run." in out
     # 1 data, 2 encoders, 2 reductions (none after each), 8 clusterings and scores, and a
     # stability step for each of the 4 pipelines over its 2 seeds, and a map of each
-    # encoder output; the verdict's evidence: a null reference per encoder output, a null
-    # per pipeline, and resampling and calibration per combination.
-    assert "Steps: 49 computed, 0 from cache, 0 failed, 0 skipped." in out
+    # encoder output; the verdict's evidence: a null reference per encoder output, null
+    # and subsample fits per pipeline, resampling and calibration per combination.
+    assert "Steps: 53 computed, 0 from cache, 0 failed, 0 skipped." in out
     assert "Combinations: 8 finished, 0 failed" in out
     assert f"MLflow store: sqlite:///{folder}/clustergrid-runs/mlflow.db" in out
     assert f"Report: {folder}/clustergrid-runs/reports/tiny.html" in out
@@ -81,6 +81,29 @@ def test_results_formats_list_every_combination(tiny_store):
         "dataset: digits[n_samples=200], transforms: none, reducer: none")
     assert "silhouette" in table and "kmeans[n_clusters=4,n_init=1]" in table
     assert len([line for line in table.splitlines() if "pixels[downsample=" in line]) == 8
+
+
+def test_results_recommend_ranks_the_pipelines_without_labels(tiny_store):
+    folder, _ = tiny_store
+    records = json.loads(cli("results", "tiny", "--recommend", "--format", "json",
+                             cwd=folder).stdout)
+    # 4 pipelines (2 encoders x 2 ks), their 2 seeds pooled, best first.
+    assert [r["rank"] for r in records] == [1, 2, 3, 4]
+    assert all(set(r) >= {"dataset", "pipeline", "score", "stability", "coverage", "flags",
+                          "structure"} for r in records)
+    assert all(r["seeds"] == 2 and isinstance(r["structure"], bool) for r in records)
+    structured = [r["structure"] for r in records]
+    assert structured == sorted(structured, reverse=True)  # structure shown comes first
+    # The score is the mean over seeds of the logged gap.
+    runs = json.loads(cli("results", "tiny", "--format", "json", cwd=folder).stdout)
+    seeds = [r["gap"] for r in runs if f" / {records[0]['pipeline']} / "
+             in r["pipeline"]]
+    assert len(seeds) == 2 and records[0]["score"] == pytest.approx(sum(seeds) / 2)
+    text = cli("results", "tiny", "--recommend", cwd=folder).stdout
+    assert records[0]["pipeline"] in text
+    assert ("Recommended: " + records[0]["pipeline"] in text) == records[0]["structure"]
+    assert "Against the labels (never used by the verdict): ari of the first choice" in text
+    assert cli("results", "tiny", "--recommend", "--format", "csv", cwd=folder).returncode == 1
 
 
 def test_results_of_an_unknown_experiment_is_one_line(tiny_store):

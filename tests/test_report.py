@@ -3,6 +3,7 @@ agrees with what was logged and cached. (tests/test_report_browser.py opens it.)
 
 from __future__ import annotations
 
+import html
 import itertools
 import re
 
@@ -119,8 +120,30 @@ def test_stores_without_recorded_directions_use_the_installed_metrics():
     assert "data-metric='spread'" not in page
 
 
+def test_recommendation_opens_with_the_verdict_on_each_dataset(grid, page):
+    from clustergrid.verdict import recommend
+
+    folder, experiment, _ = grid
+    verdicts = recommend(load_results(str(folder), experiment.name))
+    section = re.search(r"<section id='recommendation'>(.*?)</section>", page, re.S).group(1)
+    assert page.index("id='recommendation'") < page.index("id='leaderboard'")
+    for verdict in verdicts:
+        assert f"<h3>{html.escape(verdict.dataset)}</h3>" in section
+        rows = re.findall(r"<tr[^>]*><td>(\d+)</td><td class='text'>([^<]*)</td>",
+                          section.split(f"<h3>{html.escape(verdict.dataset)}</h3>")[1])
+        assert [html.unescape(p) for _, p in rows[:len(verdict.ranking)]] == [
+            a.pipeline for a in verdict.ranking]
+        headline = (f"Recommended: <b>{html.escape(verdict.choice.pipeline)}</b>"
+                    if verdict.structure else "No pipeline shows structure beyond its null")
+        assert headline in section
+    # Labels grade the choice: digits and the named blobs are labelled.
+    assert section.count("Against the labels, which the verdict never uses: ari") == 2
+    # Without a choice of metric, heatmaps and ranking show the verdict's score.
+    assert re.search(r"<option selected>gap</option>", page)
+
+
 def test_heatmaps_one_per_dataset_and_reducer(page):
-    ari = re.search(r"<section id='heatmaps'>.*?<div class='by-metric' data-metric='ari'>"
+    ari = re.search(r"<section id='heatmaps'>.*?<div class='by-metric' data-metric='ari'[^>]*>"
                     r"(.*?)</div>", page, re.S).group(1)
     assert len(re.findall("<table class='heatmap'>", ari)) == 4  # 2 datasets x 2 reducers
 
@@ -135,7 +158,7 @@ def test_ranking_uses_scipys_friedman_test(grid, page):
                               aggfunc="mean")
     # 4 pipelines on 2 datasets
     statistic, p = friedmanchisquare(*table.to_numpy())
-    section = re.search(r"data-metric='ari'>\s*<p>4 pipelines on 2 dataset\(s\): Friedman "
+    section = re.search(r"data-metric='ari'[^>]*>\s*<p>4 pipelines on 2 dataset\(s\): Friedman "
                         r"&chi;&sup2; = ([\d.]+), p = ([\d.e-]+)", page)
     assert section, "no ranking of 4 pipelines over 2 datasets"
     assert float(section.group(1)) == pytest.approx(statistic, abs=0.005)

@@ -59,19 +59,39 @@ def test_honest_silhouette_is_scikit_learns_when_nothing_is_noise(blobs):
         silhouette_score(X, labels), abs=1e-12)
 
 
-def test_calling_points_noise_never_raises_the_honest_silhouette(blobs):
+def test_calling_points_noise_never_raises_the_honest_scores(blobs):
     X, _, labels = blobs
     sound = evidence.honest_silhouette(X, labels, max_points=1000)
-    # Half the points at random, and the half with the lowest silhouette, the points a
-    # noise-calling clusterer would drop to look compact.
-    random_half = np.random.default_rng(0).permutation(len(X))[: len(X) // 2]
-    worst_half = np.argsort(silhouette_samples(X, labels))[: len(X) // 2]
-    for half in (random_half, worst_half):
+    dispersion = evidence.log_dispersion(X, labels, max_points=1000)
+    # Half the points at random, the half with the lowest silhouette (the points a
+    # noise-calling clusterer would drop to look compact), and the half farthest from
+    # their centroid (those that most loosen a cluster).
+    centroids = np.stack([X[labels == k].mean(axis=0) for k in range(4)])
+    spread = ((X - centroids[labels]) ** 2).sum(axis=1)
+    halves = {"random": np.random.default_rng(0).permutation(len(X))[: len(X) // 2],
+              "worst silhouette": np.argsort(silhouette_samples(X, labels))[: len(X) // 2],
+              "farthest": np.argsort(spread)[len(X) // 2:]}
+    for name, half in halves.items():
         noisy = labels.copy()
         noisy[half] = -1
-        assert evidence.honest_silhouette(X, noisy, max_points=1000) < sound
-    # The trap it avoids: on the clustered points alone, dropping the worst half helps.
-    assert silhouette_score(X[noisy != -1], noisy[noisy != -1]) > sound
+        assert evidence.honest_silhouette(X, noisy, max_points=1000) < sound, name
+        # The gap is the null's log W minus this one: a larger W is a smaller gap.
+        assert evidence.log_dispersion(X, noisy, max_points=1000) > dispersion, name
+    # The trap they avoid: on the clustered points alone, dropping points helps.
+    kept = noisy != -1
+    assert silhouette_score(X[kept], noisy[kept]) > sound
+    assert evidence.log_dispersion(X[kept], noisy[kept], 1000) < dispersion
+
+
+def test_log_dispersion_is_the_pooled_within_cluster_sum_of_squares(blobs):
+    X, _, labels = blobs
+    model = KMeans(4, n_init=4, random_state=0).fit(X)
+    assert evidence.log_dispersion(X, model.labels_, 1000) == pytest.approx(
+        np.log(model.inertia_), rel=1e-9)
+    # No cluster at all: every point around the mean, as in a one-cluster solution.
+    everything = np.full(len(X), -1)
+    assert evidence.log_dispersion(X, everything, 1000) == pytest.approx(
+        np.log(((X - X.mean(axis=0)) ** 2).sum()))
 
 
 def test_honest_silhouette_is_zero_without_two_clusters(blobs):
@@ -123,7 +143,7 @@ def test_excess_p_value_is_uniform_when_the_data_are_as_structureless_as_the_nul
 # The rule -----------------------------------------------------------------------------
 
 def _row(clusterer: str, **metrics) -> dict:
-    evidence_defaults = {"adjusted_silhouette": 0.3, "excess": 40.0, "coverage": 1.0,
+    evidence_defaults = {"gap": 0.3, "excess": 40.0, "coverage": 1.0,
                          "resampling_jaccard": 0.95, "calibration.null_draws": 5.0,
                          "calibration.clusters": 3.0, "calibration.largest_cluster": 0.4}
     return {"param.dataset": "blobs", "param.encoder": "pixels", "param.reducer": "none",
@@ -133,9 +153,8 @@ def _row(clusterer: str, **metrics) -> dict:
 
 def test_a_degenerate_solution_is_flagged_and_ranked_below_a_sound_one():
     frame = pd.DataFrame([
-        _row("dominant", adjusted_silhouette=0.9, excess=300.0,
-             **{"calibration.largest_cluster": 0.95}),
-        _row("noisy", adjusted_silhouette=0.8, excess=200.0, coverage=0.3),
+        _row("dominant", gap=0.9, excess=300.0, **{"calibration.largest_cluster": 0.95}),
+        _row("noisy", gap=0.8, excess=200.0, coverage=0.3),
         _row("sound"),
     ])
     (verdict,) = recommend(frame)
@@ -211,7 +230,8 @@ def test_the_verdict_finds_the_blobs_and_nothing_in_one_gaussian(verdict_run):
 def test_evidence_is_logged_with_every_combination(verdict_run):
     folder, _, _, _, _ = verdict_run
     frame = load_results(str(folder), "verdict")
-    for column in ("adjusted_silhouette", "honest_silhouette", "excess", "coverage",
+    for column in ("adjusted_silhouette", "honest_silhouette", "excess", "coverage", "gap",
+                   "calibration.gap_sd",
                    "resampling_ari", "resampling_jaccard", "calibration.null_silhouette",
                    "calibration.null_draws", "calibration.largest_cluster",
                    "resampling.jaccard_min"):

@@ -7,7 +7,7 @@ import html
 
 import pandas as pd
 
-from clustergrid.verdict import DEGENERATE, FLAGS, SCORE, DatasetVerdict, recommend
+from clustergrid.verdict import BARRING, FLAGS, SCORE, DatasetVerdict, recommend
 
 esc = html.escape
 
@@ -21,10 +21,12 @@ def recommendation_section(finished: pd.DataFrame) -> str:
              "<p>Without labels: each pipeline's clusters are compared with what the same "
              "pipeline finds in structureless data (a Gaussian with the embedding's "
              "covariance), refitted on subsamples, and checked for degenerate solutions. "
-             f"Pipelines are ranked by structure shown, then fewer flags, then "
-             f"<code>{SCORE}</code>, the silhouette corrected for what the null scores "
-             "(noise counts as 0). Labels, when the data have them, only grade the "
-             "choice afterwards.</p>"]
+             "A pipeline shows structure when its silhouette (noise counting as 0) beats "
+             "its null significantly and no flag in bold bars it. Pipelines are ranked by "
+             "structure shown, then unbarred, then by "
+             f"<code>{SCORE}</code>, how much tighter its clusters are than on the null "
+             "(the gap statistic). Labels, when the data have them, only grade the choice "
+             "afterwards.</p>"]
     parts.extend(_dataset(verdict) for verdict in verdicts)
     raised = sorted({flag for v in verdicts for a in v.ranking for flag in a.flags})
     if raised:
@@ -50,7 +52,7 @@ def _dataset(verdict: DatasetVerdict) -> str:
                  f"grid {g['best']:.3f} ({esc(g['best_pipeline'])}).</p>")
     rows = []
     for a in verdict.ranking:
-        flags = ", ".join(f"<b>{esc(f)}</b>" if f in DEGENERATE else esc(f) for f in a.flags)
+        flags = ", ".join(f"<b>{esc(f)}</b>" if f in BARRING else esc(f) for f in a.flags)
         rows.append(
             f"<tr{' class=chosen' if a.rank == 1 and a.structure else ''}><td>{a.rank}</td>"
             f"<td class='text'>{esc(a.pipeline)}</td><td>{'yes' if a.structure else 'no'}</td>"
