@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from clustergrid.errors import ClustergridError
+from clustergrid.errors import ClustergridError, Interrupted
 
 app = typer.Typer(
     help="Run every combination of datasets, encoders, reducers and clusterers; compare them.",
@@ -55,29 +55,47 @@ def run(
     tracking_uri: TrackingOption = None,
     report: Annotated[Path | None, typer.Option(
         "--report", help="Where to write the HTML report (default: in the store folder).")] = None,
+    wait: Annotated[bool, typer.Option(
+        "--wait", help="If another run of this experiment holds the store, wait for it "
+        "(default: refuse).")] = False,
+    max_combinations: Annotated[int | None, typer.Option(
+        "--max-combinations", min=1, envvar="CLUSTERGRID_MAX_COMBINATIONS",
+        help="Refuse grids larger than this (default 10,000: a sweep written by "
+        "mistake).")] = None,
 ) -> None:
-    """Run an experiment: every combination not yet finished, each logged to MLflow."""
+    """Run an experiment: every combination not yet finished, each logged to MLflow.
+
+    Exit status: 0 every combination finished; 1 some failed (all are logged and the
+    report is written); 2 a bad experiment file or arguments; 130 interrupted (Ctrl-C).
+    """
     from clustergrid import runner
     from clustergrid.registry import Registry
-    from clustergrid.spec import load_experiment
+    from clustergrid.spec import MAX_COMBINATIONS, check_grid_size, load_experiment
 
     registry = Registry.load()
     experiment = load_experiment(file, registry)
-    if dry_run:
+    if dry_run:  # needs no confirmation: it is how one looks at a large grid first
         _plan, preview = runner.dry_run(experiment, registry, tracking_uri, resume)
         _print_preview(experiment.name, preview)
         console.print("Dry run: nothing was run.")
         return
+    check_grid_size(experiment, max_combinations or MAX_COMBINATIONS)
 
     from clustergrid.progress import StepProgress
 
-    with StepProgress(console) as progress:
-        summary = runner.run(
-            experiment, registry, tracking_uri=tracking_uri, workers=workers, resume=resume,
-            on_start=lambda preview: (_print_preview(experiment.name, preview),
-                                      progress.start(preview)),
-            on_outcome=progress.advance,
-        )
+    try:
+        with StepProgress(console) as progress:
+            summary = runner.run(
+                experiment, registry, tracking_uri=tracking_uri, workers=workers,
+                resume=resume, on_start=lambda preview: (
+                    _print_preview(experiment.name, preview), progress.start(preview)),
+                on_outcome=progress.advance, wait=wait,
+            )
+    except KeyboardInterrupt:
+        # Outside the steps (the runner says what it kept during them); Typer would
+        # print "Aborted!" and exit 1.
+        raise Interrupted("interrupted: finished steps are cached and complete "
+                          "combinations logged; run again to resume") from None
     status = summary.step_status
     if summary.preview.to_run == 0:
         console.print("Nothing to run: every combination already has a FINISHED run "
@@ -98,6 +116,8 @@ def run(
                   + (f" --tracking-uri {tracking_uri}" if tracking_uri else ""))
     console.print(f"MLflow store: {summary.tracking_uri}")
     console.print(f"Report: {report_path}")
+    if summary.failed:
+        raise typer.Exit(1)
 
 
 def _print_preview(name: str, preview) -> None:
@@ -366,8 +386,16 @@ def ui_command(uri: str, port: int) -> list[str]:
 
 
 def main() -> None:
+    import signal
+
+    # SIGTERM (a batch system's stop, `kill`) ends a run as Ctrl-C does: what is complete
+    # is logged, the invocation's run is marked KILLED, and the exit status says so.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         app()
+    except Interrupted as exc:  # the summary of what was kept is the whole message
+        errors.print(str(exc), highlight=False)
+        raise SystemExit(exc.exit_code) from None
     except ClustergridError as exc:
         errors.print(f"error: {exc}", highlight=False)
         raise SystemExit(exc.exit_code) from None

@@ -82,7 +82,7 @@ def _run(client: Client, steps: list[Step], cache: Cache, registry: Registry,
                 record(StepOutcome(step.key, step.stage, "skipped", error=cause.error,
                                    error_type=cause.error_type, traceback=cause.traceback))
             elif all(parent in outcomes for parent in step.parents):
-                if cache.has(key):  # no need to wake a worker for a cache hit
+                if cache.valid(key):  # no need to wake a worker for a cache hit
                     del pending[key]
                     record(execute_step(step, cache, registry))
                 elif free > 0:

@@ -19,3 +19,10 @@ class PluginError(ClustergridError):
     """A plugin name that is unknown, ambiguous, or failed to load."""
 
     exit_code = 2
+
+
+class Interrupted(ClustergridError):
+    """Ctrl-C (or SIGTERM) during a run, after everything complete was kept; the message
+    says what was."""
+
+    exit_code = 130

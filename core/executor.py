@@ -8,10 +8,12 @@ is skipped; everything independent of a failure still runs.
 from __future__ import annotations
 
 import os
+import signal
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
@@ -38,8 +40,9 @@ class StepOutcome:
 
 def execute_step(step: Step, cache: Cache, registry: Registry) -> StepOutcome:
     """Run one step and report, never raise: exceptions do not cross process boundaries
-    reliably, and a failure is a result to record."""
-    if cache.has(step.key):
+    reliably, and a failure is a result to record. A damaged entry is removed by
+    ``Cache.valid`` and computed again, never used."""
+    if cache.valid(step.key):
         return StepOutcome(step.key, step.stage, "cached", cache.meta(step.key))
     try:
         meta = run_step(step, cache, registry)
@@ -96,7 +99,7 @@ def execute(
         mp_context=context,
         initializer=_start_worker,
         initargs=(registry.extra_modules, workers),
-    ) as pool:
+    ) as pool, _stopped_on_interrupt(pool):
         while pending or running:
             settled = len(outcomes)
             for key, step in list(pending.items()):
@@ -106,7 +109,7 @@ def execute(
                     skip(step, cause)
                 elif all(parent in outcomes for parent in step.parents):
                     del pending[key]
-                    if cache.has(key):  # no need to wake a worker for a cache hit
+                    if cache.valid(key):  # no need to wake a worker for a cache hit
                         record(execute_step(step, cache, registry))
                     else:
                         running[pool.submit(_execute_in_worker, step, str(cache.root))] = step
@@ -126,11 +129,29 @@ def execute(
     return outcomes
 
 
+@contextmanager
+def _stopped_on_interrupt(pool: ProcessPoolExecutor) -> Iterator[None]:
+    """On Ctrl-C (or any error of the driver) stop the workers now: leaving the pool's
+    block would otherwise wait for every submitted step. A killed step leaves no entry,
+    only a scratch folder that the next run removes."""
+    try:
+        yield
+    except BaseException:
+        # The pool has no public way to stop running tasks before Python 3.14.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+
+
 _worker_registry: Registry | None = None
 
 
 def _start_worker(extra_modules: tuple[str, ...], workers: int) -> None:
     global _worker_registry
+    # Ctrl-C reaches the whole process group: the driver alone handles it, stopping the
+    # workers, instead of each printing its own traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Share the cores between workers instead of each BLAS/torch pool claiming all.
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):

@@ -38,6 +38,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from clustergrid.errors import SpecError
@@ -84,9 +85,10 @@ class Combination:
     #: stage -> step key
     steps: dict[str, str] = field(compare=False, hash=False)
 
-    @property
+    @cached_property  # asked once per combination by resume, preview and logging
     def key(self) -> str:
-        """The combination's config hash: a hash of all its steps' keys."""
+        """The combination's config hash: a hash of all its steps' keys (complete once
+        the plan is made; the stability step is the last added)."""
         return config_hash(sorted((stage, key) for stage, key in self.steps.items()
                                   if stage not in REPORT_STAGES))
 
@@ -132,13 +134,27 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
             versions[ident] = registry.get(component.kind, component.plugin).version
         return versions[ident]
 
+    #: plugin -> whether it takes a seed: asking reads its signature, and a grid asks
+    #: once per combination
+    seeded: dict[tuple[str, str], bool] = {}
+
     def stochastic(component: Component) -> bool:
-        cls = registry.get(component.kind, component.plugin).cls
-        return cls.is_stochastic() and "random_state" not in component.kwargs
+        ident = (component.kind, component.plugin)
+        if ident not in seeded:
+            seeded[ident] = registry.get(*ident).cls.is_stochastic()
+        return seeded[ident] and "random_state" not in component.kwargs
+
+    #: a step's arguments -> its key: shared steps come up once per combination, and
+    #: hashing is most of the time of planning a large grid
+    known: dict[tuple, str] = {}
 
     def add(stage: str, components: tuple[Component, ...], parents: tuple[str, ...],
             seed: int | None, extra: dict[str, Any] | None = None,
             options: dict[str, Any] | None = None) -> str:
+        arguments = (stage, components, parents, seed, tuple(sorted((extra or {}).items())),
+                     tuple(sorted((options or {}).items())))
+        if arguments in known:
+            return known[arguments]
         identity = {
             "stage": stage,
             "components": [
@@ -149,7 +165,7 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
             **(extra or {}),
             **({"options": options} if options else {}),
         }
-        key = config_hash(identity)
+        key = known[arguments] = config_hash(identity)
         steps.setdefault(key, Step(stage, key, components, parents, seed,
                                    tuple(sorted((options or {}).items()))))
         return key

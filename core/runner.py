@@ -21,7 +21,9 @@ import numpy as np
 
 from clustergrid.cache import Cache
 from clustergrid.directions import STAGE_METRICS, metric_directions
+from clustergrid.errors import Interrupted
 from clustergrid.executor import StepOutcome, execute
+from clustergrid.locks import held
 from clustergrid.plan import (
     EVIDENCE_STAGES,
     REPORT_STAGES,
@@ -39,6 +41,7 @@ from clustergrid.tracking import (
     TAG_HASH,
     TAG_STEP,
     Tracker,
+    locks_folder,
     resolve_uri,
     store_exists,
 )
@@ -85,14 +88,15 @@ def cache_root(experiment: Experiment) -> Path:
 
 def preview(plan: Plan, cache: Cache, finished: set[str], resume: bool) -> Preview:
     todo = _todo(plan, finished, resume)
-    steps = plan.steps_for(todo)
-    counts = {
-        stage: (
-            sum(step.stage == stage for step in steps),
-            sum(step.stage == stage and cache.has(step.key) for step in steps),
-        )
-        for stage in STAGES
-    }
+    totals = Counter()
+    cached = Counter()
+    # One pass, and no file system call per step when there is no cache yet: a dry run
+    # of 100,000 combinations should answer in seconds.
+    look = cache.root.is_dir()
+    for step in plan.steps_for(todo):
+        totals[step.stage] += 1
+        cached[step.stage] += look and cache.has(step.key)
+    counts = {stage: (totals[stage], cached[stage]) for stage in STAGES}
     done = sum(c.key in finished for c in plan.combinations)
     return Preview(len(plan.combinations), done, len(todo), counts)
 
@@ -125,12 +129,30 @@ def run(
     resume: bool = True,
     on_start: Callable[[Preview], None] = lambda preview: None,
     on_outcome: Callable[[StepOutcome], None] = lambda outcome: None,
+    wait: bool = False,
 ) -> RunSummary:
-    """Run every combination not yet finished and log each to MLflow."""
+    """Run every combination not yet finished and log each to MLflow.
+
+    One run of an experiment on a store at a time: a second one waits for the first
+    (``wait=True``) or is refused in one line naming it, so nothing is computed or logged
+    twice. Different experiments on one store run side by side."""
     started = time.perf_counter()
     plan = make_plan(experiment, registry)
     uri = tracking_uri or experiment.tracking_uri
     cache = Cache(cache_root(experiment))
+    with held(locks_folder(uri, cache.root) / f"{experiment.name}.lock",
+              f"experiment '{experiment.name}' on {resolve_uri(uri)}", wait=wait):
+        # Scratch folders of killed runs; those of live runs (other experiments) stay.
+        cache.clean_scratch()
+        return _run_locked(experiment, plan, registry, uri, cache, workers, resume,
+                           on_start, on_outcome, started)
+
+
+def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str | None,
+                cache: Cache, workers: int | None, resume: bool,
+                on_start: Callable[[Preview], None],
+                on_outcome: Callable[[StepOutcome], None], started: float) -> RunSummary:
+    """``run``, once it holds the experiment's lock."""
     new_store = not store_exists(uri)
     # Every MLflow call runs on this one driver thread, in order, while steps compute:
     # workers never open the store, so even creating it (seconds, for SQLite) can
@@ -190,14 +212,15 @@ def run(
                                         cache))))
 
         status = "FAILED"
+        interrupted = False
         try:
             executor = experiment.executor.model_copy(
                 update={"workers": workers or experiment.executor.workers})
             run_steps(plan.steps_for(todo), cache, registry, executor, record)
             status = "FINISHED"
         except KeyboardInterrupt:
-            status = "KILLED"
-            raise
+            # Everything complete is logged below before leaving, then said in one line.
+            status, interrupted = "KILLED", True
         finally:
             summary.wall_time = time.perf_counter() - started
             ended = mlflow.submit(lambda: opened.result().end_invocation(
@@ -210,6 +233,12 @@ def run(
             for future in (*logged, ended):
                 future.result()  # an MLflow error surfaces here, after every step ran
             summary.parent_run_id = parent.result()
+    if interrupted:
+        raise Interrupted(
+            f"interrupted: {summary.finished + len(summary.failed)} of {len(todo)} "
+            f"combinations were logged ({summary.finished} finished) and "
+            f"{summary.step_status['computed']} computed steps are cached; run again to "
+            "resume") from None
     return summary
 
 

@@ -156,6 +156,27 @@ class Experiment:
     #: the verdict's settings, or None for no verdict
     verdict: VerdictConfig | None = None
 
+    @property
+    def grid_size(self) -> int:
+        """How many combinations the grid has at most (fully deterministic pipelines
+        count once per seed here, once in the plan)."""
+        return (len(self.datasets) * len(self.encoders) * len(self.reducers)
+                * len(self.clusterers) * len(self.seeds))
+
+
+#: the largest grid ``clustergrid run`` takes without ``--max-combinations``
+MAX_COMBINATIONS = 10_000
+
+
+def check_grid_size(experiment: Experiment, limit: int = MAX_COMBINATIONS) -> None:
+    """Refuse, in one line, a grid larger than ``limit``: a sweep written by mistake
+    (``range`` pasted in, a list of lists flattened) would run for days."""
+    if experiment.grid_size > limit:
+        where = experiment.source or experiment.name
+        raise SpecError(f"{where}: {experiment.grid_size:,} combinations, more than "
+                        f"{limit:,}; check the sweeps, or confirm with "
+                        f"--max-combinations {experiment.grid_size}")
+
 
 def load_experiment(path: str | Path, registry: Registry) -> Experiment:
     """Read, validate and expand an experiment file; SpecError names what is wrong."""
@@ -249,14 +270,19 @@ def parse_datasets(text: str, registry: Registry, source: Path | None = None,
 
 def _read_yaml(text: str, where: str):
     """The parsed YAML and a ``fail(path, message)`` that names the path's line."""
+    # Parsed once, into nodes (for line numbers) then values, by libyaml when present:
+    # a sweep of 100,000 values takes pure-Python YAML tens of seconds.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        node = loader.get_single_node()
+        raw = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise SpecError(f"{where}{line}: not valid YAML: {problem}") from None
+    finally:
+        loader.dispose()
     lines = _line_numbers(node)
 
     def fail(path: tuple, message: str) -> SpecError:
@@ -294,7 +320,10 @@ def _expand_entry(kind, entry: ComponentEntry, path: tuple, registry: Registry, 
         values = value if isinstance(value, list) else [value]
         if not values:
             raise fail((*path, key), "an empty list sweeps over nothing: the grid is empty")
-        sweeps[key] = [_coerce(hints.get(key), item, fail, (*path, key)) for item in values]
+        # One adapter per parameter: building one costs more than validating a value,
+        # and a sweep may hold many thousands of values.
+        adapter = TypeAdapter(hints[key]) if key in hints else None
+        sweeps[key] = [_coerce(adapter, item, fail, (*path, key)) for item in values]
     keys = list(sweeps)
     return [
         Component(kind, info.name, tuple(zip(keys, combo, strict=True)))
@@ -302,14 +331,20 @@ def _expand_entry(kind, entry: ComponentEntry, path: tuple, registry: Registry, 
     ]
 
 
-def _coerce(hint, value, fail, path):
-    """``value`` validated against the type hint of the plugin's ``__init__`` parameter."""
-    if hint is None:
+def _coerce(adapter: TypeAdapter | None, value, fail, path):
+    """``value`` validated against the type hint of the plugin's ``__init__`` parameter
+    (bounds included, e.g. ``Annotated[int, Field(ge=2)]``)."""
+    if adapter is None:
         return value
     try:
-        value = TypeAdapter(hint).validate_python(value)
+        # YAML's true/false are not numbers: strict mode takes a bool only where the
+        # hint asks for one (lax mode would read `n_clusters: true` as 1).
+        value = adapter.validate_python(value, strict=isinstance(value, bool) or None)
     except ValidationError as exc:
-        raise fail(path, f"{value!r} is not valid: {exc.errors()[0]['msg']}") from None
+        message = exc.errors()[0]["msg"]
+        if isinstance(value, bool):
+            message = f"{message} (true and false are not numbers)"
+        raise fail(path, f"{value!r} is not valid: {message}") from None
     # Lists must stay hashable: they are part of a component's identity.
     return _freeze(value)
 
@@ -337,7 +372,7 @@ def _freeze(value):
 
 def _init_hints(cls) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(cls.__init__)
+        return typing.get_type_hints(cls.__init__, include_extras=True)
     except Exception:  # a hint the plugin's module cannot resolve is simply not checked
         return {}
 

@@ -6,6 +6,10 @@ config hash. Resuming skips combinations whose hash already has a FINISHED run.
 
 The default store is a project-local folder (``./clustergrid-runs/``) holding the SQLite
 database and the artifacts; it is created here, by the driver, before any worker starts.
+Creating a SQLite store takes seconds of schema migrations, so it is built in a temporary
+file under an inter-process lock and renamed into place once complete: a crash or a
+concurrent first run never leaves a half-built store. One found anyway (made by an older
+version) is set aside and rebuilt when it holds no runs, and refused in one line otherwise.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ import os
 import socket
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from clustergrid.errors import ClustergridError
+from clustergrid.locks import alive, held
 
 DEFAULT_STORE = Path("clustergrid-runs")
 
@@ -43,12 +49,27 @@ def resolve_uri(uri: str | None) -> str:
     return uri
 
 
+def sqlite_path(uri: str | None) -> Path | None:
+    """The database file of a SQLite store; None for any other store."""
+    resolved = resolve_uri(uri)
+    return Path(resolved.removeprefix("sqlite:///")) if resolved.startswith("sqlite:///") else None
+
+
 def store_exists(uri: str | None) -> bool:
     """Whether the store holds anything yet (a dry run must not create it)."""
-    resolved = resolve_uri(uri)
-    if resolved.startswith("sqlite:///"):
-        return Path(resolved.removeprefix("sqlite:///")).is_file()
-    return True
+    database = sqlite_path(uri)
+    return database is None or database.is_file()
+
+
+def locks_folder(uri: str | None, cache_root: Path) -> Path:
+    """Where the locks of a store live: next to a SQLite database; for a tracking server,
+    in the cache folder, so they cover every run that shares that cache."""
+    database = sqlite_path(uri)
+    if database is not None:
+        return database.parent / "locks"
+    from hashlib import sha256
+
+    return cache_root / "locks" / sha256(resolve_uri(uri).encode()).hexdigest()[:16]
 
 
 class Tracker:
@@ -61,21 +82,56 @@ class Tracker:
 
         self.uri = resolve_uri(uri)
         self.experiment_name = experiment
-        if self.uri.startswith("sqlite:///"):
-            Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.client = MlflowClient(tracking_uri=self.uri)
+        database = sqlite_path(self.uri)
+        if database is None or not create:
+            # A server, or a reader (results, report): nothing to create or repair, so
+            # no lock, which a read-only store would not let it take.
+            if database is not None and not database.is_file():
+                raise ClustergridError(f"no MLflow store at {database}")
+            try:
+                with _silenced("mlflow", "alembic", "sqlalchemy"):
+                    self.client = MlflowClient(tracking_uri=self.uri)
+            except Exception as exc:
+                raise ClustergridError(f"cannot open the MLflow store at {self.uri}: "
+                                       f"{_first_line(exc)}") from None
+            self.experiment_id = self._experiment_id(create)
+            return
+        # Creation, migration and the experiment's creation happen once, under the
+        # store's lock; a second process waits for the first, then finds it all done.
+        with held(database.with_name(database.name + ".lock"), f"the store {database}"):
+            if not database.is_file():
+                _create_sqlite_store(database)
+            try:
+                # MLflow logs its own traceback before raising: the repair says it all.
+                with _silenced("mlflow", "alembic", "sqlalchemy"):
+                    self.client = MlflowClient(tracking_uri=self.uri)  # opens the store
+                    self.client.get_experiment_by_name(experiment)
+            except Exception as exc:
+                _repair_half_built(database, exc)
+                self.client = MlflowClient(tracking_uri=self.uri)
+            self.experiment_id = self._experiment_id(create)
+
+    def _experiment_id(self, create: bool) -> str:
         try:
-            found = self.client.get_experiment_by_name(experiment)
+            found = self.client.get_experiment_by_name(self.experiment_name)
         except Exception as exc:
-            raise ClustergridError(f"cannot reach the MLflow store at {self.uri}: {exc}") from None
-        if found is None:
-            if not create:
-                raise ClustergridError(f"no experiment named '{experiment}' in {self.uri}")
-            self.experiment_id = self.client.create_experiment(
-                experiment, artifact_location=self._artifact_location(experiment)
-            )
-        else:
-            self.experiment_id = found.experiment_id
+            raise ClustergridError(f"cannot reach the MLflow store at {self.uri}: "
+                                   f"{_first_line(exc)}") from None
+        if found is not None:
+            return found.experiment_id
+        if not create:
+            raise ClustergridError(f"no experiment named '{self.experiment_name}' in {self.uri}")
+        try:
+            return self.client.create_experiment(
+                self.experiment_name,
+                artifact_location=self._artifact_location(self.experiment_name))
+        except Exception:
+            # A tracking server has no lock of ours: another client may have created it
+            # between the two calls.
+            found = self.client.get_experiment_by_name(self.experiment_name)
+            if found is None:
+                raise
+            return found.experiment_id
 
     def _artifact_location(self, experiment: str) -> str | None:
         # A SQLite store would otherwise put artifacts in ./mlruns of whatever the cwd is.
@@ -114,7 +170,7 @@ class Tracker:
         killed = 0
         for run in self.runs("attributes.status = 'RUNNING'"):
             tags = run.data.tags
-            if tags.get(TAG_HOST) == socket.gethostname() and _alive(tags.get(TAG_PID)):
+            if tags.get(TAG_HOST) == socket.gethostname() and alive(tags.get(TAG_PID)):
                 continue  # a live invocation on this machine still owns it
             self.client.set_terminated(run.info.run_id, status="KILLED")
             killed += 1
@@ -189,21 +245,76 @@ class Tracker:
         self.client.set_terminated(run_id, status=status)
 
 
+def _create_sqlite_store(database: Path) -> None:
+    """Build a complete store in a scratch file, then rename it into place: the rename is
+    atomic, so ``database`` is either absent or fully migrated. Called under the lock."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    database.parent.mkdir(parents=True, exist_ok=True)
+    for stale in database.parent.glob(f".{database.name}.*.creating"):
+        stale.unlink()  # left by a creator killed mid-way; we hold the lock, so it is dead
+    scratch = database.with_name(f".{database.name}.{os.getpid()}.creating")
+    scratch_uri = f"sqlite:///{scratch}"
+    try:
+        SqlAlchemyStore(scratch_uri, (database.parent / "artifacts").as_uri())
+    finally:
+        engine = SqlAlchemyStore._engine_map.pop(scratch_uri, None)
+        if engine is not None:
+            engine.dispose()
+    os.replace(scratch, database)
+
+
+def _repair_half_built(database: Path, error: Exception) -> None:
+    """A store that MLflow cannot open: rebuilt when it holds no runs (nothing to lose),
+    refused in one line otherwise. Called under the lock."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(database) as connection:
+            runs = connection.execute("select count(*) from runs").fetchone()[0]
+    except sqlite3.OperationalError:
+        runs = 0  # no runs table: creation stopped before it
+    except sqlite3.DatabaseError as exc:
+        raise ClustergridError(f"{database} is not a usable MLflow store ({exc}); move it "
+                               "away to start a new one") from None
+    summary = _first_line(error)
+    if runs:
+        raise ClustergridError(
+            f"{database} holds {runs} runs but MLflow cannot open it ({summary}); back it "
+            f"up, then run: mlflow db upgrade sqlite:///{database}") from None
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    engine = SqlAlchemyStore._engine_map.pop(f"sqlite:///{database}", None)
+    if engine is not None:
+        engine.dispose()
+    aside = database.with_name(f"{database.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(database, aside)
+    logging.getLogger("clustergrid").warning(
+        "%s was half-built and held no runs (%s): set aside as %s and rebuilt",
+        database, summary, aside.name)
+    _create_sqlite_store(database)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def _text(value: Any) -> str:
     text = str(value)
     return text if len(text) <= 6000 else text[:5997] + "..."
 
 
-def _alive(pid: str | None) -> bool:
-    if not pid or not pid.isdigit():
-        return False
+@contextmanager
+def _silenced(*loggers: str) -> Iterator[None]:
+    saved = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.CRITICAL + 1)
     try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _quiet_mlflow() -> None:

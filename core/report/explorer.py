@@ -26,10 +26,12 @@ def explorer_data(data: ReportData, pipelines: pd.Series) -> dict[str, Any]:
     datasets = {key: _dataset(key, thumbs, data) for key, thumbs in data.thumbnails.items()}
     # A map covers every item of its dataset; the report shows those with thumbnails.
     frame = data.frame
-    drawn = frame.dropna(subset=["step.map"]) if "step.map" in frame else frame.iloc[:0]
-    maps = {key: _scaled(data.maps[key][data.thumbnails[data_key]["index"]])
-            for key, data_key in zip(drawn["step.map"], drawn["step.data"], strict=True)
-            if key in data.maps and data_key in data.thumbnails}
+    # No step.map column at all when the experiment says `map: null`.
+    drawn = frame.dropna(subset=["step.map"]) if "step.map" in frame else None
+    maps = {} if drawn is None else {
+        key: _scaled(data.maps[key][data.thumbnails[data_key]["index"]])
+        for key, data_key in zip(drawn["step.map"], drawn["step.data"], strict=True)
+        if key in data.maps and data_key in data.thumbnails}
     runs = []
     rows = data.frame.set_index("run_id")
     for run_id, pipeline in pipelines.items():

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterator, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
+from annotated_types import Ge
 
 from clustergrid import Clusterer
 from clustergrid.plugins.metrics.internal import silhouette_estimate
@@ -29,8 +30,9 @@ from clustergrid.plugins.metrics.internal import silhouette_estimate
 #: criterion -> +1 when higher is better, -1 when lower is better
 DIRECTIONS = {"silhouette": 1.0, "bic": -1.0}
 
-#: The type of ``n_clusters``, so experiment files are checked before anything runs.
-NClusters = int | Literal["auto"]
+#: The type of ``n_clusters``, so experiment files are checked before anything runs:
+#: one cluster is no clustering, so a fixed k is at least 2.
+NClusters = Annotated[int, Ge(2)] | Literal["auto"]
 #: ``[low, high]``, inclusive; in an experiment file a list of lists: ``k_range: [[2, 12]]``
 KRange = tuple[int, int]
 

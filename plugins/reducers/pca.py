@@ -1,10 +1,16 @@
 from __future__ import annotations
 
 import numbers
+from typing import Annotated
 
 import numpy as np
+from annotated_types import Ge, Gt, Lt
 
 from clustergrid import Reducer
+
+#: a number of components, or a fraction of the variance (checked before anything runs)
+Count = Annotated[int, Ge(1)]
+Fraction = Annotated[float, Gt(0), Lt(1)]
 
 
 class PCA(Reducer):
@@ -18,7 +24,7 @@ class PCA(Reducer):
 
     name = "pca"
 
-    def __init__(self, n_components: int | float = 10, whiten: bool = False):
+    def __init__(self, n_components: Count | Fraction = 10, whiten: bool = False):
         self.n_components = n_components
         self.whiten = whiten
 

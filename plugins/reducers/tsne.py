@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from annotated_types import Ge
 
 from clustergrid import Reducer
 
@@ -21,7 +24,7 @@ class TSNE(Reducer):
 
     def __init__(
         self,
-        n_components: int = 2,
+        n_components: Annotated[int, Ge(1)] = 2,
         perplexity: float = 30.0,
         metric: str = "euclidean",
         max_iter: int = 1000,

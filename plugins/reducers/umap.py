@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
+from annotated_types import Ge
 
 from clustergrid import Reducer
 
@@ -19,7 +22,7 @@ class UMAP(Reducer):
 
     def __init__(
         self,
-        n_components: int = 5,
+        n_components: Annotated[int, Ge(1)] = 5,
         n_neighbors: int = 15,
         min_dist: float = 0.0,
         metric: str = "euclidean",
