@@ -84,7 +84,7 @@ def test_calling_points_noise_never_raises_the_honest_scores(blobs):
 
 
 def test_log_dispersion_is_the_pooled_within_cluster_sum_of_squares(blobs):
-    X, _, labels = blobs
+    X, _, _ = blobs
     model = KMeans(4, n_init=4, random_state=0).fit(X)
     assert evidence.log_dispersion(X, model.labels_, 1000) == pytest.approx(
         np.log(model.inertia_), rel=1e-9)
