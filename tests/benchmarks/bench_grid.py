@@ -81,6 +81,7 @@ clusterers:
     n_clusters: 4
 metrics: [ari, silhouette]
 map: null  # no report maps: the plain script draws none either
+verdict: null  # nor verdict evidence: bench_verdict.py measures its cost
 executor: {{kind: local, workers: 1}}
 tracking: {{uri: null}}
 """

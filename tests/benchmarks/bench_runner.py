@@ -102,8 +102,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     registry = Registry.load()
-    # Without the report's map: the runner's overhead is measured on the grid itself.
-    experiment = replace(load_experiment(args.experiment, registry), map=None)
+    # Without the report's map or the verdict's evidence: the runner's overhead is
+    # measured on the grid itself (bench_verdict.py measures the verdict's cost).
+    experiment = replace(load_experiment(args.experiment, registry), map=None, verdict=None)
     plan = make_plan(experiment, registry)
     store = Path(tempfile.mkdtemp(prefix="bench-store-"))
     with_runner(experiment, registry, store)  # warm-up: first imports; creates `store`

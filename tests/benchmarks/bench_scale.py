@@ -76,6 +76,7 @@ clusterers:
     min_cluster_size: 200
 metrics: [ari, silhouette]
 map: null  # report maps are measured by bench_report.py
+verdict: null  # the verdict's cost is measured by bench_verdict.py
 executor: {{kind: local, workers: 1}}
 tracking: {{uri: null}}
 cache: {cache}
