@@ -243,7 +243,7 @@ def results(
 
 
 def _print_recommendation(name: str, frame, fmt: TableFormat, alpha: float) -> None:
-    from clustergrid.verdict import FLAGS, recommend
+    from clustergrid.verdict import FLAGS, SCORE, recommend
 
     verdicts = recommend(frame, alpha)
     if fmt == TableFormat.json:
@@ -267,7 +267,7 @@ def _print_recommendation(name: str, frame, fmt: TableFormat, alpha: float) -> N
         for a in verdict.ranking:
             console.print(
                 f"{a.rank:>3}. {a.pipeline}\n     structure {'yes' if a.structure else 'no'}, "
-                f"score {a.score:.3f}, excess {a.excess:.1f} sd (p {a.p_value:.2g}), "
+                f"{SCORE} {a.score:.3f}, excess {a.excess:.1f} sd (p {a.p_value:.2g}), "
                 f"stability {a.stability:.2f}, coverage {a.coverage:.2f}, "
                 f"{a.clusters:.0f} clusters" + (f"; flags: {', '.join(a.flags)}"
                                                   if a.flags else ""))
