@@ -1,5 +1,5 @@
-"""Screenshots of a report for the README: its top (summary and leaderboard), the ranking
-across datasets, and the explorer with a map point hovered. Needs Debian's chromium
+"""Screenshots of a report for the README: its top (summary and leaderboard), the
+recommendation, the ranking across datasets, and the explorer with a map point hovered. Needs Debian's chromium
 (`make browser`) and Playwright (a test extra).
 
     python experiments/figures/report_screenshots.py REPORT.html experiments/figures
@@ -22,6 +22,7 @@ def main(report: Path, folder: Path) -> None:
         page = browser.new_page(viewport={"width": 1300, "height": 900})
         page.goto(report.resolve().as_uri())
         page.screenshot(path=folder / "report-top.png")
+        page.locator("#recommendation").screenshot(path=folder / "report-recommendation.png")
         page.locator("#ranking").screenshot(path=folder / "report-ranking.png")
         # A galaxy clustering whose k was chosen by BIC: the explorer then shows a
         # k-selection curve too.
