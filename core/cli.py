@@ -322,6 +322,39 @@ def report(
 
 
 @app.command()
+def labels(
+    name: Annotated[str, typer.Argument(help="Experiment name.")],
+    pipeline: Annotated[str, typer.Option(
+        "--pipeline", "-p", help="The combination: its name as `results` prints it, or any "
+        "part of it that only it contains, e.g. 'pca[n_components=10] / kmeans'.")],
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", help="File to write: .fits, .vot (VOTable), .csv or .parquet.")],
+    seed: Annotated[int | None, typer.Option(
+        help="The seed, when the pipeline ran with several.")] = None,
+    catalogue: Annotated[Path | None, typer.Option(
+        help="Your own catalogue (.fits, .vot, .csv, .parquet): the clusters are added "
+        "to its rows.")] = None,
+    id_column: Annotated[str, typer.Option(
+        "--id-column", help="With --catalogue: its column holding the item ids.")] = "id",
+    tracking_uri: TrackingOption = None,
+) -> None:
+    """Write one combination's clusters as a catalogue: a row per item with its id, source
+    file, cluster, membership probability or outlier score, map position and true class.
+
+    Example: clustergrid labels quickstart -p 'pca[n_components=10] / kmeans' --seed 0
+    -o clusters.fits
+    """
+    from clustergrid.export import cluster_table, join_catalogue, write_table
+
+    table = cluster_table(tracking_uri, name, pipeline, seed)
+    if catalogue is not None:
+        table, matched = join_catalogue(table, catalogue, id_column)
+        console.print(f"{matched} of {len(table)} catalogue rows matched an item.")
+    write_table(table, output)
+    console.print(f"{len(table)} rows ({', '.join(table.colnames)}) written to {output}")
+
+
+@app.command()
 def inspect(
     spec: Annotated[str, typer.Argument(help="A YAML file (an experiment or one dataset "
                                          "entry) or a YAML snippet, e.g. 'plugin: digits'.")],
@@ -349,22 +382,34 @@ def inspect(
     choice = choices[dataset]
     result = inspect_dataset(choice, registry, per_class=per_class)
     console.print(f"{result.name}: {result.n} items of shape {result.shape}", highlight=False)
+    _print_skipped(result.skipped)
     labels = Table("class", "items", title="labels")
     for name, count in result.label_counts.items():
         labels.add_row(name, str(count))
     console.print(labels)
+    channels = result.channel_labels()
     stats = Table("channel", "min", "max", "mean", "std", "NaN fraction", title="pixels")
-    for index, row in enumerate(result.channel_stats):
-        stats.add_row(str(index), *(f"{row[k]:.4g}" for k in
-                                    ("min", "max", "mean", "std", "nan_fraction")))
+    for channel, row in zip(channels, result.channel_stats, strict=True):
+        stats.add_row(channel, *(f"{row[k]:.4g}" for k in
+                                 ("min", "max", "mean", "std", "nan_fraction")))
     console.print(stats)
-    channels = range(len(result.correlation))
-    correlation = Table("", *map(str, channels), title="channel correlation")
-    for index, row in enumerate(result.correlation):
-        correlation.add_row(str(index), *(f"{value:.3f}" for value in row))
+    correlation = Table("", *channels, title="channel correlation")
+    for channel, row in zip(channels, result.correlation, strict=True):
+        correlation.add_row(channel, *(f"{value:.3f}" for value in row))
     console.print(correlation)
     target = montage or Path(f"{choice.dataset.plugin}-montage.png")
     console.print(f"Montage: {write_montage(result, target)}")
+
+
+def _print_skipped(skipped: list[tuple[str, str]]) -> None:
+    """How many items the loader dropped (on_error: skip), and the first of them."""
+    if not skipped:
+        return
+    from clustergrid.errors import listing
+
+    console.print(f"{len(skipped)} item(s) skipped (on_error: skip):", highlight=False)
+    console.print("  " + listing((f"{where}: {reason}" for where, reason in skipped),
+                                 separator="\n  "), highlight=False)
 
 
 @app.command()

@@ -110,9 +110,19 @@ class Dataset(Component):
         """Name of each class index, or None."""
         return None
 
+    def channel_names(self) -> list[str] | None:
+        """A name per channel (such as a FITS file's bands), shown by inspect and
+        reports instead of the channel's number; None when the channels are unnamed."""
+        return None
+
     def ids(self) -> np.ndarray:
         """A string id per item, shown in reports and logged with cluster labels."""
         return np.array([str(i) for i in range(len(self))])
+
+    def sources(self) -> np.ndarray | None:
+        """Where each item comes from (a file, ``file[index]``, a group), or None; exported
+        with the cluster labels so they can be traced back to the user's files."""
+        return None
 
     def fingerprint(self) -> str:
         """A string that changes whenever the items would change."""
@@ -130,6 +140,12 @@ class Transform(Component):
 
     def transform(self, images: np.ndarray) -> np.ndarray:
         raise NotImplementedError
+
+    def channel_names(self, names: list[str]) -> list[str] | None:
+        """The output channels' names given the input's (``Dataset.channel_names``).
+        The default keeps them, and callers drop them when the channel count changes; a
+        transform that selects or reorders channels maps them."""
+        return names
 
 
 class Encoder(Component):
@@ -170,7 +186,15 @@ class Reducer(Component):
 
 
 class Clusterer(Component):
-    """``fit_predict(X) -> labels``, ``-1`` meaning noise. Extra scores go in ``metrics_``."""
+    """``fit_predict(X) -> labels``, ``-1`` meaning noise. Extra scores go in ``metrics_``.
+
+    Per item, a clusterer may also keep ``probabilities_`` (how strongly each item belongs
+    to its cluster, in [0, 1]) and ``outlier_scores_`` (the higher, the more unusual the
+    item): both are saved with the labels and exported by ``clustergrid labels``.
+    """
+
+    #: per-item arrays ``fit_predict`` may set, saved beside the labels when it does
+    per_item: ClassVar[tuple[str, ...]] = ("probabilities_", "outlier_scores_")
 
     kind = "clusterer"
 

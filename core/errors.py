@@ -26,3 +26,16 @@ class Interrupted(ClustergridError):
     says what was."""
 
     exit_code = 130
+
+
+#: things named in one message before "and N more"
+MAX_LISTED = 10
+
+
+def listing(things, limit: int = MAX_LISTED, separator: str = ", ") -> str:
+    """The first ``limit`` of ``things`` joined, then "and N more": a message that names
+    what a file or a store holds must stay one readable line however much it holds."""
+    things = [str(thing) for thing in things]
+    shown = separator.join(things[:limit])
+    more = len(things) - limit
+    return f"{shown}{separator}and {more} more" if more > 0 else shown

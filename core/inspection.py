@@ -7,15 +7,27 @@ in bounded memory. The montage shows the first items of each class, one row per 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from clustergrid.components import Dataset
+from clustergrid.errors import ClustergridError
 from clustergrid.registry import Registry
-from clustergrid.spec import DatasetChoice
+from clustergrid.spec import Component, DatasetChoice
 from clustergrid.stages import build, transformed_batches
 from clustergrid.thumbnails import display_image
+
+#: What loaders and transforms raise on bad data (unreadable files, invalid parameters,
+#: missing catalogue ids); anything else is a bug and keeps its traceback.
+DATA_ERRORS = (ValueError, OSError, KeyError)
+
+
+class DatasetError(ClustergridError):
+    """Building or reading a dataset, or transforming its images, failed on its data."""
 
 
 @dataclass
@@ -34,13 +46,32 @@ class Inspection:
     correlation: np.ndarray
     #: class name -> up to ``per_class`` images, for the montage
     examples: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    #: ``(file, reason)`` of every item the loader dropped (``on_error: skip``)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    #: a name per channel of the transformed images (a FITS file's bands), or None
+    channel_names: list[str] | None = None
+
+    def channel_labels(self) -> list[str]:
+        """The channels' names, or their numbers when the dataset does not name them."""
+        return self.channel_names or [str(c) for c in range(len(self.channel_stats))]
 
 
 def inspect_dataset(choice: DatasetChoice, registry: Registry, per_class: int = 6,
                     batch_size: int = 256) -> Inspection:
-    dataset = build(choice.dataset, registry)
-    labels = dataset.labels()
-    names = dataset.class_names()
+    """Statistics of ``choice`` after its transforms; a :class:`DatasetError` names the
+    dataset when its files or parameters are bad (as ``run`` reports a failing data step)."""
+    dataset_label = choice.dataset.label()
+    with _data_errors(dataset_label):
+        dataset = build(choice.dataset, registry)
+        n = len(dataset)
+        labels = dataset.labels()
+        names = dataset.class_names()
+        skipped = [(str(where), str(reason))
+                   for where, reason in getattr(dataset, "skipped", list)()]
+        if n == 0:
+            raise DatasetError(f"dataset '{dataset_label}' has no items" + (
+                f" ({len(skipped)} skipped by on_error: skip)" if skipped else ""))
+        channel_names = _transformed_channel_names(dataset, choice.transforms, registry)
 
     def class_of(label: int) -> str:
         if label < 0:
@@ -50,7 +81,8 @@ def inspect_dataset(choice: DatasetChoice, registry: Registry, per_class: int = 
     moments = None
     examples: dict[str, list[np.ndarray]] = {}
     shape: tuple[int, ...] = ()
-    for start, batch in transformed_batches(dataset, choice.transforms, registry, batch_size):
+    batches = transformed_batches(dataset, choice.transforms, registry, batch_size)
+    for start, batch in _guarded(batches, dataset_label):
         shape = batch.shape[1:]
         if moments is None:
             moments = _Moments(shape[0])
@@ -59,18 +91,59 @@ def inspect_dataset(choice: DatasetChoice, registry: Registry, per_class: int = 
             name = "all" if labels is None else class_of(int(labels[start + offset]))
             if len(examples.setdefault(name, [])) < per_class:
                 examples[name].append(image)
-    counts = (Counter({"unlabelled": len(dataset)}) if labels is None
+    counts = (Counter({"unlabelled": n}) if labels is None
               else Counter(class_of(int(label)) for label in labels))
     return Inspection(
-        name=choice.dataset.label() + "".join(f" > {t.label()}" for t in choice.transforms),
-        n=len(dataset),
+        name=dataset_label + "".join(f" > {t.label()}" for t in choice.transforms),
+        n=n,
         shape=shape,
         class_names=names,
         label_counts=dict(sorted(counts.items())),
         channel_stats=moments.stats(),
         correlation=moments.correlation(),
         examples=examples,
+        skipped=skipped,
+        channel_names=channel_names if len(channel_names or ()) == shape[0] else None,
     )
+
+
+@contextmanager
+def _data_errors(label: str) -> Iterator[None]:
+    """Turn a loader's or transform's data error into one line naming the dataset."""
+    try:
+        yield
+    except DATA_ERRORS as exc:
+        raise DatasetError(f"dataset '{label}' failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _guarded(batches: Iterator, label: str) -> Iterator:
+    """``batches``, with data errors raised while producing them named as by _data_errors;
+    errors in the caller's loop body are left alone."""
+    while True:
+        with _data_errors(label):
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
+
+
+def _transformed_channel_names(dataset: Dataset, transforms: tuple[Component, ...],
+                               registry: Registry) -> list[str] | None:
+    """The dataset's channel names carried through ``transforms`` (each maps them with
+    ``Transform.channel_names``), or None once one of them changes the channel count
+    without naming the result: checked by passing the first item through the chain."""
+    names = dataset.channel_names()
+    if names is None:
+        return None
+    names = [str(name) for name in names]
+    images = np.asarray(dataset.read(0, 1), dtype=np.float32) if transforms else None
+    for component in transforms:
+        transform = build(component, registry)
+        names = transform.channel_names(names)
+        images = np.asarray(transform.transform(images))
+        if names is None or images.ndim != 4 or images.shape[1] != len(names):
+            return None
+    return names
 
 
 class _Moments:

@@ -43,6 +43,7 @@ from clustergrid.tracking import (
     Tracker,
     locks_folder,
     resolve_uri,
+    step_folder,
     store_exists,
 )
 
@@ -280,11 +281,6 @@ def _log_step_files(tracker: Tracker, parent: str, stage: str, outcome: StepOutc
                          step_folder(stage, outcome.key))
 
 
-def step_folder(stage: str, key: str) -> str:
-    """Where the invocation's run keeps a shared step's files."""
-    return f"steps/{stage}-{key}"
-
-
 def _invocation_summary(plan: Plan, registry: Registry, summary: RunSummary,
                         outcomes: dict[str, StepOutcome], cache: Cache) -> dict:
     """What the report's summary shows of one invocation: datasets, steps per stage and
@@ -421,10 +417,19 @@ def _gallery_csv(cache: Cache, combination: Combination) -> str:
                 ([cluster, index, ids[index]] for cluster, index in rows.tolist()))
 
 
+#: per-item arrays a cluster step may hold -> their column in ``labels.csv``
+PER_ITEM_COLUMNS = {"probabilities": "probability", "outlier_scores": "outlier_score"}
+
+
 def _labels_csv(cache: Cache, combination: Combination) -> str:
-    ids = cache.load(combination.steps["data"], "ids")
-    labels = cache.load(combination.steps["cluster"], "labels")
-    return _csv(["id", "cluster"], zip(ids.tolist(), labels.tolist(), strict=True))
+    """Each item's id and cluster, with the clusterer's per-item scores when it has them."""
+    cluster = combination.steps["cluster"]
+    columns = {"id": cache.load(combination.steps["data"], "ids").tolist(),
+               "cluster": cache.load(cluster, "labels").tolist()}
+    for name, column in PER_ITEM_COLUMNS.items():
+        if cache.contains(cluster, name):
+            columns[column] = [repr(v) for v in cache.load(cluster, name).tolist()]
+    return _csv(list(columns), zip(*columns.values(), strict=True))
 
 
 def _csv(header: list[str], rows) -> str:

@@ -7,6 +7,7 @@ entry: wall time, and whatever its component put in ``metrics_``.
 
 from __future__ import annotations
 
+import csv
 import itertools
 import time
 from pathlib import Path
@@ -36,6 +37,9 @@ MAP = "map.npy"
 #: the data stage's thumbnails: ``index`` (items shown), their ``ids``, ``images`` (uint8
 #: RGB) and, for labelled data, ``labels``
 THUMBNAILS = "thumbnails.npz"
+#: the data stage's table of every item: ``id``, ``source`` (when the dataset knows where
+#: each item comes from) and ``class`` (its true class name, empty when unknown)
+ITEMS = "items.csv"
 
 
 class StepError(Exception):
@@ -103,11 +107,32 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
     np.savez_compressed(folder / ARTIFACTS / THUMBNAILS, index=shown, ids=ids[shown],
                         images=np.concatenate(pictures),
                         **({"labels": labels[shown]} if labels is not None else {}))
+    class_names = dataset.class_names()
+    _write_items(folder / ARTIFACTS / ITEMS, ids, dataset.sources(), labels, class_names)
     # Loaders that drop bad files (on_error: skip) say which, so the run records them.
     skipped = [list(item) for item in getattr(dataset, "skipped", list)()]
-    return {"n": n, "class_names": dataset.class_names(), "labelled": labels is not None,
+    return {"n": n, "class_names": class_names, "labelled": labels is not None,
             "skipped": skipped, "metrics": {"skipped": float(len(skipped))},
-            "artifacts": [THUMBNAILS]}
+            "artifacts": [THUMBNAILS, ITEMS]}
+
+
+def _write_items(path: Path, ids: np.ndarray, sources, labels: np.ndarray | None,
+                 class_names: list[str] | None) -> None:
+    """``ITEMS``: what an exported catalogue says of each item besides its cluster."""
+    columns = {"id": ids.tolist()}
+    if sources is not None:
+        sources = np.asarray(sources, dtype=str)
+        if sources.shape != ids.shape:
+            raise StepError(f"the dataset gave {len(sources)} sources for {len(ids)} items")
+        columns["source"] = sources.tolist()
+    if labels is not None:
+        names = class_names or []
+        columns["class"] = [names[code] if 0 <= code < len(names) else
+                            (str(code) if code >= 0 else "") for code in labels.tolist()]
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(zip(*columns.values(), strict=True))
 
 
 def transformed_batches(dataset: ComponentBase, transforms: tuple[Component, ...],
@@ -197,6 +222,15 @@ def _cluster(step, cache: Cache, registry: Registry, folder: Path):
             f"and dtype {labels.dtype}, expected ({len(X)},) integers"
         )
     _save(folder, "labels", labels.astype(np.int64))
+    for name in clusterer.per_item:  # membership probabilities, outlier scores
+        values = getattr(clusterer, name, None)
+        if values is None:
+            continue
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != labels.shape:
+            raise StepError(f"clusterer '{step.components[0].label()}' set {name} of shape "
+                            f"{values.shape}, expected ({len(X)},)")
+        _save(folder, name.rstrip("_"), values)
     return _component_metrics(clusterer, folder)
 
 

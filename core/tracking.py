@@ -72,6 +72,11 @@ def locks_folder(uri: str | None, cache_root: Path) -> Path:
     return cache_root / "locks" / sha256(resolve_uri(uri).encode()).hexdigest()[:16]
 
 
+def step_folder(stage: str, key: str) -> str:
+    """Where the invocation's run keeps a shared step's files."""
+    return f"steps/{stage}-{key}"
+
+
 class Tracker:
     """The MLflow side of one experiment."""
 
@@ -158,6 +163,32 @@ class Tracker:
         if status:
             query += f" and attributes.status = '{status}'"
         return list(self.runs(query))
+
+    def invocation_runs(self) -> list[Any]:
+        """The runs of each ``clustergrid run`` of the experiment, oldest first."""
+        return sorted(self.runs(f"tags.`{TAG_KIND}` = 'invocation'"),
+                      key=lambda run: run.info.start_time)
+
+    def step_files(self, wanted: dict[tuple[str, str], str], folder: str,
+                   invocations: list[Any] | None = None) -> dict[tuple[str, str], Path]:
+        """Download the shared steps' files: ``(stage, key) -> name`` gives the file each
+        step logged (see ``step_folder``), taken from the oldest invocation holding it.
+        Steps no invocation logged (such as a failed map) are absent from the result."""
+        found: dict[tuple[str, str], Path] = {}
+        for number, run in enumerate(invocations or self.invocation_runs()):
+            missing = {step: name for step, name in wanted.items() if step not in found}
+            if not missing:
+                break
+            run_id = run.info.run_id
+            logged = {a.path for a in self.client.list_artifacts(run_id, "steps")}
+            for (stage, key), name in missing.items():
+                if step_folder(stage, key) in logged:
+                    # A folder per step: steps' files share names (thumbnails.npz).
+                    target = Path(folder, str(number), step_folder(stage, key))
+                    target.mkdir(parents=True, exist_ok=True)
+                    found[stage, key] = Path(self.client.download_artifacts(
+                        run_id, f"{step_folder(stage, key)}/{name}", str(target)))
+        return found
 
     def finished_hashes(self) -> set[str]:
         return {

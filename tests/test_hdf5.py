@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -68,14 +69,25 @@ def test_nhw_stack_gets_one_channel_and_unlabelled(tmp_path):
 @pytest.mark.parametrize(
     ("shape", "layout"),
     [((4, 8, 8), "nhw"), ((4, 8, 8, 3), "nhwc"), ((4, 8, 8, 1), "nhwc"),
-     ((4, 3, 8, 8), "nchw"), ((4, 3, 8, 3), "nchw"), ((4, 5, 8, 8), "nchw")],
+     ((4, 3, 8, 8), "nchw"), ((4, 1, 64, 64), "nchw"), ((4, 5, 8, 8), "nchw")],
 )
 def test_auto_layout(shape, layout):
-    assert Hdf5File(path="x.h5")._layout(shape) == layout
+    from clustergrid.plugins.datasets.layout import resolve_layout
+
+    assert resolve_layout(shape, "auto", "x.h5") == layout
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 8, 3), (4, 8, 8, 5), (4, 3, 3, 3), (4, 4, 64, 2)])
+def test_auto_layout_refuses_shapes_it_cannot_decide(shape):
+    from clustergrid.plugins.datasets.layout import resolve_layout
+
+    with pytest.raises(ValueError, match=rf"x\.h5 has shape {re.escape(str(shape))}: .*"
+                                         r"layout: nhwc .*, nchw .* or nhw"):
+        resolve_layout(shape, "auto", "x.h5")
 
 
 def test_explicit_layout_overrides_the_guess(tmp_path):
-    images = noise((3, 4, 6, 2), seed=3)  # auto would take it as nhwc (2 channels)
+    images = noise((3, 4, 6, 2), seed=3)  # auto cannot tell: 4 or 2 channels
     path = write_h5(tmp_path / "c.h5", images=images)
     dataset = Hdf5File(path=str(path), layout="nchw")
     assert dataset.image_shape == (4, 6, 2)
@@ -188,3 +200,199 @@ def test_experiment_entry_is_validated_and_builds_the_loader(tmp_path, registry)
     assert dataset.class_names() == ["a", "b"] and len(dataset) == 4
     with pytest.raises(SpecError, match="layout"):
         parse_datasets(f"plugin: hdf5\npath: {path}\nlayout: hwc\n", registry)
+
+
+# -- one group per object (FIRST Radio Galaxy Dataset style) ----------------------------
+def write_objects(path: Path, n: int = 12, lacking_image=(), lacking_label=()) -> dict:
+    """Groups ``data_0``..``data_{n-1}`` with ``Img`` 16x16, ``Label_literature`` (int)
+    and ``Split_literature`` (bytes); returns the images, labels and splits by group."""
+    images, labels, splits = {}, {}, {}
+    with h5py.File(path, "w") as handle:
+        for i in range(n):
+            group = handle.create_group(f"data_{i}")
+            images[f"data_{i}"] = noise((16, 16), seed=i)
+            labels[f"data_{i}"] = i % 4
+            splits[f"data_{i}"] = "test" if i % 3 == 0 else "train"
+            if i not in lacking_image:
+                group.create_dataset("Img", data=images[f"data_{i}"])
+            if i not in lacking_label:
+                group.create_dataset("Label_literature", data=np.int64(labels[f"data_{i}"]))
+            group.create_dataset("Split_literature", data=np.bytes_(splits[f"data_{i}"]))
+        handle.create_dataset("readme", data=np.bytes_("not an object"))
+    return {"images": images, "labels": labels, "splits": splits}
+
+
+NATURAL = [f"data_{i}" for i in range(12)]
+
+
+def test_per_object_groups_in_natural_order_with_labels(tmp_path):
+    path = tmp_path / "first.h5"
+    truth = write_objects(path)
+    dataset = Hdf5File(path=str(path), images="data_*/Img",
+                       labels_dataset="data_*/Label_literature")
+    assert list(dataset.ids()) == NATURAL  # data_2 before data_10
+    assert dataset.image_shape == (1, 16, 16)
+    expected = np.stack([truth["images"][g] for g in NATURAL])[:, None]
+    np.testing.assert_array_equal(dataset.read(0, 12), expected)
+    assert dataset.labels().tolist() == [truth["labels"][g] for g in NATURAL]
+    assert dataset.class_names() == ["0", "1", "2", "3"]
+
+
+def test_select_keeps_only_the_objects_with_a_selected_value(tmp_path):
+    path = tmp_path / "first.h5"
+    truth = write_objects(path)
+    train = Hdf5File(path=str(path), images="data_*/Img",
+                     labels_dataset="data_*/Label_literature",
+                     select="data_*/Split_literature", select_values=["train"])
+    kept = [g for g in NATURAL if truth["splits"][g] == "train"]
+    assert list(train.ids()) == kept and len(kept) == 8
+    np.testing.assert_array_equal(train.read(0, 8)[:, 0],
+                                  np.stack([truth["images"][g] for g in kept]))
+    assert train.labels().tolist() == [truth["labels"][g] for g in kept]
+    both = Hdf5File(path=str(path), images="data_*/Img", select="data_*/Split_literature",
+                    select_values=["train", "test"])
+    assert len(both) == 12
+    assert train.fingerprint() != both.fingerprint()
+    with pytest.raises(ValueError, match=r"no object has a 'data_\*/Split_literature' value "
+                                         r"in select_values \['valid'\]; the values found "
+                                         r"are train \(8\), test \(4\)"):
+        len(Hdf5File(path=str(path), images="data_*/Img", select="data_*/Split_literature",
+                     select_values=["valid"]))
+    with pytest.raises(ValueError, match="select and select_values go together"):
+        len(Hdf5File(path=str(path), images="data_*/Img", select="data_*/Split_literature"))
+
+
+def test_read_of_a_batch_of_groups_opens_the_file_once_and_reads_only_them(
+        tmp_path, monkeypatch):
+    path = tmp_path / "first.h5"
+    write_objects(path)
+    dataset = Hdf5File(path=str(path), images="data_*/Img")
+    everything = dataset.read(0, len(dataset))
+    opened, read = [], []
+    original_open, original_image = Hdf5File._open, Hdf5File._object_image
+    monkeypatch.setattr(Hdf5File, "_open",
+                        lambda self: opened.append(1) or original_open(self))
+    monkeypatch.setattr(Hdf5File, "_object_image",
+                        lambda self, node: read.append(node.name) or original_image(self, node))
+    np.testing.assert_array_equal(dataset.read(9, 11), everything[9:11])
+    assert opened == [1]
+    assert read == ["/data_9/Img", "/data_10/Img"]
+
+
+def test_missing_image_is_a_bad_item_and_missing_label_is_unknown(tmp_path):
+    path = tmp_path / "holes.h5"
+    write_objects(path, lacking_image=(4,), lacking_label=(7,))
+    spec = {"images": "data_*/Img", "labels_dataset": "data_*/Label_literature"}
+    with pytest.raises(ValueError, match=r"1 bad item\(s\).*holes\.h5:data_4/Img: no dataset "
+                                         r"'Img' in group 'data_4'"):
+        len(Hdf5File(path=str(path), **spec))
+    skipping = Hdf5File(path=str(path), on_error="skip", **spec)
+    assert "data_4" not in list(skipping.ids()) and len(skipping) == 11
+    assert skipping.labels()[list(skipping.ids()).index("data_7")] == -1
+
+
+def test_text_labels_per_object_become_class_names(tmp_path):
+    path = tmp_path / "text.h5"
+    kinds = ["FRII", "FRI", "bent", "FRI"]
+    with h5py.File(path, "w") as handle:
+        for i, kind in enumerate(kinds):
+            handle.create_dataset(f"obj{i}/image", data=noise((8, 8, 3), seed=i))
+            handle.create_dataset(f"obj{i}/kind", data=np.bytes_(kind))
+    dataset = Hdf5File(path=str(path), images="obj*/image", labels_dataset="obj*/kind")
+    assert dataset.image_shape == (3, 8, 8)
+    assert dataset.class_names() == ["FRI", "FRII", "bent"]
+    assert dataset.labels().tolist() == [1, 0, 2, 0]
+    ordered = Hdf5File(path=str(path), images="obj*/image", labels_dataset="obj*/kind",
+                       class_labels=["bent", "FRI", "FRII"])
+    assert ordered.labels().tolist() == [2, 1, 0, 1]
+    with pytest.raises(ValueError, match=r"labels bent are not in class_labels"):
+        Hdf5File(path=str(path), images="obj*/image", labels_dataset="obj*/kind",
+                 class_labels=["FRI", "FRII"]).labels()
+
+
+def test_a_pattern_matching_no_group_names_it_and_lists_a_few_top_level_names(tmp_path):
+    path = tmp_path / "first.h5"
+    write_objects(path)
+    with pytest.raises(ValueError) as error:
+        len(Hdf5File(path=str(path), images="galaxy_*/Img"))
+    message = str(error.value)
+    assert "no group matches 'galaxy_*' (images 'galaxy_*/Img')" in message
+    assert message.endswith("the file holds data_0/, data_1/, data_2/, data_3/, data_4/, "
+                            "data_5/, data_6/, data_7/, data_8/, data_9/, and 3 more")
+    with pytest.raises(ValueError, match=r"labels_dataset 'Label' is not a per-object "
+                                         r"pattern .*use one such as 'data_\*/Label'"):
+        len(Hdf5File(path=str(path), images="data_*/Img", labels_dataset="Label"))
+    with pytest.raises(ValueError, match=r"select 'x_\*/Split' must run over the groups of "
+                                         r"images 'data_\*/Img': 'data_\*/Split'"):
+        len(Hdf5File(path=str(path), images="data_*/Img", select="x_*/Split",
+                     select_values=["train"]))
+
+
+def test_one_object_as_images_is_refused_with_the_pattern_to_use(tmp_path):
+    path = tmp_path / "first.h5"
+    write_objects(path)
+    with pytest.raises(ValueError, match=r"'data_0/Img' has shape \(16, 16\).*use a pattern "
+                                         r"such as images: 'data_\*/Img'"):
+        len(Hdf5File(path=str(path), images="data_0/Img"))
+    with pytest.raises(ValueError, match=r"no dataset 'images' \(images\) \(one group per "
+                                         r"object\? use a pattern such as 'data_\*/Img'\)"):
+        len(Hdf5File(path=str(path)))
+
+
+def test_a_wrong_name_in_a_big_file_gives_a_short_message(tmp_path):
+    path = tmp_path / "big.h5"
+    with h5py.File(path, "w") as handle:
+        for i in range(500):
+            handle.create_dataset(f"column_{i:03d}", data=np.zeros(3))
+    with pytest.raises(ValueError) as error:
+        len(Hdf5File(path=str(path), images="imgs"))
+    message = str(error.value)
+    assert len(message) < 1000
+    assert message.startswith(f"{path}: no dataset 'imgs' (images); the file holds column_000")
+    assert message.endswith("and 490 more")
+
+
+# -- class names stored in the file ---------------------------------------------------------
+@pytest.mark.parametrize("where", ["labels attribute", "root attribute", "root dataset"])
+def test_class_names_from_the_file_and_class_labels_overrides_them(tmp_path, where):
+    path = tmp_path / "named.h5"
+    names = ["round", "edge-on", "spiral"]
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("images", data=noise((4, 8, 8), seed=0))
+        ans = handle.create_dataset("ans", data=np.array([0, 2, 2, 0]))
+        if where == "labels attribute":
+            ans.attrs["class_names"] = names
+        elif where == "root attribute":
+            handle.attrs["class_names"] = np.array([n.encode() for n in names])
+        else:
+            handle.create_dataset("class_names", data=np.array([n.encode() for n in names]))
+    dataset = Hdf5File(path=str(path), labels_dataset="ans")
+    assert dataset.class_names() == names
+    assert dataset.labels().tolist() == [0, 2, 2, 0]
+    given = Hdf5File(path=str(path), labels_dataset="ans", class_labels=["a", "b", "c"])
+    assert given.class_names() == ["a", "b", "c"]
+
+
+def test_per_object_class_names_from_the_label_attribute(tmp_path):
+    path = tmp_path / "first.h5"
+    write_objects(path)
+    with h5py.File(path, "a") as handle:
+        handle["data_0/Label_literature"].attrs["class_names"] = ["FRI", "FRII", "compact",
+                                                                  "bent"]
+    dataset = Hdf5File(path=str(path), images="data_*/Img",
+                       labels_dataset="data_*/Label_literature")
+    assert dataset.class_names() == ["FRI", "FRII", "compact", "bent"]
+
+
+def test_experiment_entry_with_per_object_groups_and_select(tmp_path, registry):
+    from clustergrid.spec import parse_datasets
+    from clustergrid.stages import build
+
+    path = tmp_path / "first.h5"
+    write_objects(path)
+    (choice,) = parse_datasets(
+        f"plugin: hdf5\npath: {path}\nimages: 'data_*/Img'\n"
+        "labels_dataset: 'data_*/Label_literature'\nselect: 'data_*/Split_literature'\n"
+        "select_values: [[train]]\nclass_labels: [[FRI, FRII, compact, bent]]\n", registry)
+    dataset = build(choice.dataset, registry)
+    assert len(dataset) == 8 and dataset.class_names() == ["FRI", "FRII", "compact", "bent"]

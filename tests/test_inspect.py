@@ -86,3 +86,136 @@ def test_inspect_rejects_a_snippet_that_is_not_a_dataset():
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "error: <dataset>: expected a dataset entry (plugin: NAME, ...) or an experiment file")
+
+
+def _png_folder(folder: Path, good: int, constant: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(good):
+        Image.fromarray(rng.integers(0, 255, (12, 12)).astype(np.uint8)).save(
+            folder / f"good{i:02}.png")
+    for i in range(constant):
+        Image.fromarray(np.full((12, 12), 7, np.uint8)).save(folder / f"blank{i:02}.png")
+    return folder
+
+
+def test_inspect_reports_a_bad_file_as_one_line_naming_the_dataset(tmp_path):
+    folder = _png_folder(tmp_path / "pngs", good=4, constant=1)
+    result = cli("inspect", f"{{plugin: images, path: {folder}}}",
+                 "--montage", str(tmp_path / "m.png"))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: dataset 'images[")
+    assert "blank00.png: constant image" in lines[0] and "on_error: skip" in lines[0]
+    assert not (tmp_path / "m.png").exists()
+
+
+def test_inspect_names_the_items_it_skipped(tmp_path):
+    folder = _png_folder(tmp_path / "pngs", good=4, constant=1)
+    result = cli("inspect", f"{{plugin: images, path: {folder}, on_error: skip}}",
+                 "--montage", str(tmp_path / "m.png"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "4 items of shape (1, 12, 12)" in lines[0]
+    assert lines[1] == "1 item(s) skipped (on_error: skip):"
+    assert lines[2].startswith(f"  {folder / 'blank00.png'}: constant image")
+
+
+def test_the_skipped_listing_stops_after_ten(tmp_path, registry):
+    folder = _png_folder(tmp_path / "pngs", good=3, constant=15)
+    (choice,) = parse_datasets(f"{{plugin: images, path: {folder}, on_error: skip}}",
+                               registry)
+    inspection = inspect_dataset(choice, registry)
+    assert [Path(where).name for where, _ in inspection.skipped] == [
+        f"blank{i:02}.png" for i in range(15)]
+    result = cli("inspect", f"{{plugin: images, path: {folder}, on_error: skip}}",
+                 "--montage", str(tmp_path / "m.png"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1] == "15 item(s) skipped (on_error: skip):"
+    listed = [line.split("/")[-1].split(":")[0] for line in lines[2:12]]
+    assert listed == [f"blank{i:02}.png" for i in range(10)]
+    assert all("constant image" in line for line in lines[2:12])
+    assert lines[12] == "  and 5 more"
+    assert "blank10.png" not in result.stdout
+
+
+def test_a_folder_whose_every_file_is_skipped_is_an_error(tmp_path, registry):
+    from clustergrid.errors import ClustergridError
+
+    folder = _png_folder(tmp_path / "pngs", good=0, constant=2)
+    (choice,) = parse_datasets(f"{{plugin: images, path: {folder}, on_error: skip}}",
+                               registry)
+    # The loader or inspect itself refuses; either way the message names the dataset.
+    with pytest.raises(ClustergridError, match=r"^dataset 'images\[.*\(2 skipped"):
+        inspect_dataset(choice, registry)
+
+
+def _fits_bands(folder: Path, bands: str = "gri") -> Path:
+    from astropy.io import fits
+
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    for obj in range(3):
+        sky = rng.normal(size=(8, 8))
+        for scale, band in enumerate(bands, start=1):
+            fits.PrimaryHDU((sky * scale + rng.normal(size=(8, 8))).astype(np.float32)
+                            ).writeto(folder / f"obj{obj}_{band}.fits")
+    return folder
+
+
+def _table(lines: list[str], title: str) -> tuple[list[str], list[str]]:
+    """The header cells and first-column cells of the Rich table titled ``title``."""
+    start = next(i for i, line in enumerate(lines) if line.strip() == title)
+    end = next(i for i, line in enumerate(lines) if i > start and line.startswith("└"))
+    table = lines[start + 1:end]
+    header = next(line for line in table if line.startswith("┃"))
+    rows = [line for line in table if line.startswith("│")]
+    return ([cell.strip() for cell in header.split("┃")[1:-1]],
+            [row.split("│")[1].strip() for row in rows])
+
+
+def test_fits_bands_label_the_channels(tmp_path, registry):
+    folder = _fits_bands(tmp_path / "bands")
+    entry = f"{{plugin: fits, path: {folder}, bands: [[g, r, i]], pattern: '{{id}}_{{band}}.fits'}}"
+    (choice,) = parse_datasets(entry, registry)
+    assert build(choice.dataset, registry).channel_names() == ["g", "r", "i"]
+    result = cli("inspect", entry, "--montage", str(tmp_path / "m.png"),
+                 env={"COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header, rows = _table(lines, "pixels")
+    assert header[0] == "channel" and rows == ["g", "r", "i"]
+    header, rows = _table(lines, "channel correlation")
+    assert header == ["", "g", "r", "i"] and rows == ["g", "r", "i"]
+
+
+@pytest.mark.parametrize("transforms, expected", [
+    ("[{plugin: channels, select: [[2, 0]]}]", ["i", "g"]),
+    ("[{plugin: channels, mode: mean}, {plugin: to_rgb}]", None),
+    ("[{plugin: nan_fill}]", ["g", "r", "i"]),
+])
+def test_channel_names_follow_the_transforms_or_give_way_to_numbers(
+        tmp_path, registry, transforms, expected):
+    folder = _fits_bands(tmp_path / "bands")
+    (choice,) = parse_datasets(
+        f"{{plugin: fits, path: {folder}, bands: [[g, r, i]], "
+        f"pattern: '{{id}}_{{band}}.fits', transforms: {transforms}}}", registry)
+    inspection = inspect_dataset(choice, registry)
+    assert inspection.channel_names == expected
+    assert inspection.channel_labels() == (expected or ["0", "1", "2"])
+
+
+def test_a_bug_in_a_transform_is_not_dressed_up_as_a_data_error(registry, monkeypatch):
+    from clustergrid.plugins.transforms.nan_fill import NanFill
+
+    def broken(self, images):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(NanFill, "transform", broken)
+    (choice,) = parse_datasets("{plugin: digits, n_samples: 20, "
+                               "transforms: [{plugin: nan_fill}]}", registry)
+    with pytest.raises(ZeroDivisionError):
+        inspect_dataset(choice, registry)

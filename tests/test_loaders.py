@@ -267,8 +267,13 @@ def test_stacked_npy_is_memory_mapped_and_sliced(tmp_path):
     np.savez(tmp_path / "both.npz", x=stack[:, 0], y=np.arange(10))
     packed = NpyFiles(path=str(tmp_path / "both.npz"), array="x", labels_array="y")
     np.testing.assert_array_equal(packed.read(0, 10)[:, 0], stack[:, 0])
-    with pytest.raises(ValueError, match=r"both\.npz: holds x, y; name one with array"):
-        len(NpyFiles(path=str(tmp_path / "both.npz")))
+    # The only array that can be a stack of images is taken without naming it...
+    assert NpyFiles(path=str(tmp_path / "both.npz")).image_shape == (1, 6, 6)
+    # ...but of two candidates, neither is guessed.
+    np.savez(tmp_path / "two.npz", x=stack[:, 0], z=stack[:, 0], y=np.arange(10))
+    with pytest.raises(ValueError, match=r"two\.npz: holds x \(10, 6, 6\), z \(10, 6, 6\), "
+                                         r"y \(10,\); name the images with array"):
+        len(NpyFiles(path=str(tmp_path / "two.npz")))
 
 
 def test_fingerprint_changes_when_a_file_is_touched_or_rewritten(good_pngs):

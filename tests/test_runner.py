@@ -21,7 +21,7 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 from clustergrid import runner
 from clustergrid.registry import Registry
 from clustergrid.spec import parse_experiment
-from clustergrid.tracking import TAG_HASH, Tracker
+from clustergrid.tracking import TAG_HASH, Tracker, step_folder
 
 SMALL = """\
 name: small
@@ -332,7 +332,7 @@ metrics: [ari]
     invocations = list(tracker.runs("tags.`clustergrid.kind` = 'invocation'"))
     assert len(invocations) == 2
     weights = [load_file(tracker.client.download_artifacts(
-        run.info.run_id, f"{runner.step_folder('encode', key)}/weights.safetensors"))
+        run.info.run_id, f"{step_folder('encode', key)}/weights.safetensors"))
         for run in invocations]
     assert weights[0] and all(w.keys() == weights[0].keys() for w in weights)
     assert all(np.array_equal(w[k], weights[0][k]) for w in weights for k in w)

@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from clustergrid.results import by_status, load_results
-from clustergrid.runner import INVOCATION_SUMMARY, step_folder
+from clustergrid.runner import INVOCATION_SUMMARY
 from clustergrid.stages import MAP, THUMBNAILS
-from clustergrid.tracking import TAG_KIND, Tracker
+from clustergrid.tracking import Tracker
 
 
 @dataclass
@@ -78,10 +78,8 @@ def collect(tracking_uri: str | None, experiment: str) -> ReportData:
     frame = load_results(tracking_uri, experiment, include_failed=True)
     tracker = Tracker(tracking_uri, experiment, create=False)
     client = tracker.client
-    invocations = sorted(tracker.runs(f"tags.`{TAG_KIND}` = 'invocation'"),
-                         key=lambda run: run.info.start_time)
+    invocations = tracker.invocation_runs()
     data = ReportData(experiment, frame, [])
-    wanted = _wanted_steps(frame)
     with tempfile.TemporaryDirectory() as tmp:
         for number, run in enumerate(invocations):
             run_id = run.info.run_id
@@ -89,8 +87,13 @@ def collect(tracking_uri: str | None, experiment: str) -> ReportData:
             if INVOCATION_SUMMARY in names:
                 path = client.download_artifacts(run_id, INVOCATION_SUMMARY, f"{tmp}/{number}")
                 data.invocations.append(json.loads(Path(path).read_text()))
-            if "steps" in names:
-                _read_steps(client, run_id, wanted, data, f"{tmp}/{number}")
+        files = tracker.step_files(_wanted_steps(frame), f"{tmp}/steps", invocations)
+        for (stage, key), path in files.items():
+            if stage == "data":
+                with np.load(path, allow_pickle=False) as stored:
+                    data.thumbnails[key] = {k: stored[k] for k in stored.files}
+            else:
+                data.maps[key] = np.load(path, allow_pickle=False)
         finished, _ = by_status(frame)
         if not finished.empty:
             for run_id in finished["run_id"]:
@@ -99,29 +102,11 @@ def collect(tracking_uri: str | None, experiment: str) -> ReportData:
     return data
 
 
-def _wanted_steps(frame: pd.DataFrame) -> dict[str, set[str]]:
-    """The data and map steps of the combinations shown."""
-    return {stage: set(frame[f"step.{stage}"].dropna()) if f"step.{stage}" in frame else set()
-            for stage in ("data", "map")}
-
-
-def _read_steps(client, run_id: str, wanted: dict[str, set[str]], data: ReportData,
-                tmp: str) -> None:
-    """The thumbnails and maps, still missing, that this invocation's run holds."""
-    logged = {a.path for a in client.list_artifacts(run_id, "steps")}
-    for stage, keys in wanted.items():
-        found = data.thumbnails if stage == "data" else data.maps
-        for key in keys - found.keys():
-            folder = step_folder(stage, key)
-            if folder not in logged:
-                continue
-            name = THUMBNAILS if stage == "data" else MAP
-            path = client.download_artifacts(run_id, f"{folder}/{name}", tmp)
-            if stage == "data":
-                with np.load(path, allow_pickle=False) as stored:
-                    found[key] = {k: stored[k] for k in stored.files}
-            else:
-                found[key] = np.load(path, allow_pickle=False)
+def _wanted_steps(frame: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """The thumbnails and maps of the combinations shown: ``(stage, key) -> file``."""
+    names = {"data": THUMBNAILS, "map": MAP}
+    return {(stage, key): name for stage, name in names.items() if f"step.{stage}" in frame
+            for key in frame[f"step.{stage}"].dropna().unique()}
 
 
 def _combination_files(folder: Path) -> CombinationFiles:

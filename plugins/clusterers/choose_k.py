@@ -68,7 +68,8 @@ class KClusterer(Clusterer):
     """Base of clusterers taking ``n_clusters``: a fixed int, or ``"auto"`` over ``k_range``.
 
     Subclasses implement ``_fit(X, k) -> (labels, model)`` and, optionally,
-    ``_model_metrics`` (logged for the kept model), ``_score`` (criteria other than
+    ``_model_metrics`` (logged for the kept model), ``_memberships`` (each item's
+    probability of its cluster, kept as ``probabilities_``), ``_score`` (criteria other than
     silhouette) and ``_fit_each`` (to share work across ks). ``criteria`` lists the
     criteria the subclass supports.
     """
@@ -91,6 +92,10 @@ class KClusterer(Clusterer):
     def _model_metrics(self, X: np.ndarray, model: Any) -> dict[str, float]:
         return {}
 
+    def _memberships(self, X: np.ndarray, model: Any) -> np.ndarray | None:
+        """Each item's probability of its cluster under ``model``, for models that have one."""
+        return None
+
     def fit_predict(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
         criterion = getattr(self, "criterion", "silhouette")
@@ -111,6 +116,9 @@ class KClusterer(Clusterer):
             labels, model = self._fit(X, k)
             curve = {}
         self.metrics_ = {**self._model_metrics(X, model), **curve}
+        memberships = self._memberships(X, model)
+        if memberships is not None:
+            self.probabilities_ = memberships
         return np.asarray(labels, dtype=np.int64)
 
     def _choose(

@@ -13,7 +13,8 @@ class GaussianMixture(KClusterer):
     ``n_clusters`` is the number of components. ``covariance_type`` is "full", "tied",
     "diag" or "spherical". ``n_clusters: auto`` picks it from ``k_range`` by
     ``criterion``: "bic" (lower is better; the usual choice for mixtures) or
-    "silhouette". Logged for the kept model: ``bic``, ``aic`` and ``converged`` (1/0).
+    "silhouette". Logged for the kept model: ``bic``, ``aic`` and ``converged`` (1/0);
+    each point's posterior probability of its component is kept as ``probabilities_``.
     """
 
     name = "gmm"
@@ -63,3 +64,6 @@ class GaussianMixture(KClusterer):
             "aic": float(model.aic(X)),
             "converged": float(model.converged_),
         }
+
+    def _memberships(self, X: np.ndarray, model: Any) -> np.ndarray:
+        return model.predict_proba(X).max(axis=1)

@@ -15,7 +15,9 @@ class HDBSCAN(Clusterer):
     larger the more points end up as noise. ``cluster_selection_method`` is "eom"
     (excess of mass, a few large clusters) or "leaf" (many small homogeneous ones).
     Each point's membership strength in [0, 1] (0 for noise) is kept as
-    ``probabilities_``; their mean is logged as ``probability_mean``. With fewer points
+    ``probabilities_``; their mean is logged as ``probability_mean``. Each point's GLOSH
+    outlier score in [0, 1] (the higher, the more unusual) is kept as ``outlier_scores_``
+    (NaN where the library leaves it undefined, such as duplicated points). With fewer points
     than ``min_cluster_size`` no cluster can exist and every point is noise. Uses the
     standalone ``hdbscan`` package, not ``sklearn.cluster.HDBSCAN``.
     """
@@ -60,5 +62,6 @@ class HDBSCAN(Clusterer):
         )
         labels = np.asarray(model.fit_predict(X), dtype=np.int64)
         self.probabilities_ = np.asarray(model.probabilities_, dtype=np.float64)
+        self.outlier_scores_ = np.asarray(model.outlier_scores_, dtype=np.float64)
         self.metrics_ = {"probability_mean": float(self.probabilities_.mean())}
         return labels

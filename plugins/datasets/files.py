@@ -22,12 +22,11 @@ from typing import Any, Literal
 import numpy as np
 
 from clustergrid import Dataset
+from clustergrid.errors import listing
 
 OnError = Literal["fail", "skip"]
 ShapePolicy = Literal["error", "resize", "crop"]
 
-#: Problems listed in one error message before "and N more".
-MAX_LISTED = 10
 
 
 @dataclass
@@ -38,7 +37,7 @@ class Item:
     where: str  # the file (or file:stamp) named in messages
     shape: tuple[int, int, int]  # native (channels, height, width)
     key: Any = None  # loader-specific: a path, an array index, a tile position...
-    label: str | None = None  # class name from a folder or file name
+    label: str | int | None = None  # class name (folder, file name) or stored label code
 
 
 @dataclass
@@ -76,14 +75,27 @@ class Problems:
                         "empty file" if empty else f"unreadable {kind} ({exc})")
             return None
 
+    def image(self, where: Any, convert: Callable[[], np.ndarray]) -> np.ndarray | None:
+        """``convert()`` (one image as ``(c, h, w)``), or None after reporting why it is
+        unusable: the ValueError ``convert`` raised, or an :func:`array_problem`."""
+        try:
+            image = convert()
+        except ValueError as exc:
+            self.report(where, str(exc))
+            return None
+        problem = array_problem(image)
+        if problem:
+            self.report(where, problem)
+            return None
+        return image
+
     def raise_if_failing(self) -> None:
         if self.on_error == "fail" and self.found:
-            listed = "; ".join(f"{where}: {reason}" for where, reason in self.found[:MAX_LISTED])
-            more = len(self.found) - MAX_LISTED
-            tail = f"; and {more} more" if more > 0 else ""
+            listed = listing((f"{where}: {reason}" for where, reason in self.found),
+                             separator="; ")
             raise ValueError(
                 f"{len(self.found)} bad item(s) in {self.context} (set on_error: skip to "
-                f"drop them): {listed}{tail}"
+                f"drop them): {listed}"
             )
 
 
@@ -192,10 +204,8 @@ def catalogue_labels(spec: dict, ids: list[str]) -> tuple[list[str | None], list
     table = read_catalogue(spec)
     absent = [i for i in ids if i not in table]
     if absent:
-        shown = ", ".join(absent[:5]) + (f" and {len(absent) - 5} more" if len(absent) > 5 else "")
-        raise ValueError(
-            f"{spec['csv']}: {len(absent)} item id(s) missing from column {spec['id']!r}: {shown}"
-        )
+        raise ValueError(f"{spec['csv']}: {len(absent)} item id(s) missing from column "
+                         f"{spec['id']!r}: {listing(absent, 5)}")
     return [table[i] or None for i in ids], [label for label in table.values() if label]
 
 
@@ -210,6 +220,31 @@ def encode_labels(
     code = {name: i for i, name in enumerate(classes)}
     labels = np.array([code[n] if n is not None else -1 for n in names], dtype=np.int64)
     return labels, classes
+
+
+def coded_labels(
+    codes: list[int | None], names: list[str] | None, where: str, source: str = "class_labels"
+) -> tuple[np.ndarray, list[str]]:
+    """Integer label codes kept as stored (None or negative: unknown, ``-1``), so that
+    code k keeps meaning ``names[k]`` even when class k has no item, and the class names:
+    ``names`` (given by ``source``, named in the error when too short), or the codes as
+    strings ``0..max``."""
+    labels = np.array([-1 if c is None or c < 0 else int(c) for c in codes], dtype=np.int64)
+    top = int(labels.max()) if len(labels) else -1
+    if names is None:
+        return labels, [str(code) for code in range(top + 1)]
+    if len(names) <= top:
+        raise ValueError(
+            f"{where}: {source} names {len(names)} classes but the labels go up to code {top}"
+        )
+    return labels, [str(name) for name in names]
+
+
+def text_values(values: Any) -> list[str]:
+    """Strings stored in a file (a str/bytes array or scalar, as NumPy and h5py give them)
+    as a list of ``str``."""
+    return [v.decode() if isinstance(v, bytes) else str(v)
+            for v in np.atleast_1d(np.asarray(values)).ravel().tolist()]
 
 
 def fit_shape(array: np.ndarray, shape: tuple[int, int], policy: str) -> np.ndarray:
@@ -375,6 +410,9 @@ class FileDataset(Dataset):
 
     def ids(self) -> np.ndarray:
         return np.array([item.id for item in self._index().items])
+
+    def sources(self) -> np.ndarray:
+        return np.array([item.where for item in self._index().items])
 
     def skipped(self) -> list[tuple[str, str]]:
         """``(file, reason)`` of every item dropped because of ``on_error: skip``."""

@@ -79,6 +79,10 @@ class FitsFiles(FileDataset):
         self.size = size
         self.on_error = on_error
 
+    def channel_names(self) -> list[str] | None:
+        """The ``bands``, in channel order; None for single files and cubes."""
+        return [str(band) for band in self.bands] if self.bands else None
+
     def _sources(self) -> list[Path]:
         return resolve_files(self.path, SUFFIXES)
 

@@ -121,6 +121,10 @@ class SimGalaxies(SimulatedDataset):
         """The filter of each channel."""
         return BANDS[self.bands]
 
+    def channel_names(self) -> list[str] | None:
+        """The filters, blue to red, as inspect labels the channels."""
+        return list(self.band_names()) if self.bands in BANDS else None
+
     def _check(self) -> None:
         if self.bands not in BANDS:
             raise ValueError(f"bands must be 1, 2 or 3, got {self.bands!r}")

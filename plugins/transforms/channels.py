@@ -45,3 +45,10 @@ class Channels(Transform):
         if self.mode == "mean":
             return picked.mean(axis=1, keepdims=True, dtype=np.float64).astype(np.float32)
         return np.ascontiguousarray(picked)
+
+    def channel_names(self, names: list[str]) -> list[str] | None:
+        if self.mode == "mean":
+            return None  # an average of bands is none of them
+        if self.select is None or not all(0 <= i < len(names) for i in self.select):
+            return None
+        return [names[i] for i in self.select]

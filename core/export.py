@@ -1,0 +1,165 @@
+"""``clustergrid labels``: one combination's clusters as a catalogue, one row per item.
+
+Read from the tracking store only, as reports are, so it works wherever the store can
+be reached. A row joins what three steps logged: the combination's ``labels.csv`` (id,
+cluster, and the clusterer's membership probability or outlier score when it has one),
+its data step's ``items.csv`` (source file and true class) and its map step's 2-D
+coordinates. Written through astropy's ``Table``, so FITS and VOTable files open in
+TOPCAT, and a user's own catalogue can be joined on an id column.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from clustergrid.errors import ClustergridError, listing
+from clustergrid.results import load_results
+from clustergrid.stages import ITEMS, MAP
+from clustergrid.tracking import Tracker
+
+#: file suffix -> astropy's format name
+FORMATS = {".fits": "fits", ".fit": "fits", ".vot": "votable", ".votable": "votable",
+           ".xml": "votable", ".csv": "ascii.csv", ".parquet": "parquet"}
+
+#: what each column means, written into the file (VOTable and FITS keep descriptions)
+DESCRIPTIONS = {
+    "id": "item id, as the dataset names it",
+    "source": "file (or file[index], HDF5 group) the item was read from",
+    "cluster": "cluster of the item; -1 is noise",
+    "probability": "how strongly the item belongs to its cluster, 0-1 (the clusterer's own)",
+    "outlier_score": "how unusual the item is; higher is more unusual (the clusterer's own)",
+    "map_x": "x of the item on the report's 2-D map of its embedding",
+    "map_y": "y of the item on the report's 2-D map of its embedding",
+    "class": "true class of the item, when the dataset has labels (empty if unknown)",
+}
+
+
+def find_combination(frame: pd.DataFrame, experiment: str, pipeline: str,
+                     seed: int | None) -> pd.Series:
+    """The one finished combination whose name is ``pipeline`` or contains it (and has
+    ``seed``); a ClustergridError naming the candidates otherwise."""
+    if frame.empty:
+        raise ClustergridError(f"no finished combinations in '{experiment}'")
+    names = frame["pipeline"]
+    matches = frame[names == pipeline]
+    if matches.empty:
+        matches = frame[names.str.contains(pipeline, regex=False)]
+    if seed is not None and not matches.empty:
+        # A pipeline with nothing stochastic ran once, with no seed: any seed names it.
+        matches = matches[matches["param.seed"].isin([str(seed), "none"])]
+    if len(matches) == 1:
+        return matches.iloc[0]
+    if matches.empty:
+        raise ClustergridError(
+            f"no finished combination of '{experiment}' matches --pipeline '{pipeline}'"
+            + (f" with --seed {seed}" if seed is not None else "")
+            + f"; its combinations: {listing(sorted(names), 5, '; ')}")
+    seeds = sorted(set(matches["param.seed"]))
+    hint = ("add --seed (one of " + ", ".join(seeds) + ") or more of the name"
+            if len(seeds) > 1 else "give more of the name")
+    raise ClustergridError(
+        f"--pipeline '{pipeline}' matches {len(matches)} combinations of '{experiment}' "
+        f"({listing(sorted(matches['pipeline']), 5, '; ')}); {hint}")
+
+
+def cluster_table(tracking_uri: str | None, experiment: str, pipeline: str,
+                  seed: int | None = None):
+    """An astropy ``Table`` with one row per item of the combination, in dataset order."""
+    from astropy.table import Table
+
+    row = find_combination(load_results(tracking_uri, experiment), experiment, pipeline, seed)
+    tracker = Tracker(tracking_uri, experiment, create=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        labels = _read_csv(Path(tracker.client.download_artifacts(
+            row["run_id"], "labels.csv", tmp)))
+        wanted = {("data", row["step.data"]): ITEMS}
+        if isinstance(row.get("step.map"), str):
+            wanted["map", row["step.map"]] = MAP
+        found = tracker.step_files(wanted, tmp)
+        items = _read_csv(found[("data", row["step.data"])]) if ("data", row["step.data"]) \
+            in found else None
+        coordinates = next((np.load(path, allow_pickle=False) for (stage, _), path
+                            in found.items() if stage == "map"), None)
+    columns: dict[str, np.ndarray] = {"id": labels["id"]}
+    if items is not None:
+        if not np.array_equal(items["id"], labels["id"]):
+            raise ClustergridError(f"{experiment}: the items logged for the dataset of "
+                                   f"'{row['pipeline']}' do not match its labels")
+        if "source" in items:
+            columns["source"] = items["source"]
+    columns["cluster"] = labels["cluster"].astype(np.int64)
+    for name in ("probability", "outlier_score"):
+        if name in labels:
+            columns[name] = labels[name].astype(np.float64)
+    if coordinates is not None and len(coordinates) == len(labels["id"]):
+        columns["map_x"], columns["map_y"] = coordinates[:, 0], coordinates[:, 1]
+    if items is not None and "class" in items:
+        columns["class"] = items["class"]
+    table = Table([columns[name] for name in columns], names=list(columns))
+    for name in table.colnames:
+        table[name].description = DESCRIPTIONS[name]
+    # Kept in the file so a catalogue says which clustering it holds.
+    table.meta["comments"] = [f"clustergrid experiment: {experiment}",
+                              f"pipeline: {row['pipeline']}",
+                              f"MLflow run: {row['run_id']}"]
+    return table
+
+
+def join_catalogue(clusters, catalogue: Path, id_column: str):
+    """``catalogue`` (any table astropy reads) with the clusters' columns added to each of
+    its rows whose ``id_column`` equals an item's id (a left join: rows without an item
+    keep empty, masked, cluster columns)."""
+    from astropy.table import Table, join
+
+    try:
+        table = Table.read(catalogue, format=_format(catalogue, "--catalogue"))
+    except (OSError, ValueError) as exc:
+        raise ClustergridError(f"{catalogue}: cannot read the catalogue ({exc})") from exc
+    if id_column not in table.colnames:
+        raise ClustergridError(f"{catalogue}: no column '{id_column}' (--id-column); its "
+                               f"columns: {listing(table.colnames)}")
+    # Ids are strings in clustergrid; a catalogue may store them as numbers.
+    key = "_clustergrid_key"
+    table[key] = [str(value).strip() for value in table[id_column]]
+    clusters = clusters.copy()
+    clusters.rename_column("id", key)
+    matched = np.isin(table[key], clusters[key]).sum()
+    if matched == 0:
+        raise ClustergridError(
+            f"{catalogue}: no value of column '{id_column}' is an item id (e.g. "
+            f"{listing(table[key][:3], 3)} against {listing(clusters[key][:3], 3)})")
+    joined = join(table, clusters, keys=key, join_type="left",
+                  table_names=["catalogue", "clustergrid"])
+    # A join sorts by the key; the catalogue's own order is what its user expects.
+    order = {value: index for index, value in enumerate(table[key])}
+    joined = joined[np.argsort([order[value] for value in joined[key]], kind="stable")]
+    joined.remove_column(key)
+    return joined, int(matched)
+
+
+def write_table(table, path: Path) -> None:
+    """``table`` written in the format its suffix names (see ``FORMATS``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.write(path, format=_format(path, "-o"), overwrite=True)
+
+
+def _format(path: Path, option: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise ClustergridError(f"{path} ({option}): the format is chosen by the suffix, one "
+                               f"of {', '.join(FORMATS)}")
+    return FORMATS[suffix]
+
+
+def _read_csv(path: Path) -> dict[str, np.ndarray]:
+    """A logged CSV table as ``column -> strings``."""
+    with path.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    return {name: np.array([row[i] for row in body], dtype=str)
+            for i, name in enumerate(header)}
