@@ -44,8 +44,9 @@ class Hdf5File(FileDataset):
     ``layout`` says where the channels are: ``nhwc`` ``(n, h, w, c)`` as Galaxy10 ships,
     ``nchw`` ``(n, c, h, w)``, ``nhw`` ``(n, h, w)`` (per object: the same without ``n``);
     ``auto`` takes a last axis of 1 to 4 entries after two larger ones as channels-last,
-    a first short axis before two larger ones as channels-first, and no channel axis as
-    one channel; any other shape (``(n, 3, 3, 3)``, 5 bands) is an error asking for it.
+    else a first axis shorter than the two after it as channels-first (five bands), and
+    no channel axis as one channel; any other shape (``(n, 3, 3, 3)``, ``(n, 64, 64, 6)``)
+    is an error asking for it.
     ``labels_dataset`` names a 1-d integer dataset as long as the stack (Galaxy10:
     ``ans``), or, per object, a pattern over the same groups (``data_*/Label``) of one
     integer or string each; a missing per-object label is unknown, as is a negative code.

@@ -50,9 +50,9 @@ class NpyFiles(FileDataset):
     ``layout`` says where the channels are: ``nhwc`` (stack ``(n, h, w, c)``, each file
     ``(h, w, c)``), ``nchw`` (``(n, c, h, w)``, each file ``(c, h, w)``), ``nhw``
     (``(n, h, w)``, each file ``(h, w)``) or ``auto``: a last axis of 1 to 4 entries after
-    two larger ones is channels-last, a first short axis before two larger ones is
-    channels-first, no channel axis is one channel; any other shape (``(n, 3, 3, 3)``,
-    5 bands) is an error asking for ``layout``.
+    two larger ones is channels-last, else a first axis shorter than the two after it is
+    channels-first (five bands ``(n, 5, 64, 64)``), no channel axis is one channel; any
+    other shape (``(n, 3, 3, 3)``, ``(n, 64, 64, 6)``) is an error asking for ``layout``.
     A stacked ``.npy`` is memory-mapped; a ``.npz`` member cannot be, so it is loaded
     once and kept on the instance. Files are loaded with ``allow_pickle=False``.
     """
