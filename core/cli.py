@@ -44,6 +44,23 @@ class ReportFormat(StrEnum):
     markdown = "markdown"
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from clustergrid import __version__
+
+        console.print(f"clustergrid {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option(
+        "--version", is_eager=True, callback=_print_version,
+        help="Print the version and exit.")] = False,
+) -> None:
+    """Options of every command."""
+
+
 @app.command()
 def run(
     file: Annotated[Path, typer.Argument(help="Experiment YAML file.")],
@@ -67,6 +84,12 @@ def run(
 
     Exit status: 0 every combination finished; 1 some failed (all are logged and the
     report is written); 2 a bad experiment file or arguments; 130 interrupted (Ctrl-C).
+
+    Examples:
+
+    clustergrid run experiments/quickstart.yaml
+    clustergrid run experiments/quickstart.yaml --dry-run
+    clustergrid run mine.yaml --workers 4 --tracking-uri /data/clustergrid-runs
     """
     from clustergrid import runner
     from clustergrid.registry import Registry
@@ -83,13 +106,21 @@ def run(
 
     from clustergrid.progress import StepProgress
 
+    failed_steps = []  # the steps that failed here, in order: what failed combinations share
+
+    def on_outcome(outcome) -> None:
+        progress.advance(outcome)
+        if outcome.status == "failed":
+            failed_steps.append(outcome)
+
     try:
+        # Its last line (how far the run got) is printed on Ctrl-C and SIGTERM too.
         with StepProgress(console) as progress:
             summary = runner.run(
                 experiment, registry, tracking_uri=tracking_uri, workers=workers,
                 resume=resume, on_start=lambda preview: (
                     _print_preview(experiment.name, preview), progress.start(preview)),
-                on_outcome=progress.advance, wait=wait,
+                on_outcome=on_outcome, wait=wait,
             )
     except KeyboardInterrupt:
         # Outside the steps (the runner says what it kept during them); Typer would
@@ -108,16 +139,38 @@ def run(
             f"({summary.wall_time:.1f} s).",
             highlight=False,
         )
-    for label, error in summary.failed:
-        errors.print(f"FAILED {label}: {error}", style="red", highlight=False)
-    report_path = _write_report(experiment.name, tracking_uri or experiment.tracking_uri,
-                                report, summary)
+    for line in _failure_lines(summary.failed, failed_steps):
+        errors.print(line, style="red", highlight=False)
+    store = tracking_uri or experiment.tracking_uri
+    report_path = _write_report(experiment.name, store, report, summary)
+    # The file's store is absolute by now: the command works from any folder.
     console.print(f"Results: clustergrid results {experiment.name}"
-                  + (f" --tracking-uri {tracking_uri}" if tracking_uri else ""))
+                  + (f" --tracking-uri {store}" if store else ""))
     console.print(f"MLflow store: {summary.tracking_uri}")
     console.print(f"Report: {report_path}")
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _failure_lines(failed: list[tuple[str, str]], failed_steps: list) -> list[str]:
+    """One line per failed step with the number of combinations it failed (a dataset
+    that cannot be read fails every combination on it, with the same error); a step
+    failing one combination, or an error no step of this run gave, names the combination."""
+    # A combination failed by a step's failure (or skipped after it) carries its error.
+    by_error: dict[str, list[str]] = {}
+    for label, error in failed:
+        by_error.setdefault(error, []).append(label)
+    lines = []
+    for step in failed_steps:
+        labels = by_error.pop(step.error or "", [])
+        if len(labels) > 1:
+            lines.append(f"FAILED {step.stage} step: {step.error} "
+                         f"({len(labels)} combinations)")
+        elif labels:
+            lines.append(f"FAILED {labels[0]}: {step.error}")
+    lines += [f"FAILED {label}: {error}" for error, labels in by_error.items()
+              for label in labels]
+    return lines
 
 
 def _print_preview(name: str, preview) -> None:
@@ -149,16 +202,30 @@ def _write_report(name: str, tracking_uri: str | None, path: Path | None, summar
 
 @app.command()
 def plugins(
+    name: Annotated[str | None, typer.Argument(
+        help="Show this component in full: every parameter with its default and type, "
+        "and its whole docstring.")] = None,
     kind: Annotated[str | None, typer.Option(help="Only this kind, e.g. encoder.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """List every component with its plugin, version and parameters, and plugins that failed."""
+    """List every component with its plugin, version and parameters; or one in full.
+
+    A plugin that failed to load is listed with its error and traceback,
+    and the exit status is then 1.
+
+    Examples:
+
+    clustergrid plugins --kind clusterer
+    clustergrid plugins kmeans
+    clustergrid plugins --json
+    """
     from clustergrid.components import KINDS
     from clustergrid.registry import Registry
 
     if kind is not None and kind not in KINDS:
         raise ClustergridError(f"unknown kind '{kind}' (kinds: {', '.join(KINDS)})")
     registry = Registry.load()
+    infos = registry.all(kind) if name is None else _named(registry, name, kind)
     components = [
         {
             "kind": info.kind,
@@ -172,40 +239,138 @@ def plugins(
             },
             "doc": info.cls.summary(),
         }
-        for info in registry.all(kind)
+        for info in infos
     ]
     conflicts = [
-        {"kind": k, "name": n, "owners": [i.owner for i in infos]}
-        for (k, n), infos in registry.conflicts.items() if kind in (None, k)
+        {"kind": k, "name": n, "owners": [i.owner for i in registered],
+         "spellings": [i.qualified_name for i in registered]}
+        for (k, n), registered in registry.conflicts.items()
+        if kind in (None, k) and name in (None, n)
     ]
     failures = [
         {"plugin": f.plugin, "distribution": f.distribution, "error": f.error,
          "traceback": f.traceback}
         for f in registry.failures
-    ]
-    if as_json:
+    ] if name is None else []
+    if as_json:  # failures are in the data; a script reads them there
         data = {"components": components, "conflicts": conflicts, "failures": failures}
         typer.echo(json.dumps(data, indent=2, default=repr))
         return
-    from rich.table import Table
+    if name is not None:
+        for number, info in enumerate(infos):
+            if number:
+                console.print()
+            _print_component(info)
+    else:
+        from rich import box
+        from rich.table import Table
 
-    table = Table("kind", "name", "from", "parameters", "description")
-    for c in components:
-        params = ", ".join(f"{k}={v!r}" for k, v in c["parameters"].items())
-        table.add_row(c["kind"], c["name"], f"{c['distribution']} {c['version']}", params, c["doc"])
-    console.print(table)
+        # A table per kind; wrapped, never cut: the parameters are what a user came to
+        # read, one a line.
+        for shown in dict.fromkeys(c["kind"] for c in components):
+            table = Table(title=f"{shown}s", box=box.SIMPLE_HEAD)
+            table.add_column("name", overflow="fold")
+            table.add_column("from", overflow="fold")
+            table.add_column("parameters", overflow="fold", ratio=3)
+            table.add_column("description", overflow="fold", ratio=2)
+            for c in components:
+                if c["kind"] == shown:
+                    table.add_row(c["name"], f"{c['distribution']}\n{c['version']}",
+                                  "\n".join(f"{k}={v!r}" for k, v in c["parameters"].items()),
+                                  c["doc"])
+            _fit(table)
+            console.print(table, soft_wrap=False)
     for conflict in conflicts:
         errors.print(f"CONFLICT {conflict['kind']} '{conflict['name']}' is registered by "
-                     + " and ".join(conflict["owners"]), highlight=False)
+                     + " and ".join(conflict["owners"]) + "; write "
+                     + " or ".join(conflict["spellings"]), highlight=False)
     for failure in failures:
         errors.print(f"FAILED TO LOAD plugin '{failure['plugin']}' "
                      f"({failure['distribution']}): {failure['error']}", highlight=False)
+        errors.print("  " + failure["traceback"].rstrip().replace("\n", "\n  "),
+                     highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _fit(table) -> None:
+    """Let a table too wide for the terminal share the width among its ``ratio`` columns
+    (wrapping them) rather than squeeze every column alike."""
+    if table.__rich_measure__(console, console.options).maximum > console.width:
+        table.expand = True
+
+
+def _named(registry, name: str, kind: str | None) -> list:
+    """The components ``name`` (or ``plugin:name``) means, of every kind or ``kind``: all
+    of those registered under a name several plugins use. A ClustergridError if none."""
+    from difflib import get_close_matches
+
+    from clustergrid.components import KINDS
+    from clustergrid.errors import PluginError
+
+    found = []
+    for k in [kind] if kind else KINDS:
+        try:
+            found.append(registry.get(k, name))
+        except PluginError:
+            found.extend(registry.conflicts.get((k, name), []))
+    if found:
+        return found
+    message = f"no {kind or 'component'} named '{name}'"
+    close = get_close_matches(name, sorted({info.name for info in registry.all(kind)}), n=3)
+    message += f" (did you mean: {', '.join(close)}?)" if close else " (see `clustergrid plugins`)"
+    if registry.failures:
+        broken = ", ".join(sorted({failure.plugin for failure in registry.failures}))
+        message += f"; plugins that failed to load: {broken}"
+    raise ClustergridError(message)
+
+
+def _print_component(info) -> None:
+    """One component in full: where it comes from, its parameters, its docstring."""
+    import inspect
+
+    from rich import box
+    from rich.table import Table
+
+    from clustergrid.spec import _init_hints
+
+    console.print(f"{info.kind} {info.name}", style="bold", highlight=False)
+    console.print(f"plugin: {info.plugin}, from {info.distribution} "
+                  f"{info.distribution_version}"
+                  + (f" (component version {info.cls.version})" if info.cls.version else ""),
+                  highlight=False)
+    parameters = info.cls.parameters()
+    if parameters:
+        hints = _init_hints(info.cls)
+        table = Table(box=box.SIMPLE_HEAD)
+        for header in ("parameter", "default", "type"):
+            table.add_column(header, overflow="fold", no_wrap=False)
+        for name, parameter in parameters.items():
+            hint = hints.get(name, parameter.annotation)
+            table.add_row(
+                name,
+                "(required)" if parameter.default is parameter.empty else repr(parameter.default),
+                "" if hint is parameter.empty
+                else hint if isinstance(hint, str) else inspect.formatannotation(hint))
+        console.print(table, soft_wrap=False)
+    else:
+        console.print("parameters: none")
+    console.print()
+    console.print(inspect.getdoc(info.cls) or "(no docstring)", highlight=False)
 
 
 @app.command()
 def results(
     name: Annotated[str, typer.Argument(help="Experiment name (the file's `name:`).")],
-    fmt: Annotated[TableFormat, typer.Option("--format", help="Output format.")] = "table",
+    fmt: Annotated[TableFormat, typer.Option(
+        "--format", help="table: a row per pipeline, mean ± std over its seeds; csv, json: "
+        "one record per combination, every column.")] = "table",
+    metrics: Annotated[str | None, typer.Option(
+        "--metrics", help="The table's metric columns, comma-separated, e.g. ari,silhouette "
+        "(default: every score but the verdict's evidence).")] = None,
+    per_seed: Annotated[bool, typer.Option(
+        "--per-seed", help="The table has one row per combination (each seed) instead.")
+    ] = False,
     output: Annotated[Path | None, typer.Option(
         "-o", "--output", help="Write every column to this .parquet or .csv file instead.")
     ] = None,
@@ -217,7 +382,20 @@ def results(
         help="With --recommend: family-wise error rate of the test for structure.")] = 0.05,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Print one record per finished combination, read back from MLflow."""
+    """Print an experiment's results, read back from MLflow: a row per pipeline by default.
+
+    The table: each metric's mean ± std over the pipeline's seeds.
+    --per-seed: a row per combination. --format csv or json, and -o: every
+    column of every combination.
+
+    Examples:
+
+    clustergrid results quickstart
+    clustergrid results quickstart --metrics ari,silhouette --per-seed
+    clustergrid results quickstart --format json > results.json
+    clustergrid results quickstart -o results.parquet
+    clustergrid results quickstart --recommend
+    """
     from clustergrid.results import load_results
 
     if output is not None and output.suffix not in (".parquet", ".csv"):
@@ -239,7 +417,7 @@ def results(
     elif fmt == TableFormat.csv:
         typer.echo(frame.to_csv(index=False), nl=False)
     else:
-        _print_results(name, frame)
+        _print_results(name, frame, metrics, per_seed)
 
 
 def _print_recommendation(name: str, frame, fmt: TableFormat, alpha: float) -> None:
@@ -283,27 +461,102 @@ def _print_recommendation(name: str, frame, fmt: TableFormat, alpha: float) -> N
         console.print(f"  {flag}: {FLAGS[flag]}")
 
 
-def _print_results(name: str, frame) -> None:
-    from rich.table import Table
-
-    from clustergrid.results import component_labels, metric_columns
+def _print_results(name: str, frame, metrics: str | None, per_seed: bool) -> None:
+    """The table of ``results``: a row per pipeline (or, ``per_seed``, per combination),
+    its roles shortened to those that vary, so that it reads in 80 columns."""
+    from clustergrid.report.formatting import mean_spread
+    from clustergrid.results import (
+        ROLES,
+        component_labels,
+        split_constant,
+        summarize_over_seeds,
+    )
 
     if frame.empty:
         console.print(f"No finished combinations in '{name}'.")
         return
-    from rich import box
-
-    labels = component_labels(frame)
+    chosen = _chosen_metrics(frame, metrics)
+    if per_seed:
+        rows = component_labels(frame)
+        roles = list(rows.columns)
+        for metric in chosen:
+            rows[metric] = frame[metric].map(lambda v: mean_spread(v, None, "±"))
+        caption = None
+    else:
+        summary = summarize_over_seeds(frame)
+        roles = [*(r for r in ROLES if r in summary), "seeds"]
+        rows = summary[roles].copy()
+        for metric in chosen:
+            rows[metric] = [mean_spread(mean, std, "±") for mean, std in
+                            zip(summary[f"{metric} mean"], summary[f"{metric} std"], strict=True)]
+        seeds = rows["seeds"].unique()
+        caption = ("mean ± std over each pipeline's seeds; --per-seed for each combination"
+                   if len(seeds) > 1 else
+                   f"mean ± std over {seeds[0]} seeds; --per-seed for each combination"
+                   if seeds[0] > 1 else None)
     # A role with one value for every row goes in the title, leaving room for the scores.
-    constant = [c for c in labels.columns if labels[c].nunique(dropna=False) == 1]
-    title = ", ".join(f"{c}: {labels[c].iloc[0]}" for c in constant)
-    labels = labels.drop(columns=constant)
-    metrics = metric_columns(frame, evidence=False)
-    table = Table(*labels.columns, *metrics, title=title or None, box=box.SIMPLE_HEAD)
-    for (_, components), (_, scores) in zip(labels.iterrows(), frame[metrics].iterrows(),
-                                            strict=True):
-        table.add_row(*map(str, components), *(f"{v:.3g}" for v in scores))
-    console.print(table)
+    varying, constant = split_constant(rows, roles)
+    title = ", ".join(f"{c}: {v}" for c, v in constant.items() if c != "seeds") or None
+    table = _results_table(rows, varying, chosen, title, caption, compact=False)
+    if _too_wide(table):
+        table = _results_table(rows, varying, chosen, title, caption, compact=True)
+    console.print(table, soft_wrap=False)
+
+
+def _results_table(rows, varying: list[str], metrics: list[str], title: str | None,
+                   caption: str | None, compact: bool):
+    """The results as a table; ``compact``: for a terminal too narrow for one line a row,
+    the varying roles in one column that wraps between them, each value above its spread,
+    and a blank line between rows."""
+    from rich import box
+    from rich.table import Table
+
+    counts = [c for c in varying if c in ("seed", "seeds")]
+    roles = [c for c in varying if c not in counts]
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_lines=compact,
+                  pad_edge=not compact, collapse_padding=compact)
+    if compact and roles:
+        identity = [rows[roles].astype(str).agg(" / ".join, axis=1)]
+        table.add_column(" / ".join(roles), overflow="fold")
+    else:
+        identity = [rows[c].astype(str) for c in roles]
+        for role in roles:
+            table.add_column(role, overflow="fold")
+    for count in counts:
+        table.add_column(count, justify="right")
+    cells = []
+    for metric in metrics:
+        column = rows[metric]
+        if compact:
+            column = column.str.replace(" ± ", "\n±", regex=False)
+            # Exactly as wide as a value or its spread; the header folds to fit.
+            width = max(len(part) for cell in column for part in cell.splitlines())
+            table.add_column(metric, justify="right", overflow="fold", width=width)
+        else:
+            table.add_column(metric, justify="right", overflow="fold")
+        cells.append(column)
+    for row in zip(*identity, *(rows[c].astype(str) for c in counts), *cells, strict=True):
+        table.add_row(*row)
+    return table
+
+
+def _too_wide(table) -> bool:
+    return table.__rich_measure__(console, console.options).maximum > console.width
+
+
+def _chosen_metrics(frame, names: str | None) -> list[str]:
+    """The metric columns ``--metrics`` names; by default, every score but the evidence."""
+    from clustergrid.results import metric_columns
+
+    if names is None:
+        return metric_columns(frame, evidence=False)
+    available = metric_columns(frame)
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in available]
+    if unknown or not chosen:
+        raise ClustergridError(f"--metrics: unknown metric {', '.join(unknown) or repr(names)} "
+                               f"(available: {', '.join(available)})")
+    return list(dict.fromkeys(chosen))
 
 
 @app.command()
@@ -311,10 +564,19 @@ def report(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="File to write.")] = Path(
         "report.html"),
-    fmt: Annotated[ReportFormat, typer.Option("--format")] = ReportFormat.html,
+    fmt: Annotated[ReportFormat, typer.Option(
+        "--format", help="html: one self-contained page (leaderboard, heatmaps, verdict, "
+        "maps); markdown: the leaderboard as a table for a README or paper.")
+    ] = ReportFormat.html,
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Write the comparison report of an experiment, built from its MLflow runs."""
+    """Write the comparison report of an experiment, built from its MLflow runs.
+
+    Examples:
+
+    clustergrid report quickstart -o report.html
+    clustergrid report quickstart --format markdown -o results.md
+    """
     from clustergrid.report import write_report
 
     path = write_report(tracking_uri, name, output, str(fmt))
@@ -322,11 +584,47 @@ def report(
 
 
 @app.command()
+def experiments(tracking_uri: TrackingOption = None) -> None:
+    """List the experiments a store holds, with their combinations, runs and last run.
+
+    For each: combinations finished and failed (each by its latest run),
+    how many times `clustergrid run` ran, and when it last started.
+
+    Examples:
+
+    clustergrid experiments
+    clustergrid experiments --tracking-uri /data/clustergrid-runs
+    """
+    import time
+
+    from rich import box
+    from rich.table import Table
+
+    from clustergrid.tracking import list_experiments, resolve_uri
+
+    found = list_experiments(tracking_uri)
+    if not found:
+        console.print(f"No clustergrid experiments in {resolve_uri(tracking_uri)}.")
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("experiment", overflow="fold")
+    for header in ("finished", "failed", "invocations"):
+        table.add_column(header, justify="right")
+    table.add_column("last run")
+    for entry in found:
+        table.add_row(entry["name"], str(entry["finished"]), str(entry["failed"]),
+                      str(entry["invocations"]),
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(entry["last_run"] / 1000)))
+    console.print(table, soft_wrap=False)
+    console.print(f"Store: {resolve_uri(tracking_uri)}")
+
+
+@app.command()
 def labels(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
     pipeline: Annotated[str, typer.Option(
         "--pipeline", "-p", help="The combination: its name as `results` prints it, or any "
-        "part of it that only it contains, e.g. 'pca[n_components=10] / kmeans'.")],
+        "part of it that only it contains, e.g. 'pca\\[n_components=10] / kmeans'.")],
     output: Annotated[Path, typer.Option(
         "-o", "--output", help="File to write: .fits, .vot (VOTable), .csv or .parquet.")],
     seed: Annotated[int | None, typer.Option(
@@ -338,11 +636,15 @@ def labels(
         "--id-column", help="With --catalogue: its column holding the item ids.")] = "id",
     tracking_uri: TrackingOption = None,
 ) -> None:
-    """Write one combination's clusters as a catalogue: a row per item with its id, source
-    file, cluster, membership probability or outlier score, map position and true class.
+    """Write one combination's clusters as a catalogue, a row per item.
 
-    Example: clustergrid labels quickstart -p 'pca[n_components=10] / kmeans' --seed 0
-    -o clusters.fits
+    Each row: the item's id, source file, cluster, membership probability
+    or outlier score, map position and true class.
+
+    Examples:
+
+    clustergrid labels quickstart --seed 0 -o clusters.fits \\
+      -p 'pca\\[n_components=10] / kmeans\\[n_clusters=10]'
     """
     from clustergrid.export import cluster_table, join_catalogue, write_table
 
@@ -363,7 +665,13 @@ def inspect(
         help="Where to write the montage PNG (default: <dataset>-montage.png).")] = None,
     per_class: Annotated[int, typer.Option(min=1, help="Images per class in the montage.")] = 6,
 ) -> None:
-    """Counts, shapes, labels, per-channel statistics and correlations, and a montage."""
+    """Counts, shapes, labels, per-channel statistics and correlations, and a montage.
+
+    Examples:
+
+    clustergrid inspect experiments/quickstart.yaml
+    clustergrid inspect 'plugin: digits' --per-class 4 --montage digits.png
+    """
     from rich.table import Table
 
     from clustergrid.inspection import inspect_dataset
@@ -417,7 +725,13 @@ def ui(
     tracking_uri: TrackingOption = None,
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 5000,
 ) -> None:
-    """Open the MLflow UI on the local store (or --tracking-uri)."""
+    """Open the MLflow UI on the local store (or --tracking-uri).
+
+    Examples:
+
+    clustergrid ui
+    clustergrid ui --tracking-uri /data/clustergrid-runs --port 5001
+    """
     from clustergrid.tracking import resolve_uri
 
     command = ui_command(resolve_uri(tracking_uri), port)
@@ -442,7 +756,10 @@ def main() -> None:
         errors.print(str(exc), highlight=False)
         raise SystemExit(exc.exit_code) from None
     except ClustergridError as exc:
-        errors.print(f"error: {exc}", highlight=False)
+        # One mistake a line (an experiment file's are listed together), each a whole
+        # `error:` line for whoever greps a batch job's log.
+        for line in str(exc).splitlines() or [""]:
+            errors.print(f"error: {line}", highlight=False)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         errors.print("interrupted: finished steps are cached; run again to resume.")

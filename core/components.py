@@ -11,8 +11,13 @@ step is computed once per seed. Every other component is computed once for all s
 Arrays exchanged between stages:
 
 - images: ``(n, channels, height, width)`` float32 (a batch, or a memory-mapped array)
-- embeddings: ``(n, d)`` float32 from an encoder, ``(n, k)`` from a reducer
+- embeddings: ``(n, d)`` float32 from an encoder, ``(n, k)`` from a reducer, finite
 - labels: ``(n,)`` int, ``-1`` meaning noise (clusterers) or unknown (datasets)
+
+Inputs may be read-only (memory-mapped): never modify them in place. A component given
+input it cannot handle (every point identical, too few items) raises a ValueError saying
+why, rather than returning NaN or failing obscurely. ``clustergrid.testing`` checks every
+rule stated here on a plugin's own classes (``check_component``).
 """
 
 from __future__ import annotations
@@ -30,7 +35,13 @@ KINDS = ("dataset", "transform", "encoder", "reducer", "clusterer", "metric")
 
 
 class Component:
-    """Base of every component: a unique ``name``, a one-line docstring, parameters."""
+    """Base of every component: a unique ``name``, a one-line docstring, parameters.
+
+    ``__init__`` takes named keyword parameters only, stores each one unchanged as the
+    attribute of the same name and sets nothing else; defaults are None, bools, numbers,
+    strings or tuples of them (hashable, and writable as YAML). Fitting never changes a
+    parameter: learnt state goes in attributes ending in ``_``.
+    """
 
     name: ClassVar[str]
     kind: ClassVar[str]
@@ -57,6 +68,9 @@ class Component:
 
     @classmethod
     def is_stochastic(cls) -> bool:
+        """Whether it takes ``random_state``: computed once per seed, and with the same seed
+        it must give the same output. Any other component is computed once for all seeds,
+        so its output must not vary at all."""
         return "random_state" in cls.parameters()
 
     @classmethod
@@ -99,15 +113,17 @@ class Dataset(Component):
         raise NotImplementedError
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Images ``start:stop`` as ``(stop - start, c, h, w)`` float32."""
+        """Images ``start:stop`` as ``(stop - start, c, h, w)`` float32: the same items on
+        every call, whatever the batches they are read in."""
         raise NotImplementedError
 
     def labels(self) -> np.ndarray | None:
-        """Integer class of each item (``-1`` = unknown), or None when unlabelled."""
+        """Integer class of each item (``-1`` = unknown), or None when unlabelled; an
+        integer array, never floats."""
         return None
 
     def class_names(self) -> list[str] | None:
-        """Name of each class index, or None."""
+        """Name of each class index (one for every code ``labels`` uses), or None."""
         return None
 
     def channel_names(self) -> list[str] | None:
@@ -116,7 +132,7 @@ class Dataset(Component):
         return None
 
     def ids(self) -> np.ndarray:
-        """A string id per item, shown in reports and logged with cluster labels."""
+        """A unique string id per item, shown in reports and logged with cluster labels."""
         return np.array([str(i) for i in range(len(self))])
 
     def sources(self) -> np.ndarray | None:
@@ -134,7 +150,11 @@ class Dataset(Component):
 
 
 class Transform(Component):
-    """A stateless image-batch to image-batch function (normalise, stretch, crop...)."""
+    """A stateless image-batch to image-batch function (normalise, stretch, crop...).
+
+    Applied batch by batch (256 images at a time): each output image depends only on its
+    input image, never on the rest of the batch.
+    """
 
     kind = "transform"
 
@@ -177,7 +197,7 @@ class Encoder(Component):
 
 
 class Reducer(Component):
-    """scikit-learn style ``fit_transform(X) -> (n, k)``."""
+    """scikit-learn style ``fit_transform(X) -> (n, k)``, finite numbers."""
 
     kind = "reducer"
 
@@ -187,6 +207,9 @@ class Reducer(Component):
 
 class Clusterer(Component):
     """``fit_predict(X) -> labels``, ``-1`` meaning noise. Extra scores go in ``metrics_``.
+
+    Labels are an integer array (float labels are refused even when whole numbers) and
+    clusters are numbered ``0..k-1`` without gaps.
 
     Per item, a clusterer may also keep ``probabilities_`` (how strongly each item belongs
     to its cluster, in [0, 1]) and ``outlier_scores_`` (the higher, the more unusual the
@@ -212,7 +235,9 @@ class Metric(Component):
     ``labels=None``. Metrics that declare ``needs_labels`` only run on labelled datasets;
     the others receive ``true_labels=None``. A metric that is undefined for its input
     returns NaN rather than raising. In a dict, a list value is a curve (such as a ROC
-    curve): logged as metric steps and drawn by the report, never ranked.
+    curve): logged as metric steps and drawn by the report, never ranked. What a metric
+    logs (its ``name``, or a dict's keys) must not be what another metric logs too
+    (prefixing a dict's keys with the metric's name avoids that).
 
     ``direction`` says which values are better: ``"higher"``, ``"lower"``, or
     ``"descriptive"`` for a value that describes a result without being better or worse

@@ -102,16 +102,26 @@ def metric_columns(frame: pd.DataFrame, evidence: bool = True) -> list[str]:
             and not c.endswith(QUALIFIERS)]
 
 
-def summarize_over_seeds(frame: pd.DataFrame) -> pd.DataFrame:
+def pipeline_names(frame: pd.DataFrame) -> pd.Series:
+    """Each combination's pipeline: its run name without the seed (``Combination.label``
+    ends with `` / seed=N`` when a step is stochastic)."""
+    return frame["pipeline"].str.replace(r" / seed=-?\d+$", "", regex=True)
+
+
+def summarize_over_seeds(frame: pd.DataFrame, evidence: bool = True) -> pd.DataFrame:
     """Mean and standard deviation of every metric per pipeline, across its seeds; one row
-    per pipeline, identified by its components' labels."""
+    per pipeline: its name (``pipeline``), its components' labels, ``seeds`` (how many),
+    and ``<metric> mean`` and ``<metric> std`` for each of ``metric_columns(frame,
+    evidence)``, in the order the pipelines first appear."""
     roles = component_labels(frame).drop(columns="seed")
-    metrics = metric_columns(frame)
-    data = pd.concat([roles, frame[metrics]], axis=1)
-    grouped = data.groupby(list(roles.columns), dropna=False, sort=False)
+    metrics = metric_columns(frame, evidence)
+    # The run name identifies a pipeline exactly; the role labels are read off its rows.
+    grouped = pd.concat([roles, frame[metrics]], axis=1).groupby(
+        pipeline_names(frame).rename("pipeline"), sort=False)
     summary = grouped[metrics].agg(["mean", "std"])
     summary.columns = [f"{metric} {stat}" for metric, stat in summary.columns]
     summary.insert(0, "seeds", grouped.size())
+    summary = pd.concat([grouped[list(roles.columns)].first(), summary], axis=1)
     return summary.reset_index()
 
 

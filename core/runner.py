@@ -43,6 +43,7 @@ from clustergrid.tracking import (
     Tracker,
     locks_folder,
     resolve_uri,
+    sqlite_path,
     step_folder,
     store_exists,
 )
@@ -81,10 +82,15 @@ class RunSummary:
     wall_time: float = 0.0
 
 
-def cache_root(experiment: Experiment) -> Path:
+def cache_root(experiment: Experiment, tracking_uri: str | None = None) -> Path:
+    """The experiment's ``cache``, else a ``cache`` folder next to its SQLite store
+    (``tracking_uri``, else the file's, else the default), so the cache moves with the
+    store; a tracking server's runs cache in ``./clustergrid-runs/cache``."""
     if experiment.cache:
         return Path(experiment.cache).expanduser().resolve()
-    return DEFAULT_STORE.resolve() / "cache"
+    database = sqlite_path(tracking_uri or experiment.tracking_uri)
+    folder = database.parent if database is not None else DEFAULT_STORE.resolve()
+    return folder / "cache"
 
 
 def preview(plan: Plan, cache: Cache, finished: set[str], resume: bool) -> Preview:
@@ -119,7 +125,7 @@ def dry_run(experiment: Experiment, registry: Registry, tracking_uri: str | None
             finished = Tracker(uri, experiment.name, create=False).finished_hashes()
         except Exception:  # no such experiment yet: nothing finished
             finished = set()
-    return plan, preview(plan, Cache(cache_root(experiment)), finished, resume)
+    return plan, preview(plan, Cache(cache_root(experiment, uri)), finished, resume)
 
 
 def run(
@@ -140,7 +146,7 @@ def run(
     started = time.perf_counter()
     plan = make_plan(experiment, registry)
     uri = tracking_uri or experiment.tracking_uri
-    cache = Cache(cache_root(experiment))
+    cache = Cache(cache_root(experiment, uri))
     with held(locks_folder(uri, cache.root) / f"{experiment.name}.lock",
               f"experiment '{experiment.name}' on {resolve_uri(uri)}", wait=wait):
         # Scratch folders of killed runs; those of live runs (other experiments) stay.
@@ -357,6 +363,9 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
             # Evidence behind a score, such as the verdict's null: prefixed, never ranked.
             for key, value in outcome.meta.get("diagnostics", {}).items():
                 metrics[f"{stage}.{key}"] = value
+            # A metric that failed is NaN above; why is told under its own name.
+            for name, message in outcome.meta.get("metric_errors", {}).items():
+                tags[f"clustergrid.metric.{name}.error"] = message[:5000]
             tags[f"clustergrid.cached.{stage}"] = str(outcome.status == "cached").lower()
         texts["labels.csv"] = _labels_csv(cache, combination)
         if curves:

@@ -1,6 +1,7 @@
 """Experiment files: YAML, validated completely before anything runs.
 
-Every error names the file, the line and the key path (``encoders[0].n_components``).
+Every error names the file, the line and the key path (``encoders[0].n_components``);
+a file with several mistakes gets them all in one SpecError, a line each, in file order.
 
 Sweeps: a list value is a sweep over its items. A parameter whose value is itself a
 list is written as a list of lists: ``hidden: [[64, 32]]`` is one value, ``hidden:
@@ -19,7 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from clustergrid.errors import PluginError, SpecError
+from clustergrid.errors import PluginError, SpecError, listing
 from clustergrid.registry import Registry
 
 
@@ -188,16 +189,24 @@ def load_experiment(path: str | Path, registry: Registry) -> Experiment:
 
 
 def parse_experiment(text: str, registry: Registry, source: Path | None = None) -> Experiment:
+    """Validate and expand an experiment file's text; a SpecError lists every mistake,
+    one line each, in file order. Relative paths in ``tracking.uri`` and ``cache`` are
+    relative to the file's folder (to the current one when there is no ``source``)."""
     where = str(source) if source else "<experiment>"
-    raw, fail = _read_yaml(text, where)
+    raw, problems = _read_yaml(text, where)
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: an experiment file is a mapping with keys name, datasets, ...")
-    spec = _validate(ExperimentFile, raw, fail)
+    spec = _validate(ExperimentFile, raw, problems)
+    if spec is None:
+        # The entries that are well-formed still have their parameters checked, so one
+        # run of the command names every mistake of the file.
+        _check_entries(raw, registry, problems)
+        problems.raise_any()
 
     def expand(path: tuple, kind: str, entries: list[ComponentEntry]) -> list[list[Component]]:
         """Each entry's concrete components (one per point of its sweeps)."""
         return [
-            _expand_entry(kind, entry, (*path, i), registry, fail)
+            _expand_entry(kind, entry, (*path, i), registry, problems)
             for i, entry in enumerate(entries)
         ]
 
@@ -211,37 +220,104 @@ def parse_experiment(text: str, registry: Registry, source: Path | None = None) 
     for i, entry in enumerate(spec.datasets):
         own = expand(("datasets", i, "transforms"), "transform", entry.transforms)
         chains = list(itertools.product(*own, *global_transforms))
-        for dataset in _expand_entry("dataset", entry, ("datasets", i), registry, fail):
+        for dataset in _expand_entry("dataset", entry, ("datasets", i), registry, problems):
             datasets.extend(DatasetChoice(dataset, chain) for chain in chains)
     if spec.metrics is None:
         metrics = tuple(Component("metric", info.name, ()) for info in registry.all("metric"))
     else:
         metrics = flat(expand(("metrics",), "metric", spec.metrics))
+    encoders = flat(expand(("encoders",), "encoder", spec.encoders))
+    reducers = flat(expand(("reducers",), "reducer", spec.reducers))
+    clusterers = flat(expand(("clusterers",), "clusterer", spec.clusterers))
+    map_component = _map_component(spec.map, registry, problems)
+    problems.raise_any()
+    folder = source.parent if source else None
     return Experiment(
         name=spec.name,
         source=source,
         seeds=tuple(dict.fromkeys(spec.seeds)),
         datasets=tuple(datasets),
-        encoders=flat(expand(("encoders",), "encoder", spec.encoders)),
-        reducers=flat(expand(("reducers",), "reducer", spec.reducers)),
-        clusterers=flat(expand(("clusterers",), "clusterer", spec.clusterers)),
+        encoders=encoders,
+        reducers=reducers,
+        clusterers=clusterers,
         metrics=metrics,
         executor=spec.executor,
-        tracking_uri=spec.tracking.uri,
-        cache=spec.cache,
-        map=_map_component(spec.map, registry, fail),
+        tracking_uri=_store_relative_to(folder, spec.tracking.uri),
+        cache=_path_relative_to(folder, spec.cache),
+        map=map_component,
         verdict=spec.verdict,
     )
 
 
-def _map_component(entry: ComponentEntry | None, registry: Registry, fail) -> Component | None:
+#: the sections of an experiment file that hold component entries, and their kind
+ENTRY_SECTIONS = {"datasets": "dataset", "transforms": "transform", "encoders": "encoder",
+                  "reducers": "reducer", "clusterers": "clusterer", "metrics": "metric"}
+
+
+def _check_entries(raw: dict, registry: Registry, problems: _Problems) -> None:
+    """Check every well-formed component entry of a file that failed validation as a
+    whole (a malformed entry already has its error)."""
+    for section, kind in ENTRY_SECTIONS.items():
+        entries = raw.get(section)
+        if not isinstance(entries, list):
+            continue
+        model = DatasetEntry if section == "datasets" else ComponentEntry
+        for i, item in enumerate(entries):
+            if section == "metrics" and isinstance(item, str):
+                item = {"plugin": item}
+            entry = _valid_or_none(model, item)
+            if entry is None:
+                continue
+            _expand_entry(kind, entry, (section, i), registry, problems)
+            for j, transform in enumerate(getattr(entry, "transforms", [])):
+                _expand_entry("transform", transform, (section, i, "transforms", j),
+                              registry, problems)
+    map_entry = _valid_or_none(ComponentEntry, raw.get("map"))
+    if map_entry is not None:
+        _map_component(map_entry, registry, problems)
+
+
+def _valid_or_none(model: type[BaseModel], value):
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _path_relative_to(folder: Path | None, path: str | None) -> str | None:
+    """``path``, when relative, made absolute against ``folder``: an experiment file means
+    the same folders from whatever directory it is run."""
+    if path is None or folder is None:
+        return path
+    path_ = Path(path).expanduser()
+    return path if path_.is_absolute() else str((folder / path_).resolve())
+
+
+def _store_relative_to(folder: Path | None, uri: str | None) -> str | None:
+    """A ``tracking.uri`` that is a relative folder, database file or ``sqlite:///`` path,
+    made absolute against ``folder``; any other URI as written."""
+    if uri is None or folder is None:
+        return uri
+    if uri.startswith("sqlite:///"):
+        database = uri.removeprefix("sqlite:///")
+        return uri if database.startswith("/") else f"sqlite:///{(folder / database).resolve()}"
+    if "://" in uri or uri.startswith("sqlite:"):
+        return uri
+    return _path_relative_to(folder, uri)
+
+
+def _map_component(entry: ComponentEntry | None, registry: Registry,
+                   problems: _Problems) -> Component | None:
     """The one reducer drawing the maps: 2-D and seeded with 0 unless the file says
     otherwise, so a map depends on the encoder output alone."""
     if entry is None:
         return None
-    (component, *more) = _expand_entry("reducer", entry, ("map",), registry, fail)
+    components = _expand_entry("reducer", entry, ("map",), registry, problems)
+    if not components:  # an unknown reducer, already reported
+        return None
+    (component, *more) = components
     if more:
-        raise fail(("map",), "one reducer draws the maps: give single values, not a sweep")
+        problems.add(("map",), "one reducer draws the maps: give single values, not a sweep")
     known = registry.get("reducer", component.plugin).cls.parameters()
     given = dict(component.params)
     defaults = [(k, v) for k, v in (("n_components", 2), ("random_state", 0))
@@ -254,22 +330,24 @@ def parse_datasets(text: str, registry: Registry, source: Path | None = None,
     """The dataset chains of an experiment file, or of one dataset entry
     (``plugin: ...`` with its parameters and ``transforms``), validated alike."""
     where = str(source) if source else "<dataset>"
-    raw, fail = _read_yaml(text, where)
+    raw, problems = _read_yaml(text, where)
     if isinstance(raw, dict) and "datasets" in raw:
         return parse_experiment(text, registry, source).datasets
     if not isinstance(raw, dict) or "plugin" not in raw:
         raise SpecError(f"{where}: expected a dataset entry (plugin: NAME, ...) or an "
                         "experiment file")
-    entry = _validate(DatasetEntry, raw, fail)
-    own = [_expand_entry("transform", t, ("transforms", j), registry, fail)
+    entry = _validate(DatasetEntry, raw, problems)
+    problems.raise_any()
+    own = [_expand_entry("transform", t, ("transforms", j), registry, problems)
            for j, t in enumerate(entry.transforms)]
+    datasets = _expand_entry("dataset", entry, (), registry, problems)
+    problems.raise_any()
     return tuple(DatasetChoice(dataset, chain)
-                 for dataset in _expand_entry("dataset", entry, (), registry, fail)
-                 for chain in itertools.product(*own))
+                 for dataset in datasets for chain in itertools.product(*own))
 
 
-def _read_yaml(text: str, where: str):
-    """The parsed YAML and a ``fail(path, message)`` that names the path's line."""
+def _read_yaml(text: str, where: str) -> tuple[Any, _Problems]:
+    """The parsed YAML and the ``_Problems`` that gathers its mistakes, by line."""
     # Parsed once, into nodes (for line numbers) then values, by libyaml when present:
     # a sweep of 100,000 values takes pure-Python YAML tens of seconds.
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
@@ -283,47 +361,80 @@ def _read_yaml(text: str, where: str):
         raise SpecError(f"{where}{line}: not valid YAML: {problem}") from None
     finally:
         loader.dispose()
-    lines = _line_numbers(node)
-
-    def fail(path: tuple, message: str) -> SpecError:
-        return SpecError(f"{where}{_line_of(lines, path)}: {_dotted(path)}: {message}")
-
-    return raw, fail
+    return raw, _Problems(where, _line_numbers(node))
 
 
-def _validate(model: type[BaseModel], raw: dict, fail):
+#: mistakes of one file listed before "and N more"
+MAX_PROBLEMS = 30
+
+
+class _Problems:
+    """The mistakes of one file, gathered while it is checked and raised together, in
+    file order, one line each: fixing them one run at a time, out of order, is slow."""
+
+    def __init__(self, where: str, lines: dict[tuple, int]):
+        self.where = where
+        self.lines = lines
+        self.found: dict[tuple, tuple[int, str]] = {}
+
+    def add(self, path: tuple, message: str) -> None:
+        """Record a mistake at a key path; the first one found at a path is kept."""
+        path = tuple(path)
+        if path not in self.found:
+            line = _line_of(self.lines, path)
+            self.found[path] = (line or 0, f"{self.where}{f':{line}' if line else ''}: "
+                                           f"{_dotted(path)}: {message}")
+
+    def raise_any(self) -> None:
+        if self.found:
+            ordered = sorted(self.found.values(), key=lambda found: found[0])
+            raise SpecError(listing((text for _, text in ordered), MAX_PROBLEMS, "\n"))
+
+
+def _validate(model: type[BaseModel], raw: dict, problems: _Problems):
+    """``raw`` as a ``model``, or None with every error recorded."""
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        message = error["msg"]
-        if error["type"] == "extra_forbidden":
-            message = "unknown key"
-        elif error["type"] == "too_short":
-            message = "must list at least one entry"
-        raise fail(tuple(error["loc"]), message) from None
+        for error in exc.errors():
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            elif error["type"] == "too_short":
+                message = "must list at least one entry"
+            problems.add(tuple(error["loc"]), message)
+        return None
 
 
-def _expand_entry(kind, entry: ComponentEntry, path: tuple, registry: Registry, fail):
-    """Check an entry against its plugin's parameters and expand its sweeps."""
+def _expand_entry(kind, entry: ComponentEntry, path: tuple, registry: Registry,
+                  problems: _Problems) -> list[Component]:
+    """Check an entry against its plugin's parameters and expand its sweeps; a mistake
+    is recorded and its parameter left out, so the rest is still checked."""
     try:
         info = registry.get(kind, entry.plugin)
     except PluginError as exc:
-        raise fail((*path, "plugin"), str(exc)) from None
+        problems.add((*path, "plugin"), str(exc))
+        return []
     known = info.cls.parameters()
     hints = _init_hints(info.cls)
     sweeps = {}
     for key, value in entry.params.items():
         if key not in known:
             names = ", ".join(known) or "none"
-            raise fail((*path, key), f"unknown parameter of {kind} '{info.name}' (known: {names})")
+            problems.add((*path, key), f"unknown parameter of {kind} '{info.name}' "
+                                       f"(known: {names})")
+            continue
         values = value if isinstance(value, list) else [value]
         if not values:
-            raise fail((*path, key), "an empty list sweeps over nothing: the grid is empty")
+            problems.add((*path, key), "an empty list sweeps over nothing: the grid is empty")
+            continue
         # One adapter per parameter: building one costs more than validating a value,
         # and a sweep may hold many thousands of values.
         adapter = TypeAdapter(hints[key]) if key in hints else None
-        sweeps[key] = [_coerce(adapter, item, fail, (*path, key)) for item in values]
+        try:
+            sweeps[key] = [_coerce(adapter, item) for item in values]
+        except SpecError as exc:  # the first bad value of a sweep speaks for it
+            problems.add((*path, key), str(exc))
     keys = list(sweeps)
     return [
         Component(kind, info.name, tuple(zip(keys, combo, strict=True)))
@@ -331,9 +442,9 @@ def _expand_entry(kind, entry: ComponentEntry, path: tuple, registry: Registry, 
     ]
 
 
-def _coerce(adapter: TypeAdapter | None, value, fail, path):
+def _coerce(adapter: TypeAdapter | None, value):
     """``value`` validated against the type hint of the plugin's ``__init__`` parameter
-    (bounds included, e.g. ``Annotated[int, Field(ge=2)]``)."""
+    (bounds included, e.g. ``Annotated[int, Field(ge=2)]``); SpecError says why not."""
     if adapter is None:
         return value
     try:
@@ -344,7 +455,7 @@ def _coerce(adapter: TypeAdapter | None, value, fail, path):
         message = exc.errors()[0]["msg"]
         if isinstance(value, bool):
             message = f"{message} (true and false are not numbers)"
-        raise fail(path, f"{value!r} is not valid: {message}") from None
+        raise SpecError(f"{value!r} is not valid: {message}") from None
     # Lists must stay hashable: they are part of a component's identity.
     return _freeze(value)
 
@@ -398,11 +509,12 @@ def _line_numbers(node) -> dict[tuple, int]:
     return lines
 
 
-def _line_of(lines: dict[tuple, int], path: tuple) -> str:
+def _line_of(lines: dict[tuple, int], path: tuple) -> int | None:
+    """The line of ``path``, or of its nearest ancestor in the file."""
     for end in range(len(path), -1, -1):
         if path[:end] in lines:
-            return f":{lines[path[:end]]}"
-    return ""
+            return lines[path[:end]]
+    return None
 
 
 def _dotted(path: tuple) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from clustergrid import evidence
 from clustergrid.cache import Cache, write_meta
 from clustergrid.components import Component as ComponentBase
-from clustergrid.registry import Registry
+from clustergrid.registry import Registry, unqualified
 from clustergrid.spec import Component
 from clustergrid.thumbnails import thumbnail_index, thumbnails
 
@@ -238,7 +238,7 @@ def _probe(step, cache: Cache, registry: Registry, folder: Path):
     encode, data = step.parents
     X = cache.load(encode, "X")
     truth = cache.load(data, "labels") if cache.contains(data, "labels") else None
-    return {"metrics": _compute_metrics(step.components, registry, X, None, truth)}
+    return _compute_metrics(step.components, registry, X, None, truth)
 
 
 def _score(step, cache: Cache, registry: Registry, folder: Path):
@@ -249,7 +249,7 @@ def _score(step, cache: Cache, registry: Registry, folder: Path):
     if truth is not None:
         _save(folder, "confusion", contingency(truth, labels))
     _save(folder, "gallery", gallery(X, labels, load_thumbnails(cache, data, "index")["index"]))
-    return {"metrics": _compute_metrics(step.components, registry, X, labels, truth)}
+    return _compute_metrics(step.components, registry, X, labels, truth)
 
 
 def _stability(step, cache: Cache, registry: Registry, folder: Path):
@@ -264,24 +264,59 @@ def _stability(step, cache: Cache, registry: Registry, folder: Path):
 
 
 def _compute_metrics(components, registry: Registry, X, labels, truth) -> dict[str, Any]:
-    scores: dict[str, float] = {}
+    """Step metadata: ``metrics``, each metric's values by logged name, and, when any
+    failed, ``metric_errors``: by metric name, what it raised or returned that is not a
+    float or a dict of floats (or curves of them). A failed metric's value is NaN; the
+    others keep theirs, and the step still succeeds."""
+    scores: dict[str, float | list[float]] = {}
+    errors: dict[str, str] = {}
+    logged_by: dict[str, str] = {}  # logged name -> the metric that logged it
     for component in components:
-        metric = build(component, registry)
-        if metric.needs_labels and truth is None:
-            continue  # metrics against labels do not apply to unlabelled data
+        name = unqualified(component.plugin)  # ``builtin:ari`` logs ``ari``
         try:
-            value = metric.compute(X, labels, truth)
+            metric = build(component, registry)
+            if metric.needs_labels and truth is None:
+                continue  # metrics against labels do not apply to unlabelled data
+            # Checked here, while it is known which metric returned what.
+            values = _metric_values(name, metric.compute(X, labels, truth))
+            clashes = [key for key in values if key in logged_by]
+            if clashes:
+                raise ValueError(f"it logs {clashes[0]!r}, which metric "
+                                 f"'{logged_by[clashes[0]]}' logs too")
         except Exception as exc:
-            raise StepError(
-                f"metric '{component.label()}' failed: {type(exc).__name__}: {exc}"
-            ) from exc
-        if isinstance(value, dict):
-            # A list is a curve (logged as steps), anything else one number.
-            scores.update({k: [float(x) for x in v] if isinstance(v, list | tuple | np.ndarray)
-                           else float(v) for k, v in value.items()})
+            message = f"metric '{component.label()}' failed: {type(exc).__name__}: {exc}"
+            errors[name] = f"{errors[name]}; {message}" if name in errors else message
+            if name not in logged_by:
+                scores[name] = float("nan")
+                logged_by[name] = component.label()
+            continue
+        scores.update(values)
+        logged_by.update(dict.fromkeys(values, component.label()))
+    return {"metrics": scores, **({"metric_errors": errors} if errors else {})}
+
+
+def _metric_values(name: str, value) -> dict[str, float | list[float]]:
+    """What ``Metric.compute`` returned, by logged name: a TypeError says what in it is
+    not a float (a list value in a dict is a curve)."""
+    if not isinstance(value, dict):
+        return {name: _metric_number(value, "")}
+    values: dict[str, float | list[float]] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise TypeError(f"returned a dict with the key {key!r}, which is not a string")
+        if isinstance(item, list | tuple) or (isinstance(item, np.ndarray) and item.ndim == 1):
+            values[key] = [_metric_number(x, f" in the curve {key!r}") for x in item]
         else:
-            scores[component.plugin] = float(value)
-    return scores
+            values[key] = _metric_number(item, f" for {key!r}")
+    return values
+
+
+def _metric_number(value, where: str) -> float:
+    if np.ndim(value) == 0 and np.asarray(value).dtype.kind in "biuf":
+        return float(value)
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    raise TypeError(f"returned {shown}{where}, not a float or a dict of floats")
 
 
 def gallery(X: np.ndarray, labels: np.ndarray, shown: np.ndarray,

@@ -5,7 +5,8 @@ Layout: one MLflow experiment per experiment name; one parent run per invocation
 config hash. Resuming skips combinations whose hash already has a FINISHED run.
 
 The default store is a project-local folder (``./clustergrid-runs/``) holding the SQLite
-database and the artifacts; it is created here, by the driver, before any worker starts.
+database and the artifacts, or the store ``$CLUSTERGRID_TRACKING_URI`` names; it is
+created here, by the driver, before any worker starts.
 Creating a SQLite store takes seconds of schema migrations, so it is built in a temporary
 file under an inter-process lock and renamed into place once complete: a crash or a
 concurrent first run never leaves a half-built store. One found anyway (made by an older
@@ -23,10 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from clustergrid.errors import ClustergridError
+from clustergrid.errors import ClustergridError, listing
 from clustergrid.locks import alive, held
 
 DEFAULT_STORE = Path("clustergrid-runs")
+#: the store used when neither ``--tracking-uri`` nor the experiment file names one (a URI
+#: or a folder); without it, ``DEFAULT_STORE`` in the current directory
+STORE_VARIABLE = "CLUSTERGRID_TRACKING_URI"
 
 TAG_KIND = "clustergrid.kind"  # "invocation" (parent) or "combination" (child)
 TAG_HASH = "clustergrid.hash"
@@ -40,7 +44,10 @@ _BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
 
 
 def resolve_uri(uri: str | None) -> str:
-    """``uri`` as MLflow understands it; None means the default project-local store."""
+    """``uri`` as MLflow understands it; None means the default store: the one
+    ``$CLUSTERGRID_TRACKING_URI`` names, else ``./clustergrid-runs``."""
+    if uri is None:
+        uri = os.environ.get(STORE_VARIABLE) or None
     if uri is None:
         return f"sqlite:///{DEFAULT_STORE.resolve() / 'mlflow.db'}"
     if "://" not in uri and not uri.startswith("sqlite:"):
@@ -125,7 +132,8 @@ class Tracker:
         if found is not None:
             return found.experiment_id
         if not create:
-            raise ClustergridError(f"no experiment named '{self.experiment_name}' in {self.uri}")
+            raise ClustergridError(f"no experiment named '{self.experiment_name}' in "
+                                   f"{self.uri}; {self._held()}")
         try:
             return self.client.create_experiment(
                 self.experiment_name,
@@ -137,6 +145,17 @@ class Tracker:
             if found is None:
                 raise
             return found.experiment_id
+
+    def _held(self) -> str:
+        """What the store holds, for a message naming an experiment it does not."""
+        try:
+            names = sorted(e.name for e in self.client.search_experiments()
+                           if e.name != "Default")  # MLflow's own, never ours
+        except Exception as exc:
+            return f"its experiments cannot be listed ({_first_line(exc)})"
+        if not names:
+            return "it holds no experiments"
+        return f"it holds {listing(names)}"
 
     def _artifact_location(self, experiment: str) -> str | None:
         # A SQLite store would otherwise put artifacts in ./mlruns of whatever the cwd is.
@@ -274,6 +293,43 @@ class Tracker:
         for artifact_file, text in (texts or {}).items():
             self.client.log_text(run_id, text, artifact_file)
         self.client.set_terminated(run_id, status=status)
+
+
+def list_experiments(uri: str | None) -> list[dict[str, Any]]:
+    """What a store holds: for each experiment with clustergrid runs, by name, its
+    ``name``, ``finished`` and ``failed`` (combinations whose latest run ended so),
+    ``invocations`` (runs of ``clustergrid run``) and ``last_run`` (when its latest run
+    started, in ms since the epoch). A ClustergridError names the store when there is none."""
+    if not store_exists(uri):
+        raise ClustergridError(f"no MLflow store at {sqlite_path(uri)}")
+    from mlflow.tracking import MlflowClient
+
+    _quiet_mlflow()
+    resolved = resolve_uri(uri)
+    try:
+        with _silenced("mlflow", "alembic", "sqlalchemy"):
+            names = sorted(e.name for e in MlflowClient(tracking_uri=resolved)
+                           .search_experiments())
+    except Exception as exc:
+        raise ClustergridError(f"cannot open the MLflow store at {resolved}: "
+                               f"{_first_line(exc)}") from None
+    found = []
+    for name in names:
+        tracker = Tracker(uri, name, create=False)
+        combinations = sorted(tracker.combination_runs(), key=lambda run: run.info.start_time)
+        invocations = tracker.invocation_runs()
+        if not combinations and not invocations:
+            continue  # MLflow's "Default", or an experiment of another tool
+        # A combination run again (--no-resume, a failure retried) counts by its latest run.
+        latest = {run.info.run_name: run.info.status for run in combinations}
+        found.append({
+            "name": name,
+            "finished": sum(status == "FINISHED" for status in latest.values()),
+            "failed": sum(status == "FAILED" for status in latest.values()),
+            "invocations": len(invocations),
+            "last_run": max(run.info.start_time for run in [*combinations, *invocations]),
+        })
+    return found
 
 
 def _create_sqlite_store(database: Path) -> None:

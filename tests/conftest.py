@@ -4,6 +4,7 @@ distributions installed on ``sys.path`` exactly as pip would lay them out."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -12,7 +13,32 @@ from pathlib import Path
 
 import pytest
 
-from clustergrid.registry import Registry
+from clustergrid.registry import GROUP, PLUGINS_ENV, SKIP_PLUGINS_ENV, Registry
+
+#: the environment's plugin settings before the session changed them
+_PLUGIN_SETTINGS: dict[str, str | None] = {}
+
+
+def pytest_configure(config):
+    """The suite sees only the project's own entry points and the fake distributions its
+    tests install: the third-party plugins installed in this environment (one broken, or
+    registering a built-in's name) are skipped, here and in every subprocess and worker,
+    which inherit the environment."""
+    from importlib.metadata import entry_points
+
+    installed = sorted({ep.name for ep in entry_points(group=GROUP)
+                        if ep.dist is None or ep.dist.name != "clustergrid"})
+    for variable in (PLUGINS_ENV, SKIP_PLUGINS_ENV):
+        _PLUGIN_SETTINGS[variable] = os.environ.pop(variable, None)
+    if installed:
+        os.environ[SKIP_PLUGINS_ENV] = ",".join(installed)
+
+
+def pytest_unconfigure(config):
+    for variable, value in _PLUGIN_SETTINGS.items():
+        os.environ.pop(variable, None)
+        if value is not None:
+            os.environ[variable] = value
 
 
 @pytest.fixture(autouse=True)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import statistics
 from pathlib import Path
 
 import pytest
-from conftest import cli, write_experiment
+from conftest import cli, install_fake_distribution, write_experiment
 
 from clustergrid.cli import ui_command
 
@@ -80,7 +82,69 @@ def test_results_formats_list_every_combination(tiny_store):
     assert table.splitlines()[0].strip() == (
         "dataset: digits[n_samples=200], transforms: none, reducer: none")
     assert "silhouette" in table and "kmeans[n_clusters=4,n_init=1]" in table
-    assert len([line for line in table.splitlines() if "pixels[downsample=" in line]) == 8
+    # A row per pipeline, one line each when the terminal is wide enough.
+    assert len([line for line in table.splitlines() if "pixels[downsample=" in line]) == 4
+    assert "mean ± std over 2 seeds; --per-seed for each combination" in table
+
+
+@pytest.fixture(scope="module")
+def tiny_records(tiny_store):
+    folder, _ = tiny_store
+    return json.loads(cli("results", "tiny", "--format", "json", cwd=folder).stdout)
+
+
+def table_rows(text: str) -> list[tuple[str, list[str]]]:
+    """The rows of a table too wide for one line a row (blocks between blank lines under
+    the header's rule), each as its label and its numbers in reading order; the last
+    is the caption."""
+    body = re.split(r"\n *─+ *\n", text, maxsplit=1)[1]
+    rows = []
+    for block in re.split(r"\n\s*\n", body.strip()):
+        tokens = block.split()
+        numbers = [t for t in tokens if re.fullmatch(r"±?\d+(\.\d+)?", t)]
+        rows.append((" ".join(t for t in tokens if t not in numbers), numbers))
+    return rows
+
+
+def test_results_table_reads_in_80_columns_a_row_per_pipeline(tiny_store, tiny_records):
+    folder, _ = tiny_store
+    table = cli("results", "tiny", cwd=folder, env={"COLUMNS": "80"}).stdout
+    assert max(len(line) for line in table.splitlines()) <= 80
+    *rows, caption = table_rows(table)
+    assert caption[0] == "mean ± std over seeds; --per-seed for each combination"
+    metrics = ["ari", "davies_bouldin", "silhouette", "stability_ari"]
+    pipelines: dict[str, list[dict]] = {}
+    for record in tiny_records:
+        pipelines.setdefault(record["pipeline"].rsplit(" / seed=", 1)[0], []).append(record)
+    assert len(pipelines) == 4 and all(len(seeds) == 2 for seeds in pipelines.values())
+    # One row per pipeline, named by the roles that vary, each value above its spread.
+    assert len(rows) == 4
+    for pipeline, seeds in pipelines.items():
+        _, encoder, _, clusterer = pipeline.split(" / ")
+        (numbers,) = [numbers for label, numbers in rows if label == f"{encoder} / {clusterer}"]
+        means = [f"{statistics.mean(r[m] for r in seeds):.3f}" for m in metrics]
+        assert numbers[:4] == means
+        assert numbers[4] == f"±{statistics.stdev(r['ari'] for r in seeds):.3f}"
+    per_seed = cli("results", "tiny", "--per-seed", cwd=folder, env={"COLUMNS": "80"}).stdout
+    assert max(len(line) for line in per_seed.splitlines()) <= 80
+    rows = table_rows(per_seed)
+    assert len(rows) == 8
+    for record in tiny_records:
+        _, encoder, _, clusterer, _ = record["pipeline"].split(" / ")
+        assert (f"{encoder} / {clusterer}", [record["param.seed"], *(
+            f"{record[m]:.3f}" for m in metrics)]) in rows
+
+
+def test_results_metrics_chooses_the_columns(tiny_store):
+    folder, _ = tiny_store
+    table = cli("results", "tiny", "--metrics", "gap,ari", cwd=folder,
+                env={"COLUMNS": "200"}).stdout
+    assert table.splitlines()[2].split() == ["encoder", "clusterer", "gap", "ari"]
+    unknown = cli("results", "tiny", "--metrics", "ari,nope", cwd=folder)
+    assert unknown.returncode == 1
+    assert len(unknown.stderr.splitlines()) == 1
+    assert unknown.stderr.startswith("error: --metrics: unknown metric nope (available: ")
+    assert "davies_bouldin" in unknown.stderr and "gap" in unknown.stderr
 
 
 def test_results_recommend_ranks_the_pipelines_without_labels(tiny_store):
@@ -143,6 +207,77 @@ def test_report_escapes_user_supplied_text(workdir):
     html = write_report(None, "tiny", workdir / "r.html").read_text()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_plugins_shows_one_component_in_full():
+    import inspect
+
+    from clustergrid.plugins.clusterers.kmeans import KMeans
+
+    result = cli("plugins", "kmeans", env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:2] == ["clusterer kmeans", f"plugin: builtin, from clustergrid {_version()}"]
+    for name, parameter in KMeans.parameters().items():
+        (row,) = [line for line in lines if line.split()[:1] == [name]]
+        assert row.split(maxsplit=1)[1].startswith(repr(parameter.default) + "  ")
+    assert "Literal['silhouette']" in result.stdout
+    assert inspect.getdoc(KMeans) in result.stdout  # the whole docstring, as written
+    unknown = cli("plugins", "kmean")
+    assert unknown.returncode == 1
+    assert unknown.stderr.startswith("error: no component named 'kmean' (did you mean: kmeans")
+
+
+def test_plugins_lists_a_failed_plugin_with_its_traceback(fake_site):
+    install_fake_distribution(fake_site, "broken-plugin", "fake_broken",
+                              "import os\nraise RuntimeError('needs libfoo')\n")
+    result = cli("plugins", env={"COLUMNS": "80"})
+    assert result.returncode == 1
+    assert "kmeans" in result.stdout  # every other plugin still listed
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80
+    assert "n_clusters=8" in result.stdout and "n_samples=None" in result.stdout  # not cut
+    assert ("FAILED TO LOAD plugin 'broken-plugin' (broken-plugin): RuntimeError: needs "
+            "libfoo") in result.stderr
+    assert "Traceback (most recent call last):" in result.stderr
+    assert "fake_broken.py\", line 2" in result.stderr
+
+
+def test_experiments_lists_what_the_store_holds(tiny_store, tmp_path):
+    folder, _ = tiny_store
+    result = cli("experiments", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    (row,) = [line.split() for line in result.stdout.splitlines() if "tiny" in line.split()]
+    assert row[:4] == ["tiny", "8", "0", "1"]  # finished, failed, invocations
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", row[4])
+    assert f"Store: sqlite:///{folder}/clustergrid-runs/mlflow.db" in result.stdout
+    missing = cli("experiments", "--tracking-uri", str(tmp_path / "none"), cwd=tmp_path)
+    assert missing.returncode == 1
+    assert missing.stderr == f"error: no MLflow store at {tmp_path}/none/mlflow.db\n"
+
+
+def _version() -> str:
+    from clustergrid import __version__
+
+    return __version__
+
+
+def test_version_and_every_command_has_an_example():
+    from typer.testing import CliRunner
+
+    from clustergrid.cli import app
+
+    result = cli("--version")
+    assert (result.returncode, result.stdout) == (0, f"clustergrid {_version()}\n")
+    runner = CliRunner()
+    for command in app.registered_commands:
+        name = command.name or command.callback.__name__
+        help_text = runner.invoke(app, [name, "--help"], env={"COLUMNS": "100"}).output
+        assert "Examples:" in help_text and f"clustergrid {name} " in help_text, name
+    # Brackets print as written, not as Rich markup.
+    labels = runner.invoke(app, ["labels", "--help"], env={"COLUMNS": "100"}).output
+    assert "-p 'pca[n_components=10] / kmeans[n_clusters=10]'" in labels
+    report = runner.invoke(app, ["report", "--help"], env={"COLUMNS": "100"}).output
+    assert "markdown: the leaderboard as a table" in report
 
 
 def test_ui_serves_the_resolved_store():

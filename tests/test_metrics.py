@@ -463,3 +463,110 @@ def test_dbcv_samples_above_max_points(noisy):
     expected = validity_index(X[index].astype(np.float64), labels[index])
     assert DBCV(max_points=100, seed=3).compute(X, labels) == pytest.approx(expected)
     assert DBCV(max_points=100, seed=4).compute(X, labels) != pytest.approx(expected)
+
+
+# --------------------------------------------------------------------------- isolation
+
+
+class Raising(Metric):
+    """Always raises."""
+
+    name = "raising"
+
+    def compute(self, X, labels, true_labels=None):
+        raise RuntimeError("the lab's metric is broken")
+
+
+class Wordy(Metric):
+    """Returns a word, not a number."""
+
+    name = "wordy"
+
+    def compute(self, X, labels, true_labels=None):
+        return "good"
+
+
+class HalfWordy(Metric):
+    """A dict with one number and one word."""
+
+    name = "half_wordy"
+    directions: ClassVar[dict[str, str]] = {"half_*": "higher"}
+
+    def compute(self, X, labels, true_labels=None):
+        return {"half_number": 1.0, "half_word": "good"}
+
+
+class FakeAri(Metric):
+    """Logs the name another metric logs."""
+
+    name = "fake_ari"
+
+    def compute(self, X, labels, true_labels=None):
+        return {"ari": 0.0}
+
+
+@pytest.fixture
+def bad_metrics_registry():
+    import types
+
+    from clustergrid.registry import Registry
+
+    plugin = types.ModuleType("bad_metrics")
+    plugin.register_metrics = hookimpl(
+        lambda register: [register(cls) for cls in (Raising, Wordy, HalfWordy, FakeAri)])
+    return Registry.load(extra=[plugin])
+
+
+def test_a_failing_metric_costs_only_its_own_value(bad_metrics_registry, workdir):
+    from conftest import write_experiment
+
+    from clustergrid import runner
+    from clustergrid.spec import load_experiment
+    from clustergrid.tracking import Tracker
+
+    path = write_experiment(workdir, """\
+        name: bad-metrics
+        datasets:
+          - plugin: digits
+            n_samples: 100
+        encoders: [{plugin: pixels}]
+        reducers: [{plugin: pca, n_components: 4}]
+        clusterers: [{plugin: kmeans, n_clusters: 3, n_init: 1}]
+        metrics: [ari, wordy, raising, n_clusters]
+        """)
+    registry = bad_metrics_registry
+    summary = runner.run(load_experiment(path, registry), registry)
+    assert (summary.finished, summary.failed) == (1, [])  # the combination still finishes
+    (run,) = Tracker(None, "bad-metrics").combination_runs()
+    assert run.info.status == "FINISHED"
+    metrics, tags = run.data.metrics, run.data.tags
+    assert 0 < metrics["ari"] <= 1 and metrics["n_clusters"] == 3
+    assert math.isnan(metrics["wordy"]) and math.isnan(metrics["raising"])
+    # Each error is told under the name of the metric that failed, and names it.
+    assert tags["clustergrid.metric.wordy.error"] == (
+        "metric 'wordy' failed: TypeError: returned 'good', not a float or a dict of floats")
+    assert tags["clustergrid.metric.raising.error"] == (
+        "metric 'raising' failed: RuntimeError: the lab's metric is broken")
+    assert {key for key in tags if key.startswith("clustergrid.metric.")} == {
+        "clustergrid.metric.wordy.error", "clustergrid.metric.raising.error"}
+
+
+def test_a_metric_is_checked_whole_and_cannot_overwrite_another(bad_metrics_registry):
+    from clustergrid.spec import Component
+    from clustergrid.stages import _compute_metrics
+
+    X, truth = make_blobs(n_samples=60, centers=3, random_state=0)
+    components = [Component("metric", name, ())
+                  for name in ("ari", "half_wordy", "fake_ari", "builtin:n_clusters")]
+    meta = _compute_metrics(components, bad_metrics_registry, X, truth, truth)
+    scores, errors = meta["metrics"], meta["metric_errors"]
+    assert scores["ari"] == 1.0  # not the impostor's 0.0
+    assert scores["n_clusters"] == 3  # a qualified metric logs its own name
+    assert "half_number" not in scores and math.isnan(scores["half_wordy"])
+    assert math.isnan(scores["fake_ari"])
+    assert errors == {
+        "half_wordy": "metric 'half_wordy' failed: TypeError: returned 'good' for "
+                      "'half_word', not a float or a dict of floats",
+        "fake_ari": "metric 'fake_ari' failed: ValueError: it logs 'ari', which metric "
+                    "'ari' logs too",
+    }

@@ -99,11 +99,95 @@ def test_duplicate_name_is_an_error_naming_both_owners(fake_site):
     with pytest.raises(PluginError) as error:
         registry.get("encoder", "pixels")
     message = str(error.value)
-    assert "registered twice" in message
     assert "plugin 'builtin' (clustergrid" in message
     assert "plugin 'lab-encoders' (lab-encoders 2.3)" in message
+    assert message.endswith("write builtin:pixels or lab-encoders:pixels")
     # Every other name is still usable.
     assert registry.get("reducer", "pca").name == "pca"
+
+
+LAB_KMEANS = LAB_PLUGIN + '''
+from clustergrid import Clusterer
+
+
+class OneCluster(Clusterer):
+    """A lab's own "kmeans": every item in one cluster."""
+
+    name = "kmeans"
+
+    def fit_predict(self, X):
+        return np.zeros(len(X), dtype=np.int64)
+
+
+@hookimpl
+def register_clusterers(register):
+    register(OneCluster)
+'''
+
+
+def test_a_qualified_name_means_that_plugins_component(registry):
+    kmeans = registry.get("clusterer", "kmeans")
+    qualified = registry.get("clusterer", "builtin:kmeans")
+    assert (qualified.cls, qualified.plugin) == (kmeans.cls, "builtin")
+    assert qualified.name == "builtin:kmeans"  # the spelling asked for, carried on
+    assert kmeans.qualified_name == qualified.qualified_name == "builtin:kmeans"
+    with pytest.raises(PluginError, match=r"plugin 'builtin' registers no clusterer 'kmean' "
+                                          r"\(its clusterers: .*kmeans"):
+        registry.get("clusterer", "builtin:kmean")
+    with pytest.raises(PluginError, match="no plugin 'lab' is loaded"):
+        registry.get("clusterer", "lab:kmeans")
+
+
+def test_a_third_party_duplicate_of_a_builtin_disables_nothing(fake_site):
+    install_fake_distribution(fake_site, "lab-kmeans", "fake_lab_kmeans", LAB_KMEANS, version="0.2")
+    registry = Registry.load()
+    with pytest.raises(PluginError) as error:
+        registry.get("clusterer", "kmeans")
+    builtin = registry.get("clusterer", "builtin:kmeans")
+    assert str(error.value) == (
+        f"clusterer 'kmeans' is registered by {builtin.owner} and plugin 'lab-kmeans' "
+        "(lab-kmeans 0.2): write builtin:kmeans or lab-kmeans:kmeans")
+    assert builtin.cls.__module__.startswith("clustergrid.plugins")
+    assert registry.get("clusterer", "lab-kmeans:kmeans").cls.__name__ == "OneCluster"
+    # Every other component of both plugins keeps its bare name.
+    assert registry.get("encoder", "brightness").plugin == "lab-kmeans"
+    assert registry.get("clusterer", "hdbscan").plugin == "builtin"
+    assert registry.failures == []
+
+
+def test_a_grid_naming_builtin_kmeans_runs_beside_a_duplicate(workdir, fake_site):
+    from conftest import write_experiment
+
+    from clustergrid import runner
+    from clustergrid.spec import load_experiment
+    from clustergrid.tracking import Tracker
+
+    install_fake_distribution(fake_site, "lab-kmeans", "fake_lab_kmeans", LAB_KMEANS)
+    registry = Registry.load()
+    path = write_experiment(workdir, """\
+        name: qualified
+        datasets:
+          - plugin: digits
+            n_samples: 120
+        encoders: [{plugin: pixels}]
+        reducers: [{plugin: pca, n_components: 4}]
+        clusterers:
+          - plugin: builtin:kmeans
+            n_clusters: 3
+            n_init: 1
+          - plugin: lab-kmeans:kmeans
+        metrics: [builtin:n_clusters, ari]
+        executor: {workers: 2}
+        """)
+    summary = runner.run(load_experiment(path, registry), registry)  # workers reload plugins
+    assert (summary.finished, summary.failed) == (2, [])
+    runs = {run.data.params["clusterer"]: run
+            for run in Tracker(None, "qualified").combination_runs()}
+    assert set(runs) == {"builtin:kmeans", "lab-kmeans:kmeans"}  # what the file says
+    assert runs["builtin:kmeans"].data.params["clusterer.n_clusters"] == "3"
+    assert runs["builtin:kmeans"].data.metrics["n_clusters"] == 3  # logged by its own name
+    assert runs["lab-kmeans:kmeans"].data.metrics["n_clusters"] == 1
+    assert "version.clusterer.lab-kmeans:kmeans" in runs["lab-kmeans:kmeans"].data.tags
 
 
 def test_environment_variable_restricts_loading(fake_site, monkeypatch):
@@ -111,6 +195,10 @@ def test_environment_variable_restricts_loading(fake_site, monkeypatch):
     monkeypatch.setenv("CLUSTERGRID_PLUGINS", "lab-encoders")
     registry = Registry.load()
     assert [info.name for info in registry.all()] == ["brightness"]
+    monkeypatch.delenv("CLUSTERGRID_PLUGINS")
+    monkeypatch.setenv("CLUSTERGRID_SKIP_PLUGINS", "lab-encoders")
+    names = {info.name for info in Registry.load().all()}
+    assert "pixels" in names and "brightness" not in names
 
 
 def test_discovery_imports_no_heavy_library():

@@ -136,7 +136,7 @@ def test_metrics_default_to_every_registered_metric(registry):
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        ("plugin: pixels\n", "plugin: pixles\n",
+        ("  - plugin: pixels\n  - plugin: pixels\n", "  - plugin: pixles\n  - plugin: pixels\n",
          ":9: encoders[0].plugin: unknown encoder 'pixles' (known: autoencoder, "),
         ("metrics:", "colour: red\nmetrics:", ":18: colour: unknown key"),
         ("    downsample: 2", "    downsampel: 2",
@@ -166,6 +166,55 @@ def test_bad_experiment_file_gives_one_line_naming_the_problem(workdir, old, new
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
     assert not (workdir / "clustergrid-runs").exists()  # no store, no run
+
+
+def test_every_mistake_of_a_file_is_listed_at_once_in_file_order(workdir):
+    # Found by different checks (plugin parameters, the file's keys, plugin names,
+    # bounds), which used to stop at the first one they met, out of file order.
+    text = (VALID.replace("    downsample: 2", "    downsampel: 2")
+            .replace("metrics:", "colour: red\nmetrics:")
+            .replace("  - plugin: pca\n", "  - plugin: pcaa\n")
+            .replace("n_clusters: [3, 4, 5]", "n_clusters: [3, 1]"))
+    path = write_experiment(workdir, text)
+    result = cli("run", str(path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"error: {path}:11: encoders[1].downsampel: unknown parameter of encoder 'pixels' "
+        "(known: downsample, batch_size)",
+        f"error: {path}:13: reducers[0].plugin: unknown reducer 'pcaa' (known: none, pca, "
+        "standardize, tsne, umap)",
+        f"error: {path}:17: clusterers[0].n_clusters: 1 is not valid: Input should be "
+        "greater than or equal to 2",
+        f"error: {path}:18: colour: unknown key",
+    ]
+    assert not (workdir / "clustergrid-runs").exists()
+
+
+def test_a_file_that_fails_as_a_whole_still_has_its_entries_checked(registry):
+    text = VALID.replace("name: sweep", "name: [sweep]").replace("n_clusters: [3, 4, 5]",
+                                                                 "n_clusters: [3, many]")
+    with pytest.raises(SpecError) as raised:
+        parse_experiment(text, registry)
+    lines = str(raised.value).splitlines()
+    assert [line.split(": ")[0] for line in lines] == ["<experiment>:1", "<experiment>:17"]
+    assert "'many' is not valid" in lines[1]
+
+
+def test_relative_store_and_cache_are_relative_to_the_file(workdir, registry):
+    folder = workdir / "project"
+    folder.mkdir()
+    text = VALID + "tracking: {uri: runs}\ncache: runs/cache\n"
+    path = write_experiment(folder, text)
+    experiment = load_experiment(path.relative_to(workdir), registry)
+    assert experiment.tracking_uri == str(folder / "runs")
+    assert experiment.cache == str(folder / "runs" / "cache")
+    database = parse_experiment(VALID + "tracking: {uri: 'sqlite:///db/m.db'}\n", registry,
+                                source=folder / "e.yaml").tracking_uri
+    assert database == f"sqlite:///{folder}/db/m.db"
+    for uri in ("http://host:5000", "sqlite:////abs/m.db", "/abs/runs"):
+        given = parse_experiment(VALID + f"tracking: {{uri: '{uri}'}}\n", registry,
+                                 source=folder / "e.yaml").tracking_uri
+        assert given == uri
 
 
 def test_missing_file_gives_exit_code_2(workdir):

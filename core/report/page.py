@@ -18,6 +18,7 @@ import pandas as pd
 
 from clustergrid import __version__
 from clustergrid.directions import direction
+from clustergrid.errors import listing
 from clustergrid.ranking import compare_pipelines, critical_difference_svg
 from clustergrid.report.collect import ReportData
 from clustergrid.report.explorer import explorer_data, page_json
@@ -98,13 +99,25 @@ def _summary(data: ReportData, finished: pd.DataFrame, failed: pd.DataFrame) -> 
                      f"</thead><tbody>{''.join(rows)}</tbody></table>")
     parts.append(_steps_table(data.invocations))
     if not failed.empty:
-        rows = "".join(f"<tr class='failed'><td class='text'>{esc(str(r['pipeline']))}</td>"
-                       f"<td class='text'>{esc(str(r.get('error', '')))}</td></tr>"
-                       for _, r in failed.iterrows())
+        # Combinations failed by one step (a dataset that cannot be read) share its
+        # error: one row per error, not one per combination.
+        by_error: dict[str, list[str]] = {}
+        for _, r in failed.iterrows():
+            by_error.setdefault(str(r.get("error", "")), []).append(str(r["pipeline"]))
+        rows = "".join(f"<tr class='failed'><td class='text'>{esc(_combinations(pipelines))}"
+                       f"</td><td class='text'>{esc(error)}</td></tr>"
+                       for error, pipelines in by_error.items())
         parts.append("<h3>Failures</h3><table><thead><tr><th class='text'>combination</th>"
                      f"<th class='text'>error</th></tr></thead><tbody>{rows}</tbody></table>")
     parts.append("</section>")
     return "".join(parts)
+
+
+def _combinations(pipelines: list[str]) -> str:
+    """One combination's name, or how many share an error and the first of them."""
+    if len(pipelines) == 1:
+        return pipelines[0]
+    return f"{len(pipelines)} combinations: {listing(pipelines, 3, '; ')}"
 
 
 def _steps_table(invocations: list[dict]) -> str:

@@ -46,6 +46,10 @@ class TSNE(Reducer):
                 f"perplexity={self.perplexity} must be less than the number of points "
                 f"({len(X)}); perplexity is roughly the number of neighbours each point keeps"
             )
+        if len(X) and np.ptp(X, axis=0).max() == 0:
+            # scikit-learn's Barnes-Hut then crashes the whole process (a segmentation
+            # fault): no neighbours can be told apart, so there is nothing to embed.
+            raise ValueError(f"all {len(X)} points are identical: t-SNE has nothing to embed")
         model = SklearnTSNE(
             n_components=self.n_components,
             perplexity=self.perplexity,

@@ -1,0 +1,109 @@
+"""Where the store is: an experiment file's ``tracking.uri`` is relative to the file, not
+to the current directory; ``$CLUSTERGRID_TRACKING_URI`` names the default store;
+``--tracking-uri`` wins over both; the cache follows the store; an experiment the store
+lacks is named with what the store holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import cli, write_experiment
+
+from clustergrid import runner
+from clustergrid.errors import ClustergridError
+from clustergrid.spec import parse_experiment
+from clustergrid.tracking import STORE_VARIABLE, Tracker, resolve_uri
+
+TINY = """\
+name: {name}
+datasets:
+  - plugin: digits
+    n_samples: 100
+encoders:
+  - plugin: pixels
+clusterers:
+  - plugin: kmeans
+    n_clusters: 3
+    n_init: 1
+metrics: [silhouette]
+map: null
+verdict: null
+executor: {{workers: 1}}
+"""
+
+
+@pytest.fixture(autouse=True)
+def no_store_variable(monkeypatch):
+    monkeypatch.delenv(STORE_VARIABLE, raising=False)
+
+
+def test_the_files_relative_store_is_found_from_any_folder(workdir):
+    project, elsewhere = workdir / "project", workdir / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    path = write_experiment(project, TINY.format(name="here") + "tracking: {uri: runs}\n")
+    result = cli("run", str(path), cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+    store = project / "runs"
+    assert (store / "mlflow.db").is_file()
+    assert (store / "cache").is_dir()  # the default cache follows the store
+    assert (store / "reports" / "here.html").is_file()
+    assert list(elsewhere.iterdir()) == []  # nothing in the current directory
+    assert f"MLflow store: sqlite:///{store}/mlflow.db" in result.stdout
+    assert f"Results: clustergrid results here --tracking-uri {store}" in result.stdout
+    # From the file's own folder, the same store: everything is already finished.
+    again = cli("run", "experiment.yaml", cwd=project)
+    assert "Nothing to run" in again.stdout, again.stdout + again.stderr
+    assert not (project / "clustergrid-runs").exists()
+
+
+def test_the_store_variable_is_the_default_and_the_command_line_wins(workdir, registry):
+    shared = workdir / "shared-store"
+    env = {STORE_VARIABLE: str(shared)}
+    path = write_experiment(workdir, TINY.format(name="shared"))
+    result = cli("run", str(path), cwd=workdir, env=env)
+    assert result.returncode == 0, result.stderr
+    assert (shared / "mlflow.db").is_file() and (shared / "cache").is_dir()
+    assert not (workdir / "clustergrid-runs").exists()
+    other = workdir / "other"
+    other.mkdir()
+    records = cli("results", "shared", "--format", "json", cwd=other, env=env)
+    assert records.returncode == 0, records.stderr
+    assert len(json.loads(records.stdout)) == 1
+    # The file's store wins over the variable, and --tracking-uri over both.
+    given = parse_experiment(TINY.format(name="x") + "tracking: {uri: /data/runs}\n",
+                             registry, source=workdir / "x.yaml")
+    assert runner.cache_root(given) == Path("/data/runs/cache")
+    assert runner.cache_root(given, str(workdir / "cli")) == workdir / "cli" / "cache"
+    explicit = cli("results", "shared", "--tracking-uri", str(workdir / "cli"), cwd=other,
+                   env=env)
+    assert explicit.returncode == 1
+    assert f"no MLflow store at {workdir / 'cli' / 'mlflow.db'}" in explicit.stderr
+
+
+def test_resolve_uri_reads_the_variable(workdir, monkeypatch):
+    assert resolve_uri(None) == f"sqlite:///{workdir}/clustergrid-runs/mlflow.db"
+    monkeypatch.setenv(STORE_VARIABLE, "http://host:5000")
+    assert resolve_uri(None) == "http://host:5000"
+    assert resolve_uri(str(workdir / "mine")) == f"sqlite:///{workdir}/mine/mlflow.db"
+    monkeypatch.setenv(STORE_VARIABLE, "relative")
+    assert resolve_uri(None) == f"sqlite:///{workdir}/relative/mlflow.db"
+    monkeypatch.setenv(STORE_VARIABLE, "")  # set but empty: the project-local default
+    assert resolve_uri(None) == f"sqlite:///{workdir}/clustergrid-runs/mlflow.db"
+
+
+def test_an_unknown_experiment_is_named_with_what_the_store_holds(workdir):
+    store = str(workdir / "store")
+    deleted = Tracker(store, "deleted")
+    deleted.client.delete_experiment(deleted.experiment_id)
+    with pytest.raises(ClustergridError, match=r"; it holds no experiments$"):
+        Tracker(store, "quickstart", create=False)
+    for number in range(12):
+        Tracker(store, f"exp{number:02d}")
+    with pytest.raises(ClustergridError) as raised:
+        Tracker(store, "quickstart", create=False)
+    assert str(raised.value) == (
+        f"no experiment named 'quickstart' in sqlite:///{store}/mlflow.db; it holds "
+        "exp00, exp01, exp02, exp03, exp04, exp05, exp06, exp07, exp08, exp09, and 2 more")
