@@ -634,6 +634,8 @@ def labels(
         "to its rows.")] = None,
     id_column: Annotated[str, typer.Option(
         "--id-column", help="With --catalogue: its column holding the item ids.")] = "id",
+    cards: Annotated[Path | None, typer.Option(
+        help="Also write the cluster cards, a row per cluster (same formats).")] = None,
     tracking_uri: TrackingOption = None,
 ) -> None:
     """Write one combination's clusters as a catalogue, a row per item.
@@ -646,7 +648,7 @@ def labels(
     clustergrid labels quickstart --seed 0 -o clusters.fits \\
       -p 'pca\\[n_components=10] / kmeans\\[n_clusters=10]'
     """
-    from clustergrid.export import cluster_table, join_catalogue, write_table
+    from clustergrid.export import cards_table, cluster_table, join_catalogue, write_table
 
     table = cluster_table(tracking_uri, name, pipeline, seed)
     if catalogue is not None:
@@ -654,6 +656,10 @@ def labels(
         console.print(f"{matched} of {len(table)} catalogue rows matched an item.")
     write_table(table, output)
     console.print(f"{len(table)} rows ({', '.join(table.colnames)}) written to {output}")
+    if cards is not None:
+        per_cluster = cards_table(tracking_uri, name, pipeline, seed)
+        write_table(per_cluster, cards)
+        console.print(f"{len(per_cluster)} cluster cards written to {cards}")
 
 
 @app.command()

@@ -39,6 +39,13 @@ STAGE_METRICS: dict[str, str] = {
     "gap": "higher",
     "resampling_ari": "higher",
     "resampling_jaccard": "higher",
+    # The cards' nuisance check (clustergrid.cards.nuisance_check): NMI between the
+    # clusters and a nuisance, or the classes; a flag, not a score.
+    "nuisance.brightness": "descriptive",
+    "nuisance.size": "descriptive",
+    "nuisance.orientation": "descriptive",
+    "nuisance.labels": "descriptive",
+    "nuisance.flag": "descriptive",
 }
 
 _GLOB = frozenset("*?[")

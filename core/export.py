@@ -32,7 +32,7 @@ DESCRIPTIONS = {
     "source": "file (or file[index], HDF5 group) the item was read from",
     "cluster": "cluster of the item; -1 is noise",
     "probability": "how strongly the item belongs to its cluster, 0-1 (the clusterer's own)",
-    "outlier_score": "how unusual the item is; higher is more unusual (the clusterer's own)",
+    "outlier_score": "how unusual the item is; higher is more unusual (see the README)",
     "map_x": "x of the item on the report's 2-D map of its embedding",
     "map_y": "y of the item on the report's 2-D map of its embedding",
     "class": "true class of the item, when the dataset has labels (empty if unknown)",
@@ -107,6 +107,54 @@ def cluster_table(tracking_uri: str | None, experiment: str, pipeline: str,
     table.meta["comments"] = [f"clustergrid experiment: {experiment}",
                               f"pipeline: {row['pipeline']}",
                               f"MLflow run: {row['run_id']}"]
+    return table
+
+
+def cards_table(tracking_uri: str | None, experiment: str, pipeline: str,
+                seed: int | None = None):
+    """The combination's cluster cards (``clustergrid.cards``) as a ``Table``: a row per
+    cluster with its size, what sets it apart, its most and least typical members, its
+    class mix, and each descriptor's median and effect size (Cliff's delta against the
+    rest)."""
+    import json
+
+    from astropy.table import Table
+
+    row = find_combination(load_results(tracking_uri, experiment), experiment, pipeline, seed)
+    tracker = Tracker(tracking_uri, experiment, create=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = tracker.client.download_artifacts(row["run_id"], "cards/cards.json", tmp)
+        except Exception as exc:  # MLflow raises its own errors for a missing file
+            raise ClustergridError(f"'{row['pipeline']}' has no cluster cards (they are "
+                                   "drawn by runs since cards were added)") from exc
+        cards = json.loads(Path(path).read_text())
+    columns: dict[str, list] = {name: [] for name in (
+        "cluster", "size", "fraction", "set_apart", "typical", "atypical", "classes")}
+    names = cards["descriptors"]
+    for name in names:
+        columns[f"median_{name}"], columns[f"delta_{name}"] = [], []
+    for card in cards["clusters"]:
+        columns["cluster"].append(card["cluster"])
+        columns["size"].append(card["size"])
+        columns["fraction"].append(card["fraction"])
+        columns["set_apart"].append("; ".join(card["apart"]))
+        columns["typical"].append(" ".join(map(str, card["typical"])))
+        columns["atypical"].append(" ".join(map(str, card["atypical"])))
+        columns["classes"].append(", ".join(f"{name} {count}" for name, count
+                                            in (card.get("classes") or {}).items()))
+        by_name = {entry["name"]: entry for entry in card["descriptors"]}
+        for name in names:
+            for stat in ("median", "delta"):
+                value = by_name.get(name, {}).get(stat)
+                columns[f"{stat}_{name}"].append(np.nan if value is None else value)
+    if not any(columns["classes"]):
+        del columns["classes"]
+    table = Table(list(columns.values()), names=list(columns))
+    table.meta["comments"] = [f"clustergrid experiment: {experiment}",
+                              f"pipeline: {row['pipeline']}",
+                              f"descriptors compared by {cards['test']}, effect "
+                              f"{cards['effect']}"]
     return table
 
 

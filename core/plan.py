@@ -16,6 +16,10 @@ Stages, each with the outputs it writes to the cache:
     score      clustering metrics          -> metrics, confusion matrix
     stability  labels of every seed        -> mean pairwise ARI between seeds
     map        map reducer(X)              -> X (n, 2), once per encoder output, for reports
+    describe   images                      -> raw interpretable descriptors, once per data
+               step whatever the encoder, for reports (``clustergrid.cards``)
+    cards      labels, reduced X, descriptors -> each cluster's card and the nuisance
+               check, for reports
 
 The verdict's evidence (``clustergrid.evidence``), when the experiment asks for it:
 
@@ -26,10 +30,11 @@ The verdict's evidence (``clustergrid.evidence``), when the experiment asks for 
     resampling  the combination's clusters against the subsample fits -> their stability
     calibration the combination's internal score against its null -> excess, flags' evidence
 
-A map is drawn for the report only: it is not part of a combination's hash, and a map
-that fails does not fail the combinations it illustrates. The verdict's evidence is part
-of the hash (it is part of the result), but a combination whose evidence could not be
-gathered is still finished: it is logged without it, with the error as a tag.
+A map, the descriptors and the cards are computed for the report only: they are not part
+of a combination's hash, and one that fails does not fail the combinations it describes.
+The verdict's evidence is part of the hash (it is part of the result), but a combination
+whose evidence could not be gathered is still finished: it is logged without it, with the
+error as a tag.
 """
 
 from __future__ import annotations
@@ -41,15 +46,18 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from clustergrid.cards import MAX_DESCRIBED
+from clustergrid.cards import VERSION as cards_version
 from clustergrid.errors import SpecError
 from clustergrid.evidence import VERSION as evidence_version
 from clustergrid.registry import Registry
 from clustergrid.spec import Component, DatasetChoice, Experiment, VerdictConfig
+from clustergrid.symmetry import VERSION as symmetry_version
 
 STAGES = ("data", "encode", "probe", "reduce", "cluster", "score", "stability", "map",
-          "reference", "null", "subsample", "resampling", "calibration")
+          "describe", "cards", "reference", "null", "subsample", "resampling", "calibration")
 #: stages computed for reports: outside a combination's hash and its success
-REPORT_STAGES = frozenset({"map"})
+REPORT_STAGES = frozenset({"map", "describe", "cards"})
 #: the verdict's evidence: inside a combination's hash, outside its success
 EVIDENCE_STAGES = frozenset({"resampling", "calibration"})
 
@@ -200,6 +208,9 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
             fingerprints[choice.dataset] = _fingerprint(choice.dataset, registry)
         data = add("data", (choice.dataset, *choice.transforms), (), None,
                    {"fingerprint": fingerprints[choice.dataset]})
+        # What the images show, for the cards of every combination of this data.
+        describe = add("describe", (), (data,), None,
+                       options={"max_items": MAX_DESCRIBED, "version": cards_version})
         for encoder, reducer, clusterer in itertools.product(
             experiment.encoders, experiment.reducers, experiment.clusterers
         ):
@@ -208,7 +219,11 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
             group = []
             for seed in experiment.seeds:
                 encode_seed = seed if stochastic(encoder) else None
-                encode = add("encode", (encoder,), (data,), encode_seed)
+                # The encoder's symmetry (``clustergrid.symmetry``) is a setting of the
+                # step, not a parameter of the encoder; without one the key is as before.
+                encode = add("encode", (encoder,), (data,), encode_seed, options={
+                    **dict(encoder.options), "symmetry_version": symmetry_version,
+                } if encoder.options else None)
                 # Representation quality depends on the encoder output alone: once for
                 # every reducer and clusterer that follows it.
                 probe = add("probe", embedding_metrics, (encode, data), None) \
@@ -229,6 +244,9 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
                     stage_keys["probe"] = probe
                 if experiment.map is not None:
                     stage_keys["map"] = add("map", (experiment.map,), (encode,), None)
+                stage_keys["describe"] = describe
+                stage_keys["cards"] = add("cards", (), (cluster, reduce, describe, data), None,
+                                          options={"version": cards_version})
                 if experiment.verdict is not None:
                     stage_keys.update(evidence(experiment.verdict, encode, reduce, cluster,
                                                reducer, clusterer))

@@ -93,8 +93,10 @@ def metric_columns(frame: pd.DataFrame, evidence: bool = True) -> list[str]:
     """Scores computed by metric plugins (not timings, step diagnostics or qualifiers),
     and the verdict's evidence unless ``evidence`` is False (for tables a person reads,
     where ``results --recommend`` gives the evidence its own reading)."""
-    # What components report and their curves are prefixed by their stage.
-    skip_prefixes = ("param.", "time.", "step.", *(f"{stage}." for stage in STAGES))
+    # What components report and their curves are prefixed by their stage; the cards'
+    # nuisance check describes a clustering and is read on its card, not ranked.
+    skip_prefixes = ("param.", "time.", "step.", "nuisance.",
+                     *(f"{stage}." for stage in STAGES))
     fixed = {"pipeline", "status", "run_id", "hash", "error"}
     if not evidence:
         fixed |= set(VERDICT_SCORES)

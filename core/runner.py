@@ -48,11 +48,12 @@ from clustergrid.tracking import (
     store_exists,
 )
 
-#: stages whose metrics are scores, logged under their own names
-SCORING_STAGES = {"probe", "score", "stability", "resampling", "calibration"}
+#: stages whose metrics are logged under their own names: scores, and the cards' nuisance
+#: check (``nuisance.*``, descriptive)
+SCORING_STAGES = {"probe", "score", "stability", "resampling", "calibration", "cards"}
 #: stages whose steps belong to one combination; the files of the others (thumbnails,
 #: trained weights, maps) are shared by many and logged once, to the invocation's run
-COMBINATION_STAGES = {"cluster", "score"}
+COMBINATION_STAGES = {"cluster", "score", "cards"}
 
 
 @dataclass
@@ -370,11 +371,13 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
         texts["labels.csv"] = _labels_csv(cache, combination)
         if curves:
             texts["curves.json"] = json.dumps(curves)
-        for stage in COMBINATION_STAGES:
+        for stage in COMBINATION_STAGES & steps.keys():  # a failed card logs no files
             for name in steps[stage].meta.get("artifacts", []):
                 files[f"{stage}/{name}"] = cache.path(steps[stage].key) / ARTIFACTS / name
         if cache.contains(combination.steps["score"], "gallery"):
             texts["gallery.csv"] = _gallery_csv(cache, combination)
+        if cache.contains(combination.steps["score"], "unusual"):
+            texts["outliers.csv"] = _outliers_csv(cache, combination)
         skipped = steps["data"].meta.get("skipped")
         if skipped:
             texts["skipped.csv"] = _csv(["file", "reason"], skipped)
@@ -393,7 +396,10 @@ def combination_params(combination: Combination) -> dict[str, str]:
     for role in ("encoder", "reducer", "clusterer"):
         component = getattr(combination, role)
         params[role] = component.plugin
-        params.update({f"{role}.{k}": _value(v) for k, v in component.params})
+        # Options the runner applies around a component (an encoder's symmetry) are part
+        # of what tells two pipelines apart, as parameters are.
+        params.update({f"{role}.{k}": _value(v)
+                       for k, v in (*component.params, *component.options)})
     params["seed"] = "none" if combination.seed is None else str(combination.seed)
     return params
 
@@ -426,7 +432,19 @@ def _gallery_csv(cache: Cache, combination: Combination) -> str:
                 ([cluster, index, ids[index]] for cluster, index in rows.tolist()))
 
 
-#: per-item arrays a cluster step may hold -> their column in ``labels.csv``
+def _outliers_csv(cache: Cache, combination: Combination) -> str:
+    """The most unusual items, the highest outlier score first (``stages.UNUSUAL_SIZE``)."""
+    ids = cache.load(combination.steps["data"], "ids")
+    scores = cache.load(combination.steps["cluster"], "outlier_scores")
+    items = cache.load(combination.steps["score"], "unusual")
+    return _csv(["rank", "index", "id", "score"],
+                ([rank, index, ids[index], repr(float(scores[index]))]
+                 for rank, index in enumerate(items.tolist(), start=1)))
+
+
+#: per-item arrays a cluster step may hold -> their column in ``labels.csv``; every
+#: combination has outlier scores (the higher, the more unusual): the clusterer's own, or
+#: ``outliers.knn_outlier_scores``
 PER_ITEM_COLUMNS = {"probabilities": "probability", "outlier_scores": "outlier_score"}
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
+from clustergrid import symmetry
 from clustergrid.errors import PluginError, SpecError, listing
 from clustergrid.registry import Registry
 
@@ -118,16 +119,21 @@ class Component:
     kind: str
     plugin: str
     params: tuple[tuple[str, Any], ...]
+    #: settings the runner applies around the component, never passed to it (an
+    #: encoder's ``symmetry``, see ``clustergrid.symmetry``); part of its identity
+    options: tuple[tuple[str, Any], ...] = ()
 
     @property
     def kwargs(self) -> dict[str, Any]:
         return dict(self.params)
 
     def label(self) -> str:
-        """A stable, readable id such as ``pca[n_components=10]``."""
-        if not self.params:
+        """A stable, readable id such as ``pca[n_components=10]`` or
+        ``pixels[symmetry=d4]``."""
+        shown = (*self.params, *self.options)
+        if not shown:
             return self.plugin
-        inner = ",".join(f"{k}={v}" for k, v in self.params)
+        inner = ",".join(f"{k}={v}" for k, v in shown)
         return f"{self.plugin}[{inner}]"
 
 
@@ -417,8 +423,16 @@ def _expand_entry(kind, entry: ComponentEntry, path: tuple, registry: Registry,
         return []
     known = info.cls.parameters()
     hints = _init_hints(info.cls)
+    params = entry.params
+    # The runner's settings of an encoder are split off before the plugin's signature
+    # is consulted: its ``__init__`` never sees them.
+    reserved = ({key: params.pop(key) for key in symmetry.KEYS if key in params}
+                if kind == "encoder" else {})
     sweeps = {}
-    for key, value in entry.params.items():
+    for key, value in params.items():
+        if key in symmetry.KEYS and key not in known:
+            problems.add((*path, key), f"{key} applies to encoders only")
+            continue
         if key not in known:
             names = ", ".join(known) or "none"
             problems.add((*path, key), f"unknown parameter of {kind} '{info.name}' "
@@ -436,10 +450,40 @@ def _expand_entry(kind, entry: ComponentEntry, path: tuple, registry: Registry,
         except SpecError as exc:  # the first bad value of a sweep speaks for it
             problems.add((*path, key), str(exc))
     keys = list(sweeps)
-    return [
-        Component(kind, info.name, tuple(zip(keys, combo, strict=True)))
+    points = _symmetry_points(reserved, path, problems)
+    # dict.fromkeys: sweep points that mean the same (``symmetry_pool`` without a
+    # symmetry) are one component.
+    return list(dict.fromkeys(
+        Component(kind, info.name, tuple(zip(keys, combo, strict=True)), chosen)
         for combo in itertools.product(*(sweeps[k] for k in keys))
-    ]
+        for chosen in points
+    ))
+
+
+def _symmetry_points(given: dict[str, Any], path: tuple, problems: _Problems,
+                     ) -> list[tuple[tuple[str, Any], ...]]:
+    """The canonical symmetry options (``clustergrid.symmetry.options``) of every point
+    of an encoder entry's ``symmetry*`` sweeps; ``[()]`` when it has none."""
+    sweeps = {}
+    for key, value in given.items():
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            problems.add((*path, key), "an empty list sweeps over nothing: the grid is empty")
+            continue
+        try:
+            sweeps[key] = [symmetry.check_value(key, item) for item in values]
+        except ValueError as exc:
+            problems.add((*path, key), str(exc))
+    groups = sweeps.get("symmetry", ["none"])
+    if "symmetry_pool" in sweeps and set(groups) == {"none"}:
+        problems.add((*path, "symmetry_pool"), "pools over a symmetry: set symmetry too")
+    if "symmetry_angles" in sweeps and "rotations" not in groups:
+        problems.add((*path, "symmetry_angles"), "applies to symmetry: rotations only")
+    keys = list(sweeps)
+    return list(dict.fromkeys(
+        symmetry.options(**dict(zip(keys, combo, strict=True)))
+        for combo in itertools.product(*(sweeps[k] for k in keys))
+    ))
 
 
 def _coerce(adapter: TypeAdapter | None, value):

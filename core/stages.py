@@ -18,8 +18,11 @@ import numpy as np
 from clustergrid import evidence
 from clustergrid.cache import Cache, write_meta
 from clustergrid.components import Component as ComponentBase
+from clustergrid.outliers import knn_outlier_scores, most_unusual
 from clustergrid.registry import Registry, unqualified
 from clustergrid.spec import Component
+from clustergrid.symmetry import BATCH_SIZE as SYMMETRY_BATCH_SIZE
+from clustergrid.symmetry import Symmetry
 from clustergrid.thumbnails import thumbnail_index, thumbnails
 
 #: images read, transformed and written at a time by the data stage
@@ -28,6 +31,8 @@ DATA_BATCH_SIZE = 256
 ENCODE_BATCH_SIZE = 4096
 #: members of each cluster shown in the report's gallery
 GALLERY_SIZE = 8
+#: the most unusual items (highest outlier scores) of a combination, shown in the report
+UNUSUAL_SIZE = 16
 #: the smallest difference of silhouettes read as real
 SILHOUETTE_RESOLUTION = evidence.CRITERION_RESOLUTION["silhouette"]
 #: sub-folder of a cache entry holding what its component saved (``Component.save``)
@@ -37,6 +42,9 @@ MAP = "map.npy"
 #: the data stage's thumbnails: ``index`` (items shown), their ``ids``, ``images`` (uint8
 #: RGB) and, for labelled data, ``labels``
 THUMBNAILS = "thumbnails.npz"
+#: the score stage's thumbnails of a combination's most unusual items: ``index`` (items,
+#: the most unusual first) and ``images`` (uint8 RGB)
+UNUSUAL = "unusual.npz"
 #: the data stage's table of every item: ``id``, ``source`` (when the dataset knows where
 #: each item comes from) and ``class`` (its true class name, empty when unknown)
 ITEMS = "items.csv"
@@ -156,22 +164,38 @@ def load_thumbnails(cache: Cache, data: str, *names: str) -> dict[str, np.ndarra
 def _encode(step, cache: Cache, registry: Registry, folder: Path):
     (data,) = step.parents
     component = step.components[0]
+    group = Symmetry.from_options(dict(step.options))
     encoder = build(component, registry, step.seed)
     images = cache.load(data, "images", mmap=True)
+    if group is not None:
+        try:
+            group.check(images.shape)
+        except ValueError as exc:
+            raise StepError(f"encoder '{component.label()}': {exc}") from None
     labels = None
     if encoder.needs_labels:
         if not cache.contains(data, "labels"):
             raise StepError(f"encoder '{component.label()}' needs labels; the dataset has none")
         labels = cache.load(data, "labels")
+    # With a symmetry too, the encoder learns from the images as they are: only its
+    # outputs are pooled over the group.
     encoder.fit(images, labels)
+
+    def embed(batch: np.ndarray) -> np.ndarray:
+        return _checked_matrix(encoder.transform(batch), component, len(batch))
+
     # Encoded slice by slice into a memory-mapped file: peak memory grows with one slice
-    # of images plus the embedding, never with the whole image stack.
+    # of images plus the embedding, never with the whole image stack. A symmetry copies
+    # each slice once per element in turn, so its slices are smaller.
     n = len(images)
-    size = ENCODE_BATCH_SIZE if encoder.row_wise else n
+    size = n if not encoder.row_wise else (
+        ENCODE_BATCH_SIZE if group is None else SYMMETRY_BATCH_SIZE)
     X = None
     for start in range(0, n, size):
         stop = min(start + size, n)
-        chunk = _checked_matrix(encoder.transform(images[start:stop]), component, stop - start)
+        chunk = (embed(images[start:stop]) if group is None
+                 else _checked_matrix(group.embed(embed, images[start:stop]), component,
+                                      stop - start))
         if X is None:
             X = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=np.float32,
                                           shape=(n, chunk.shape[1]))
@@ -231,6 +255,9 @@ def _cluster(step, cache: Cache, registry: Registry, folder: Path):
             raise StepError(f"clusterer '{step.components[0].label()}' set {name} of shape "
                             f"{values.shape}, expected ({len(X)},)")
         _save(folder, name.rstrip("_"), values)
+    if getattr(clusterer, "outlier_scores_", None) is None:
+        # Every combination has an outlier score: density, where the clusterer gives none.
+        _save(folder, "outlier_scores", knn_outlier_scores(X))
     return _component_metrics(clusterer, folder)
 
 
@@ -249,7 +276,18 @@ def _score(step, cache: Cache, registry: Registry, folder: Path):
     if truth is not None:
         _save(folder, "confusion", contingency(truth, labels))
     _save(folder, "gallery", gallery(X, labels, load_thumbnails(cache, data, "index")["index"]))
-    return _compute_metrics(step.components, registry, X, labels, truth)
+    meta = _compute_metrics(step.components, registry, X, labels, truth)
+    if cache.contains(cluster, "outlier_scores"):
+        # The most unusual items of all, not only of the thumbnailed sample: their
+        # thumbnails are made here, from the data step's images.
+        unusual = most_unusual(cache.load(cluster, "outlier_scores"), size=UNUSUAL_SIZE)
+        _save(folder, "unusual", unusual)
+        images = cache.load(data, "images", mmap=True)
+        (folder / ARTIFACTS).mkdir(exist_ok=True)
+        np.savez_compressed(folder / ARTIFACTS / UNUSUAL, index=unusual,
+                            images=thumbnails(images[unusual]))
+        meta["artifacts"] = [*meta.get("artifacts", []), UNUSUAL]
+    return meta
 
 
 def _stability(step, cache: Cache, registry: Registry, folder: Path):
@@ -489,6 +527,60 @@ def _calibration(step, cache: Cache, registry: Registry, folder: Path):
     return {"metrics": scores, "diagnostics": diagnostics}
 
 
+#: the cards step's files: a row per cluster and descriptor, and every card as JSON
+CARDS_CSV = "cards.csv"
+CARDS_JSON = "cards.json"
+
+
+def _describe(step, cache: Cache, registry: Registry, folder: Path):
+    """Raw interpretable descriptors (``cards.describe_images``) of the data step's items,
+    or of a fixed sample of ``max_items`` of them: ``descriptors`` (m, d), ``index`` (the
+    items described) and their ``names`` in the metadata. Once per data step, whatever the
+    encoders, for every combination's cards."""
+    from clustergrid import cards
+
+    (data,) = step.parents
+    images = cache.load(data, "images", mmap=True)
+    index = cards.sample_index(len(images), dict(step.options)["max_items"])
+    values = cards.describe_images(images, index)
+    _save(folder, "index", index)
+    _save(folder, "descriptors", values)
+    return {"names": cards.descriptor_names(images.shape[1]), "described": len(index),
+            "undefined": int(np.isnan(values).sum())}
+
+
+def _cards(step, cache: Cache, registry: Registry, folder: Path):
+    """Each cluster's card (``cards.cluster_cards``: what sets it apart, its typical and
+    atypical members in the reduced space, its class mix) and the nuisance check
+    (``cards.nuisance_check``), logged as ``nuisance.*`` metrics."""
+    import json
+
+    from clustergrid import cards
+
+    cluster, reduce, describe, data = step.parents
+    labels = cache.load(cluster, "labels")
+    index = cache.load(describe, "index")
+    descriptors = cache.load(describe, "descriptors")
+    names = list(cache.meta(describe)["names"])
+    truth = cache.load(data, "labels") if cache.contains(data, "labels") else None
+    found = cards.cluster_cards(
+        descriptors, names, labels, index, X=cache.load(reduce, "X", mmap=True), truth=truth,
+        class_names=cache.meta(data).get("class_names"), ids=cache.load(data, "ids"))
+    check = cards.nuisance_check(labels[index], descriptors, names,
+                                 truth[index] if truth is not None else None)
+    (folder / ARTIFACTS).mkdir()
+    (folder / ARTIFACTS / CARDS_JSON).write_text(json.dumps(cards.finite({
+        "descriptors": names, "described": len(index), "test": "mann-whitney-u, holm",
+        "effect": "cliffs-delta", "effect_threshold": cards.EFFECT_THRESHOLD,
+        "alpha": cards.ALPHA, "nuisance": check, "clusters": found}), indent=1))
+    with (folder / ARTIFACTS / CARDS_CSV).open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(cards.CSV_COLUMNS)
+        writer.writerows(cards.csv_rows(found))
+    metrics = {f"nuisance.{key}": value for key, value in check.items() if key != "follows"}
+    return {"metrics": metrics, "artifacts": [CARDS_CSV, CARDS_JSON]}
+
+
 STAGES = {
     "data": _prepare_data,
     "encode": _encode,
@@ -503,6 +595,8 @@ STAGES = {
     "subsample": _subsample,
     "resampling": _resampling,
     "calibration": _calibration,
+    "describe": _describe,
+    "cards": _cards,
 }
 
 

@@ -49,8 +49,9 @@ def test_run_prints_the_plan_progress_and_where_results_are(tiny_store):
     # 1 data, 2 encoders, 2 reductions (none after each), 8 clusterings and scores, and a
     # stability step for each of the 4 pipelines over its 2 seeds, and a map of each
     # encoder output; the verdict's evidence: a null reference per encoder output, null
-    # and subsample fits per pipeline, resampling and calibration per combination.
-    assert "Steps: 53 computed, 0 from cache, 0 failed, 0 skipped." in out
+    # and subsample fits per pipeline, resampling and calibration per combination; the
+    # data described once and each clustering's cards.
+    assert "Steps: 62 computed, 0 from cache, 0 failed, 0 skipped." in out
     assert "Combinations: 8 finished, 0 failed" in out
     assert f"MLflow store: sqlite:///{folder}/clustergrid-runs/mlflow.db" in out
     assert f"Report: {folder}/clustergrid-runs/reports/tiny.html" in out

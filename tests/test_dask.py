@@ -100,7 +100,7 @@ def test_a_step_whose_worker_dies_is_retried_then_recorded_as_failed(tmp_path, m
     assert "worker" in error and "died" in error
     died = [o for o in outcomes if o.status == "failed"]
     assert [o.error_type for o in died] == ["KilledWorker"]
-    assert {o.stage for o in outcomes if o.status == "skipped"} == {"score"}
+    assert {o.stage for o in outcomes if o.status == "skipped"} == {"score", "cards"}
 
     runs = {run.data.params["clusterer"]: run
             for run in Tracker(None, "deaths", create=False).combination_runs()}

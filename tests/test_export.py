@@ -157,3 +157,20 @@ def test_an_ambiguous_or_unknown_pipeline_names_the_candidates(grid):
     done = cli("labels", "export", "-p", "gmm", "--seed", "0", "-o", "x.txt", cwd=folder)
     assert done.returncode != 0 and ".fits, .fit, .vot" in done.stderr
     assert not (folder / "x.txt").exists()
+
+
+def test_cluster_cards_are_written_a_row_per_cluster(grid, tmp_path):
+    folder, cache, clusters = grid
+    done = cli("labels", "export", "-p", "kmeans", "--seed", "0", "-o", str(tmp_path / "a.csv"),
+               "--cards", str(tmp_path / "cards.fits"), cwd=folder)
+    assert done.returncode == 0, done.stderr
+    cards = Table.read(tmp_path / "cards.fits")
+    name = next(n for n in clusters if "kmeans" in n and n.endswith("seed=0"))
+    labels = cache.load(clusters[name], "labels")
+    found, sizes = np.unique(labels, return_counts=True)
+    assert list(cards["cluster"]) == found.tolist() and list(cards["size"]) == sizes.tolist()
+    # Each descriptor's effect size of each cluster against the rest, in [-1, 1].
+    deltas = [c for c in cards.colnames if c.startswith("delta_")]
+    assert "delta_brightness" in deltas
+    assert all(np.nanmax(np.abs(cards[c])) <= 1 for c in deltas)
+    assert all(cards["classes"])  # the digits' classes in each cluster

@@ -45,10 +45,11 @@ def test_shared_steps_appear_once_in_the_plan(registry):
     # 2 encoders x 3 reducers x 4 clusterers x 2 seeds; only k-means depends on the seed.
     assert len(plan.combinations) == 48
     # Each of the 24 pipelines compares its 2 seeds in one stability step.
-    # Each encoder output gets one 2-D map for the report, whatever follows it.
+    # Each encoder output gets one 2-D map for the report, whatever follows it; the data
+    # is described once, and each clustering gets its cards.
     assert {s: stages.count(s) for s in set(stages)} == {
         "data": 1, "encode": 2, "reduce": 6, "cluster": 48, "score": 48, "stability": 24,
-        "map": 2}
+        "map": 2, "describe": 1, "cards": 48}
     assert {c.seed for c in plan.combinations} == {0, 1}
 
 
@@ -58,7 +59,8 @@ def test_each_encoder_runs_once_per_dataset(registry, workdir):
     summary = runner.run(experiment, registry)
     assert summary.finished == 48 and summary.failed == []
     assert sorted(fake_components.CALLS) == [("a", None), ("b", None)]
-    assert summary.step_status == {"computed": 1 + 2 + 6 + 48 + 48 + 24 + 2}
+    # + 1 describe step for the data and 48 cards, one per clustering
+    assert summary.step_status == {"computed": 1 + 2 + 6 + 48 + 48 + 24 + 2 + 1 + 48}
 
 
 def test_a_stochastic_encoder_runs_once_per_seed(registry, workdir):
@@ -90,16 +92,17 @@ def test_keys_change_with_parameters_versions_and_data(registry):
     # Every step depends on the data.
     assert len(changed(steps(GRID.replace("n_samples: 200", "n_samples: 201")))) == len(base)
     # A new k adds only its own steps: cluster and score for 2 seeds x 2 encoders x 3
-    # reducers, and a stability step per pipeline.
+    # reducers, their cards, and a stability step per pipeline.
     assert changed(steps(GRID.replace("[2, 3, 4, 5]", "[2, 3, 4, 6]"))) == (
-        ["cluster"] * 12 + ["score"] * 12 + ["stability"] * 6)
+        ["cards"] * 12 + ["cluster"] * 12 + ["score"] * 12 + ["stability"] * 6)
     # A new plugin version invalidates that plugin's steps and their descendants only.
     pca = registry.get("reducer", "pca")
     bumped = type("PCA", (pca.cls,), {"version": "99"})
     registry.components["reducer"]["pca"] = replace(pca, cls=bumped)
     # (The tests draw maps with PCA, so both maps change too.)
     assert changed(steps(GRID)) == (
-        ["cluster"] * 32 + ["map"] * 2 + ["reduce"] * 4 + ["score"] * 32 + ["stability"] * 16)
+        ["cards"] * 32 + ["cluster"] * 32 + ["map"] * 2 + ["reduce"] * 4 + ["score"] * 32
+        + ["stability"] * 16)
 
 
 def test_dry_run_counts_cache_hits_and_creates_nothing(registry, workdir):
@@ -114,5 +117,6 @@ def test_dry_run_counts_cache_hits_and_creates_nothing(registry, workdir):
     assert again.to_run == 48
     assert again.steps == {"data": (1, 1), "encode": (2, 2), "probe": (0, 0), "reduce": (6, 6),
                            "cluster": (48, 48), "score": (48, 48), "stability": (24, 24),
-                           "map": (2, 2), "reference": (0, 0), "null": (0, 0),
+                           "map": (2, 2), "describe": (1, 1), "cards": (48, 48),
+                           "reference": (0, 0), "null": (0, 0),
                            "subsample": (0, 0), "resampling": (0, 0), "calibration": (0, 0)}

@@ -117,10 +117,10 @@ def test_run_with_output_to_a_pipe_prints_progress_lines(workdir):
     result = cli("run", str(path), cwd=workdir)
     assert result.returncode == 0, result.stderr
     progress = [line for line in result.stdout.splitlines() if line.startswith("steps ")]
-    # 1 data, 1 encode, 1 reduce, 3 cluster and 3 score steps.
+    # 1 data, 1 encode, 1 reduce, 3 cluster and 3 score steps; 1 describe, 3 cards.
     assert len(progress) >= 2, result.stdout
     assert all(LINE.match(line) for line in progress), progress
-    assert progress[-1].startswith("steps 9/9 (100%): 0 cached, 0 failed, ")
+    assert progress[-1].startswith("steps 13/13 (100%): 0 cached, 0 failed, ")
     assert progress[-1].endswith(" (finished)")
     assert "\x1b[" not in result.stdout  # no bar drawing into the log
 
@@ -156,7 +156,8 @@ def test_a_stopped_run_ends_its_log_with_how_far_it_got(workdir, fake_site):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
     try:
         for line in process.stdout:  # the data step is done; the encoder sleeps
-            if line.startswith("steps 1/9"):
+            if line.startswith("steps 1/"):
+                total = LINE.match(line.strip()).group(2)
                 break
         process.send_signal(signal.SIGTERM)  # a batch system's stop
         rest, err = process.communicate(timeout=120)
@@ -164,7 +165,7 @@ def test_a_stopped_run_ends_its_log_with_how_far_it_got(workdir, fake_site):
         process.kill()
     assert process.returncode == 130, err
     last = [line for line in rest.splitlines() if line.startswith("steps ")][-1]
-    assert LINE.match(last).group(1, 2, 7) == ("1", "9", "interrupted"), rest
+    assert LINE.match(last).group(1, 2, 7) == ("1", total, "interrupted"), rest
     assert err.startswith("interrupted: 0 of 3 combinations were logged"), err
 
 

@@ -134,7 +134,8 @@ def test_second_run_creates_no_child_run_and_computes_nothing(registry, workdir)
     assert len(child_runs()) == 8
 
     forced = runner.run(experiment, registry, resume=False)
-    assert forced.step_status == {"cached": 1 + 1 + 2 + 8 + 8 + 4 + 1}  # + 1 map
+    # + 1 map, 1 describe step and 8 cards
+    assert forced.step_status == {"cached": 1 + 1 + 2 + 8 + 8 + 4 + 1 + 1 + 8}
     assert len(child_runs()) == 16
     assert {r.data.tags["clustergrid.cached.cluster"] for r in child_runs()} == {"true", "false"}
 

@@ -110,8 +110,8 @@ def test_grid_is_logged_to_and_read_back_from_a_tracking_server(server, workdir)
         local = Path(client.download_artifacts(record["run_id"], "labels.csv",
                                                str(workdir / record["run_id"])))
         rows = local.read_text().splitlines()
-        assert rows[0] == "id,cluster"
+        assert rows[0] == "id,cluster,outlier_score"
         assert len(rows) == 1 + 300
-        clusters = {int(row.rsplit(",", 1)[1]) for row in rows[1:]}
+        clusters = {int(row.split(",")[1]) for row in rows[1:]}
         assert len(clusters) == int(record["param.clusterer.n_clusters"])
     assert len(list(artifacts.rglob("labels.csv"))) == 2

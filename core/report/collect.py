@@ -20,7 +20,7 @@ import pandas as pd
 
 from clustergrid.results import by_status, load_results
 from clustergrid.runner import INVOCATION_SUMMARY
-from clustergrid.stages import MAP, THUMBNAILS
+from clustergrid.stages import MAP, THUMBNAILS, UNUSUAL
 from clustergrid.tracking import Tracker
 
 
@@ -35,6 +35,11 @@ class CombinationFiles:
     confusion: pd.DataFrame | None
     #: name -> values, for the curves a combination's steps logged
     curves: dict[str, list[float]]
+    #: the most unusual items (``outliers.csv``: rank, index, id, score), the highest
+    #: outlier score first, and ``images``, their thumbnails, when the score step made them
+    unusual: list[dict[str, Any]] = field(default_factory=list)
+    #: the cards step's ``cards.json`` (``clustergrid.cards``), when it was logged
+    cards: dict[str, Any] | None = None
 
 
 @dataclass
@@ -122,7 +127,24 @@ def _combination_files(folder: Path) -> CombinationFiles:
                                 index=[row[0] for row in confusion[1:]]).astype(int)
                    if confusion else None),
         curves=json.loads(curves.read_text()) if curves.is_file() else {},
+        unusual=_unusual(folder),
+        cards=(json.loads((folder / "cards" / "cards.json").read_text())
+               if (folder / "cards" / "cards.json").is_file() else None),
     )
+
+
+def _unusual(folder: Path) -> list[dict[str, Any]]:
+    """The rows of ``outliers.csv``, each with its thumbnail (``image``, or None)."""
+    rows = _read_csv(folder / "outliers.csv")
+    found = [{"rank": int(r[0]), "index": int(r[1]), "id": r[2], "score": float(r[3]),
+              "image": None} for r in rows[1:]]
+    path = folder / "score" / UNUSUAL
+    if found and path.is_file():
+        with np.load(path, allow_pickle=False) as stored:
+            images = dict(zip(stored["index"].tolist(), stored["images"], strict=True))
+        for row in found:
+            row["image"] = images.get(row["index"])
+    return found
 
 
 def _read_csv(path: Path) -> list[list[str]]:

@@ -3,8 +3,8 @@ network request), readable offline. Every user-supplied string is escaped here o
 reaches the page as JSON data that the script sets as text.
 
 Sections: summary, recommendation (the label-free verdict), leaderboard, heatmaps, ranking
-across datasets, and the explorer of one combination (map, gallery, confusion matrix,
-curves).
+across datasets, and the explorer of one combination (map, gallery, unusual items,
+confusion matrix, curves).
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from clustergrid import __version__
 from clustergrid.directions import direction
 from clustergrid.errors import listing
 from clustergrid.ranking import compare_pipelines, critical_difference_svg
+from clustergrid.report.cards import cards_panel, nuisance_summary
 from clustergrid.report.collect import ReportData
 from clustergrid.report.explorer import explorer_data, page_json
 from clustergrid.report.formatting import best, comparable, is_number, mean_spread
+from clustergrid.report.outliers import unusual_gallery
 from clustergrid.report.recommendation import recommendation_section
 from clustergrid.results import (
     ROLES,
@@ -97,6 +99,7 @@ def _summary(data: ReportData, finished: pd.DataFrame, failed: pd.DataFrame) -> 
         parts.append("<h3>Datasets</h3><table><thead><tr><th class='text'>dataset</th>"
                      "<th>items</th><th class='text'>classes</th><th>skipped files</th></tr>"
                      f"</thead><tbody>{''.join(rows)}</tbody></table>")
+    parts.append(nuisance_summary(finished))
     parts.append(_steps_table(data.invocations))
     if not failed.empty:
         # Combinations failed by one step (a dataset that cannot be read) share its
@@ -305,6 +308,8 @@ def _explorer(data: ReportData, run_labels: pd.Series) -> str:
         "<div id='charts'></div></div></div>"
         "<h3>Gallery</h3><p class='note'>Each cluster's members nearest its centre in the "
         "space it was found in; for noise, a random sample.</p><div id='gallery'></div>"
+        f"{unusual_gallery(data, payload['runs'])}"
+        f"{cards_panel(data, payload['runs'])}"
         "<div id='tooltip' hidden></div>"
         f"<script type='application/json' id='explorer-data'>{page_json(payload)}</script>"
         "</section>")

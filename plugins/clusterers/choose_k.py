@@ -64,13 +64,50 @@ def candidate_ks(k_range: Sequence[int], n_samples: int) -> list[int]:
     return list(range(low, high + 1))
 
 
+#: a cluster smaller than this share of the mean cluster size (n / k) is no reference for
+#: outlier scores: a few outliers that k-means gave a centroid of their own (or a mixture a
+#: component of their own) would otherwise sit at their centre and look typical
+SMALL_CLUSTER_SHARE = 0.25
+
+
+def reference_clusters(sizes: np.ndarray) -> np.ndarray:
+    """Which clusters (by size or weight) are references for outlier scores: those of at
+    least ``SMALL_CLUSTER_SHARE`` of the mean size; never none, the largest always is."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    return sizes >= SMALL_CLUSTER_SHARE * sizes.sum() / len(sizes)
+
+
+def centroid_outlier_scores(distances: np.ndarray) -> np.ndarray:
+    """k-means outlier scores from ``(n, k)`` distances of each item to each centroid:
+    the distance to the nearest centroid divided by the median of that distance over the
+    cluster's members, so scores compare across tight and loose clusters (about 1 for a
+    typical member; the higher, the more unusual). Members of small clusters (under
+    ``SMALL_CLUSTER_SHARE`` of the mean size) are measured against the nearest of the other
+    clusters instead."""
+    distances = np.asarray(distances, dtype=np.float64)
+    n, k = distances.shape
+    nearest = distances.argmin(axis=1)
+    reference = reference_clusters(np.bincount(nearest, minlength=k))
+    to_reference = np.where(reference, distances, np.inf)
+    cluster = to_reference.argmin(axis=1)
+    distance = to_reference[np.arange(n), cluster]
+    scale = np.ones(k)
+    for c in np.flatnonzero(reference):
+        members = distance[(cluster == c) & (nearest == c)]
+        median = np.median(members) if len(members) else 0.0
+        scale[c] = median if median > 0 else 1.0
+    return distance / scale[cluster]
+
+
 class KClusterer(Clusterer):
     """Base of clusterers taking ``n_clusters``: a fixed int, or ``"auto"`` over ``k_range``.
 
     Subclasses implement ``_fit(X, k) -> (labels, model)`` and, optionally,
     ``_model_metrics`` (logged for the kept model), ``_memberships`` (each item's
-    probability of its cluster, kept as ``probabilities_``), ``_score`` (criteria other than
-    silhouette) and ``_fit_each`` (to share work across ks). ``criteria`` lists the
+    probability of its cluster, kept as ``probabilities_``), ``_outlier_scores`` (how
+    unusual each item is under the model, the higher the more unusual, kept as
+    ``outlier_scores_``), ``_score`` (criteria other than silhouette) and ``_fit_each`` (to
+    share work across ks). ``criteria`` lists the
     criteria the subclass supports.
     """
 
@@ -96,6 +133,11 @@ class KClusterer(Clusterer):
         """Each item's probability of its cluster under ``model``, for models that have one."""
         return None
 
+    def _outlier_scores(self, X: np.ndarray, model: Any) -> np.ndarray | None:
+        """How unusual each item is under ``model`` (the higher, the more unusual), for
+        models that can say; otherwise the cluster step scores items by their density."""
+        return None
+
     def fit_predict(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
         criterion = getattr(self, "criterion", "silhouette")
@@ -119,6 +161,9 @@ class KClusterer(Clusterer):
         memberships = self._memberships(X, model)
         if memberships is not None:
             self.probabilities_ = memberships
+        outlier_scores = self._outlier_scores(X, model)
+        if outlier_scores is not None:
+            self.outlier_scores_ = np.asarray(outlier_scores, dtype=np.float64)
         return np.asarray(labels, dtype=np.int64)
 
     def _choose(

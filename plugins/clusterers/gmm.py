@@ -4,7 +4,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from clustergrid.plugins.clusterers.choose_k import KClusterer, KRange, NClusters
+from clustergrid.plugins.clusterers.choose_k import (
+    KClusterer,
+    KRange,
+    NClusters,
+    reference_clusters,
+)
 
 
 class GaussianMixture(KClusterer):
@@ -14,7 +19,11 @@ class GaussianMixture(KClusterer):
     "diag" or "spherical". ``n_clusters: auto`` picks it from ``k_range`` by
     ``criterion``: "bic" (lower is better; the usual choice for mixtures) or
     "silhouette". Logged for the kept model: ``bic``, ``aic`` and ``converged`` (1/0);
-    each point's posterior probability of its component is kept as ``probabilities_``.
+    each point's posterior probability of its component is kept as ``probabilities_``,
+    and its negative log-likelihood under the mixture (``-score_samples``; the higher, the
+    more unusual) as ``outlier_scores_``, leaving out components too small to be a
+    reference (``choose_k.reference_clusters``), which a few outliers may have to
+    themselves.
     """
 
     name = "gmm"
@@ -67,3 +76,13 @@ class GaussianMixture(KClusterer):
 
     def _memberships(self, X: np.ndarray, model: Any) -> np.ndarray:
         return model.predict_proba(X).max(axis=1)
+
+    def _outlier_scores(self, X: np.ndarray, model: Any) -> np.ndarray:
+        from scipy.special import logsumexp
+
+        # log(w_c p_c(x)) per component: what score_samples sums (a private method of
+        # scikit-learn, the only way to leave components out without refitting).
+        weighted = model._estimate_weighted_log_prob(X)
+        reference = reference_clusters(model.weights_)
+        return -(logsumexp(weighted[:, reference], axis=1)
+                 - np.log(model.weights_[reference].sum()))

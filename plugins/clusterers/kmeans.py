@@ -4,14 +4,21 @@ from typing import Any, Literal
 
 import numpy as np
 
-from clustergrid.plugins.clusterers.choose_k import KClusterer, KRange, NClusters
+from clustergrid.plugins.clusterers.choose_k import (
+    KClusterer,
+    KRange,
+    NClusters,
+    centroid_outlier_scores,
+)
 
 
 class KMeans(KClusterer):
     """k-means (scikit-learn, k-means++ initialisation); k fixed or chosen; inertia logged.
 
     ``n_clusters: auto`` fits every k in ``k_range`` (inclusive) and keeps the best by
-    ``criterion`` (only "silhouette"); see ``choose_k`` for what is logged.
+    ``criterion`` (only "silhouette"); see ``choose_k`` for what is logged. Each item's
+    outlier score (``outlier_scores_``; the higher, the more unusual) is its distance to
+    the nearest centroid over that cluster's median (``choose_k.centroid_outlier_scores``).
     """
 
     name = "kmeans"
@@ -38,3 +45,6 @@ class KMeans(KClusterer):
 
     def _model_metrics(self, X: np.ndarray, model: Any) -> dict[str, float]:
         return {"inertia": float(model.inertia_)}
+
+    def _outlier_scores(self, X: np.ndarray, model: Any) -> np.ndarray:
+        return centroid_outlier_scores(model.transform(X))

@@ -4,7 +4,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from clustergrid.plugins.clusterers.choose_k import KClusterer, KRange, NClusters
+from clustergrid.plugins.clusterers.choose_k import (
+    KClusterer,
+    KRange,
+    NClusters,
+    centroid_outlier_scores,
+)
 
 
 class MiniBatchKMeans(KClusterer):
@@ -12,6 +17,7 @@ class MiniBatchKMeans(KClusterer):
 
     Faster and lighter than ``kmeans`` at a small cost in inertia. ``n_clusters: auto``
     picks k from ``k_range`` by ``criterion`` (only "silhouette"); inertia is logged.
+    Outlier scores as for ``kmeans`` (the higher, the more unusual).
     """
 
     name = "minibatch-kmeans"
@@ -48,3 +54,6 @@ class MiniBatchKMeans(KClusterer):
 
     def _model_metrics(self, X: np.ndarray, model: Any) -> dict[str, float]:
         return {"inertia": float(model.inertia_)}
+
+    def _outlier_scores(self, X: np.ndarray, model: Any) -> np.ndarray:
+        return centroid_outlier_scores(model.transform(X))

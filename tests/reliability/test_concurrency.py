@@ -4,6 +4,8 @@ says in one line who holds the experiment."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import harness
@@ -48,7 +50,13 @@ def test_a_second_run_of_the_same_experiment_is_refused_in_one_line(tmp_path):
     while not lock.is_file():
         assert first.poll() is None and time.monotonic() < deadline
         time.sleep(0.01)
-    second = harness.run(experiment, "--no-resume", cwd=tmp_path)
+    # Frozen while it holds the lock: on a busy machine the tiny run could otherwise end
+    # before the second one has even started, which would then rightly run.
+    os.kill(first.pid, signal.SIGSTOP)
+    try:
+        second = harness.run(experiment, "--no-resume", cwd=tmp_path)
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     first.communicate(timeout=harness.TIMEOUT)
     assert first.returncode == 0
     assert second.returncode == 1

@@ -1,0 +1,329 @@
+"""What each cluster is: interpretable descriptors of the images, a card per cluster that
+says which of them set it apart, and a check of whether a clustering mostly follows a
+nuisance (brightness, apparent size, orientation) rather than what the images show.
+
+Pure functions of arrays; ``stages`` runs them as the plan's ``describe`` step (once per
+data step, whatever the encoder) and ``cards`` step (once per clustering).
+
+The test: for each cluster and descriptor, its members against the rest by the
+Mann-Whitney U test (two-sided, ``scipy.stats.mannwhitneyu``), Holm-corrected over the
+descriptors of the cluster; the effect size is Cliff's delta, ``2 U / (n1 n2) - 1``, the
+rank-biserial correlation (+1: every member above every other item, -1: below). A
+descriptor sets a cluster apart when ``|delta| >= EFFECT_THRESHOLD`` and its corrected
+p-value is below ``ALPHA``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+#: part of the describe and cards steps' keys: a new definition computes them again
+VERSION = "1"
+#: items described at most (a fixed random sample beyond): a card's medians and tests need
+#: thousands of items, not every one of a large survey, and describing costs ~ms an image
+MAX_DESCRIBED = 5000
+#: |Cliff's delta| from which a descriptor sets a cluster apart (Romano et al. 2006:
+#: 0.147 small, 0.33 medium, 0.474 large)
+EFFECT_THRESHOLD = 0.33
+#: corrected p-value below which a difference counts
+ALPHA = 0.01
+#: most and least typical members listed per cluster
+TYPICAL = 5
+#: descriptors a clustering should not merely follow
+NUISANCES = ("brightness", "size", "orientation")
+#: NMI with a nuisance above which a clustering is said to follow it
+NUISANCE_THRESHOLD = 0.5
+#: quantile bins of a nuisance at most (as many as there are clusters, at least 2)
+MAX_BINS = 10
+
+#: the descriptors of every image, in output order; colours follow when there are bands
+DESCRIPTORS = ("brightness", "size", "concentration", "asymmetry", "ellipticity", "gini",
+               "m20", "orientation")
+
+#: descriptor -> (what a cluster is when it is higher, when it is lower)
+WORDS = {
+    "brightness": ("brighter", "fainter"),
+    "size": ("larger", "smaller"),
+    "concentration": ("more concentrated", "less concentrated"),
+    "asymmetry": ("more asymmetric", "more symmetric"),
+    "ellipticity": ("more elongated", "rounder"),
+    "gini": ("light more unequal (higher Gini)", "light more even (lower Gini)"),
+    "m20": ("brightest light more spread (higher M20)", "brightest light more central "
+            "(lower M20)"),
+    "orientation": ("at larger position angles", "at smaller position angles"),
+}
+
+
+def descriptor_names(n_channels: int) -> list[str]:
+    """The names of ``describe_image``'s values for images of ``n_channels`` bands."""
+    colours = [f"colour_c{k}_c{k + 1}" for k in range(n_channels - 1)] if n_channels > 1 else []
+    return [*DESCRIPTORS, *colours]
+
+
+def describe_image(image: np.ndarray) -> np.ndarray:
+    """Raw descriptors of one ``(channels, height, width)`` image, on the sum of its bands
+    cleaned to its positive pixels (``morphology.clean``):
+
+    - ``brightness``: total positive flux;
+    - ``size``: ``sqrt(length * width)``, the geometric mean of the rms extents along and
+      across the major axis (px): an area's side, the same for a round and an elongated
+      source of one area;
+    - ``concentration``, ``asymmetry``, ``gini``, ``m20``: as ``morphology`` defines them;
+    - ``ellipticity``: ``1 - width / length``;
+    - ``orientation``: position angle of the major axis in degrees, in [0, 180),
+      counter-clockwise from ``+x`` (0 for a round source);
+    - ``colour_cK_cK+1``: ``-2.5 log10(F_K / F_K+1)`` of the positive fluxes of adjacent
+      bands (higher is redder when bands run from blue to red); NaN when either is 0.
+
+    A descriptor undefined for the image (an empty image) is NaN.
+    """
+    from clustergrid.plugins.encoders import morphology
+
+    image = np.asarray(image, dtype=np.float64)
+    cleaned = morphology.clean(image.sum(axis=0))
+    moments = morphology.hillas(cleaned)
+    angle = moments["orientation"]
+    values = [
+        moments["size"],
+        math.sqrt(moments["length"] * moments["width"]),
+        morphology.concentration(cleaned),
+        morphology.asymmetry(cleaned),
+        moments["ellipticity"],
+        morphology.gini(cleaned),
+        morphology.m20(cleaned),
+        math.degrees(angle) % 180.0 if np.isfinite(angle) else math.nan,
+    ]
+    if len(image) > 1:
+        flux = np.clip(image, 0.0, None).sum(axis=(1, 2))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            colours = -2.5 * np.log10(flux[:-1] / flux[1:])
+        values.extend(np.where((flux[:-1] > 0) & (flux[1:] > 0), colours, np.nan).tolist())
+    return np.asarray(values, dtype=np.float64)
+
+
+def sample_index(n: int, limit: int = MAX_DESCRIBED, seed: int = 0) -> np.ndarray:
+    """Every item when ``n <= limit``, else a fixed random sample of ``limit``, sorted."""
+    if n <= limit:
+        return np.arange(n, dtype=np.int64)
+    return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False)).astype(np.int64)
+
+
+def describe_images(images: np.ndarray, index: np.ndarray, batch_size: int = 256
+                    ) -> np.ndarray:
+    """``(len(index), d)`` descriptors of ``images[index]`` (``(n, c, h, w)``, possibly
+    memory-mapped: read ``batch_size`` at a time)."""
+    out = np.empty((len(index), len(descriptor_names(images.shape[1]))), dtype=np.float64)
+    for start in range(0, len(index), batch_size):
+        batch = np.asarray(images[index[start:start + batch_size]], dtype=np.float64)
+        for i, image in enumerate(batch):
+            out[start + i] = describe_image(image)
+    return out
+
+
+def mann_whitney(inside: np.ndarray, outside: np.ndarray) -> tuple[float, float]:
+    """``(delta, p)``: Cliff's delta of ``inside`` against ``outside`` (``2 U / (n1 n2)
+    - 1``, U of ``inside``) and the two-sided Mann-Whitney p-value, NaN values dropped;
+    both NaN when either side is empty."""
+    from scipy.stats import mannwhitneyu
+
+    inside = np.asarray(inside, dtype=np.float64)
+    outside = np.asarray(outside, dtype=np.float64)
+    inside, outside = inside[np.isfinite(inside)], outside[np.isfinite(outside)]
+    if not len(inside) or not len(outside):
+        return math.nan, math.nan
+    result = mannwhitneyu(inside, outside, alternative="two-sided")
+    return (float(2.0 * result.statistic / (len(inside) * len(outside)) - 1.0),
+            float(result.pvalue))
+
+
+def holm(pvalues: np.ndarray) -> np.ndarray:
+    """Holm's step-down correction of a family of p-values (NaN ones are left out of the
+    family and stay NaN)."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    out = np.full_like(p, np.nan)
+    known = np.flatnonzero(np.isfinite(p))
+    order = known[np.argsort(p[known], kind="stable")]
+    m = len(order)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def phrase(name: str, delta: float) -> str:
+    """What a cluster is when descriptor ``name`` is higher (``delta > 0``) or lower."""
+    if name.startswith("colour_"):
+        bands = name.removeprefix("colour_").replace("_", "-")
+        return f"{'redder' if delta > 0 else 'bluer'} in {bands}"
+    higher, lower = WORDS.get(name, (f"higher {name}", f"lower {name}"))
+    return higher if delta > 0 else lower
+
+
+def cluster_cards(descriptors: np.ndarray, names: list[str], labels: np.ndarray,
+                  described: np.ndarray | None = None, X: np.ndarray | None = None,
+                  truth: np.ndarray | None = None, class_names: list[str] | None = None,
+                  ids: np.ndarray | None = None, effect_threshold: float = EFFECT_THRESHOLD,
+                  alpha: float = ALPHA, typical: int = TYPICAL) -> list[dict[str, Any]]:
+    """A card per cluster (noise, ``-1``, included), in cluster order.
+
+    ``labels`` and ``truth`` cover every item; ``descriptors`` (``(m, d)``, columns
+    ``names``) cover the items ``described`` (every item when None). Each card: ``cluster``,
+    ``size`` and ``fraction`` (of every item), ``descriptors`` (per descriptor: ``name``,
+    ``median`` in the cluster and ``median_rest``, ``delta``, ``p``, ``p_holm``, ``apart``
+    and its ``phrase``), ``apart`` (the phrases of the descriptors that set it apart,
+    largest effect first, with their delta), ``typical`` and ``atypical`` (the ids, or
+    indices, of the members nearest and farthest from its centroid in ``X``; none for
+    noise) and, when ``truth`` is given, ``classes`` (class name -> members).
+    """
+    labels = np.asarray(labels)
+    described = np.arange(len(labels)) if described is None else np.asarray(described)
+    descriptors = np.asarray(descriptors, dtype=np.float64)
+    if descriptors.shape != (len(described), len(names)):
+        raise ValueError(f"descriptors of shape {descriptors.shape}, expected "
+                         f"({len(described)}, {len(names)})")
+    sample = labels[described]
+    cards = []
+    for cluster in np.unique(labels):
+        members = labels == cluster
+        inside = sample == cluster
+        rows = []
+        for column, name in enumerate(names):
+            values = descriptors[:, column]
+            delta, p = mann_whitney(values[inside], values[~inside])
+            rows.append({"name": name, "median": _median(values[inside]),
+                         "median_rest": _median(values[~inside]), "delta": delta, "p": p})
+        for row, corrected in zip(rows, holm(np.array([r["p"] for r in rows])), strict=True):
+            row["p_holm"] = float(corrected)
+            row["apart"] = bool(np.isfinite(row["delta"]) and abs(row["delta"]) >= effect_threshold
+                                and np.isfinite(corrected) and corrected < alpha)
+            row["phrase"] = phrase(row["name"], row["delta"]) if np.isfinite(row["delta"]) else ""
+        apart = sorted((r for r in rows if r["apart"]), key=lambda r: -abs(r["delta"]))
+        card: dict[str, Any] = {
+            "cluster": int(cluster), "size": int(members.sum()),
+            "fraction": float(members.mean()), "described": int(inside.sum()),
+            "descriptors": rows,
+            "apart": [f"{r['phrase']} (delta {r['delta']:+.2f})" for r in apart],
+        }
+        card["typical"], card["atypical"] = _typical(X, members, ids, typical) \
+            if X is not None and cluster != -1 else ([], [])
+        if truth is not None:
+            card["classes"] = _class_mix(np.asarray(truth)[members], class_names)
+        cards.append(card)
+    return cards
+
+
+def _median(values: np.ndarray) -> float:
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if len(values) else math.nan
+
+
+def _typical(X: np.ndarray, members: np.ndarray, ids: np.ndarray | None, count: int
+             ) -> tuple[list, list]:
+    """The members nearest and farthest from their centroid in ``X``, nearest first and
+    farthest first."""
+    where = np.flatnonzero(members)
+    points = np.asarray(X[where], dtype=np.float64)
+    distance = ((points - points.mean(axis=0)) ** 2).sum(axis=1)
+    order = where[np.argsort(distance, kind="stable")]
+    named = (lambda items: [str(ids[i]) for i in items]) if ids is not None else \
+        (lambda items: [int(i) for i in items])
+    return named(order[:count]), named(order[::-1][:count])
+
+
+def _class_mix(truth: np.ndarray, class_names: list[str] | None) -> dict[str, int]:
+    names = class_names or []
+    counts: dict[str, int] = {}
+    for code, count in zip(*np.unique(truth, return_counts=True), strict=True):
+        name = ("unlabelled" if code < 0 else
+                str(names[code]) if code < len(names) else str(int(code)))
+        counts[name] = counts.get(name, 0) + int(count)
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def quantile_bins(values: np.ndarray, bins: int) -> np.ndarray:
+    """Each value's bin among ``bins`` of (nearly) equal counts, by rank; tied values
+    share a bin."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(values, method="average")
+    return np.minimum(((ranks - 0.5) * bins / len(values)).astype(np.int64), bins - 1)
+
+
+def nuisance_check(labels: np.ndarray, descriptors: np.ndarray, names: list[str],
+                   truth: np.ndarray | None = None,
+                   threshold: float = NUISANCE_THRESHOLD) -> dict[str, Any]:
+    """How much of a clustering each nuisance descriptor explains: the normalized mutual
+    information (arithmetic mean) between the clusters and the descriptor binned into as
+    many quantiles as there are clusters (2 to ``MAX_BINS``), over the clustered items
+    (noise left out). With ``truth``, ``labels`` is the NMI between clusters and classes.
+    ``flag`` is 1 when the largest nuisance NMI is above ``threshold`` and, when classes
+    are known, above theirs too; ``follows`` names that nuisance (empty when not flagged).
+    All NMIs are NaN with fewer than two clusters."""
+    from sklearn.metrics import normalized_mutual_info_score as nmi
+
+    labels = np.asarray(labels)
+    clustered = labels != -1
+    k = len(np.unique(labels[clustered]))
+    out: dict[str, Any] = {}
+    for name in NUISANCES:
+        out[name] = math.nan
+        if name not in names or k < 2:
+            continue
+        values = np.asarray(descriptors, dtype=np.float64)[:, names.index(name)]
+        keep = clustered & np.isfinite(values)
+        if keep.sum() < 2:
+            continue
+        bins = quantile_bins(values[keep], min(max(k, 2), MAX_BINS))
+        out[name] = float(nmi(labels[keep], bins))
+    if truth is not None:
+        truth = np.asarray(truth)
+        keep = clustered & (truth >= 0)
+        out["labels"] = float(nmi(labels[keep], truth[keep])) if k >= 2 and keep.any() \
+            else math.nan
+    scores = {name: out[name] for name in NUISANCES if np.isfinite(out[name])}
+    top = max(scores, key=scores.get) if scores else ""
+    label_nmi = out.get("labels", math.nan)
+    flagged = bool(top) and scores[top] > threshold and not (
+        np.isfinite(label_nmi) and label_nmi >= scores[top])
+    out["flag"] = float(flagged)
+    out["follows"] = top if flagged else ""
+    return out
+
+
+def nuisance_sentence(check: dict[str, Any]) -> str:
+    """One line on a flagged clustering (empty when not flagged)."""
+    if not check.get("flag"):
+        return ""
+    name = check["follows"]
+    line = f"These clusters mostly follow {name} (NMI {check[name]:.2f}"
+    label_nmi = check.get("labels")
+    if label_nmi is not None and np.isfinite(label_nmi):
+        line += f", against {label_nmi:.2f} with the classes"
+    return line + ")."
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, for JSON."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+#: the columns of ``cards.csv``: a row per cluster and descriptor
+CSV_COLUMNS = ("cluster", "size", "descriptor", "median", "median_rest", "delta", "p",
+               "p_holm", "apart", "phrase")
+
+
+def csv_rows(cards: list[dict[str, Any]]) -> list[list[Any]]:
+    """The rows of ``cards.csv`` (``CSV_COLUMNS``)."""
+    return [[card["cluster"], card["size"], row["name"], row["median"], row["median_rest"],
+             row["delta"], row["p"], row["p_holm"], int(row["apart"]), row["phrase"]]
+            for card in cards for row in card["descriptors"]]
