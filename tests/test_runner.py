@@ -244,7 +244,9 @@ def test_third_party_plugin_runs_in_a_grid_from_the_command_line(workdir, fake_s
     install_fake_distribution(fake_site, "broken-plugin", "fake_broken", "import nonexistent\n")
     path = write_experiment(workdir, SMALL.replace(
         "  - plugin: pixels", "  - plugin: pixels\n  - plugin: brightness").replace(
-        "metrics:", "  - plugin: broken\nmetrics:").replace("n_components: 5", "n_components: 2"))
+        "metrics:", "  - plugin: broken\nmetrics:").replace("n_components: 5", "n_components: 2")
+        # A command-line run draws UMAP maps, whose compilation would cost ~15 s here.
+        + "map: {plugin: pca}\n")
     result = cli("run", str(path), "--workers", "2")
     assert result.returncode == 1, result.stderr  # some combinations failed
     # 2 encoders x 2 reducers x (2 k x 2 seeds + 1 deterministic broken clusterer)
