@@ -648,16 +648,17 @@ def labels(
     clustergrid labels quickstart --seed 0 -o clusters.fits \\
       -p 'pca\\[n_components=10] / kmeans\\[n_clusters=10]'
     """
-    from clustergrid.export import cards_table, cluster_table, join_catalogue, write_table
+    from clustergrid.export import cards_of, choose, clusters_of, join_catalogue, write_table
 
-    table = cluster_table(tracking_uri, name, pipeline, seed)
+    chosen = choose(tracking_uri, name, pipeline, seed)
+    table = clusters_of(chosen)
     if catalogue is not None:
         table, matched = join_catalogue(table, catalogue, id_column)
         console.print(f"{matched} of {len(table)} catalogue rows matched an item.")
     write_table(table, output)
     console.print(f"{len(table)} rows ({', '.join(table.colnames)}) written to {output}")
     if cards is not None:
-        per_cluster = cards_table(tracking_uri, name, pipeline, seed)
+        per_cluster = cards_of(chosen)
         write_table(per_cluster, cards)
         console.print(f"{len(per_cluster)} cluster cards written to {cards}")
 

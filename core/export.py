@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -67,13 +68,34 @@ def find_combination(frame: pd.DataFrame, experiment: str, pipeline: str,
         f"({listing(sorted(matches['pipeline']), 5, '; ')}); {hint}")
 
 
+@dataclass(frozen=True)
+class Chosen:
+    """One finished combination found in a store: its results row and the store."""
+
+    experiment: str
+    row: pd.Series
+    tracker: Tracker
+
+
+def choose(tracking_uri: str | None, experiment: str, pipeline: str,
+           seed: int | None = None) -> Chosen:
+    """The combination ``pipeline`` (and ``seed``) names (see ``find_combination``),
+    looked up once for every table written of it."""
+    row = find_combination(load_results(tracking_uri, experiment), experiment, pipeline, seed)
+    return Chosen(experiment, row, Tracker(tracking_uri, experiment, create=False))
+
+
 def cluster_table(tracking_uri: str | None, experiment: str, pipeline: str,
                   seed: int | None = None):
     """An astropy ``Table`` with one row per item of the combination, in dataset order."""
+    return clusters_of(choose(tracking_uri, experiment, pipeline, seed))
+
+
+def clusters_of(chosen: Chosen):
+    """``cluster_table`` of a combination already chosen."""
     from astropy.table import Table
 
-    row = find_combination(load_results(tracking_uri, experiment), experiment, pipeline, seed)
-    tracker = Tracker(tracking_uri, experiment, create=False)
+    experiment, row, tracker = chosen.experiment, chosen.row, chosen.tracker
     with tempfile.TemporaryDirectory() as tmp:
         labels = _read_csv(Path(tracker.client.download_artifacts(
             row["run_id"], "labels.csv", tmp)))
@@ -81,8 +103,8 @@ def cluster_table(tracking_uri: str | None, experiment: str, pipeline: str,
         if isinstance(row.get("step.map"), str):
             wanted["map", row["step.map"]] = MAP
         found = tracker.step_files(wanted, tmp)
-        items = _read_csv(found[("data", row["step.data"])]) if ("data", row["step.data"]) \
-            in found else None
+        items = _read_csv(found[data]) if (data := ("data", row["step.data"])) in found \
+            else None
         coordinates = next((np.load(path, allow_pickle=False) for (stage, _), path
                             in found.items() if stage == "map"), None)
     columns: dict[str, np.ndarray] = {"id": labels["id"]}
@@ -110,8 +132,7 @@ def cluster_table(tracking_uri: str | None, experiment: str, pipeline: str,
     return table
 
 
-def cards_table(tracking_uri: str | None, experiment: str, pipeline: str,
-                seed: int | None = None):
+def cards_of(chosen: Chosen):
     """The combination's cluster cards (``clustergrid.cards``) as a ``Table``: a row per
     cluster with its size, what sets it apart, its most and least typical members, its
     class mix, and each descriptor's median and effect size (Cliff's delta against the
@@ -120,8 +141,7 @@ def cards_table(tracking_uri: str | None, experiment: str, pipeline: str,
 
     from astropy.table import Table
 
-    row = find_combination(load_results(tracking_uri, experiment), experiment, pipeline, seed)
-    tracker = Tracker(tracking_uri, experiment, create=False)
+    experiment, row, tracker = chosen.experiment, chosen.row, chosen.tracker
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = tracker.client.download_artifacts(row["run_id"], "cards/cards.json", tmp)
