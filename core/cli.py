@@ -648,8 +648,19 @@ def labels(
     clustergrid labels quickstart --seed 0 -o clusters.fits \\
       -p 'pca\\[n_components=10] / kmeans\\[n_clusters=10]'
     """
-    from clustergrid.export import cards_of, choose, clusters_of, join_catalogue, write_table
+    from clustergrid.export import (
+        cards_of,
+        choose,
+        clusters_of,
+        join_catalogue,
+        table_format,
+        write_table,
+    )
 
+    # Output names are checked before the store is read, so a typo costs nothing.
+    for path, option in ((output, "-o"), (cards, "--cards")):
+        if path is not None:
+            table_format(path, option)
     chosen = choose(tracking_uri, name, pipeline, seed)
     table = clusters_of(chosen)
     if catalogue is not None:

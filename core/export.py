@@ -185,7 +185,7 @@ def join_catalogue(clusters, catalogue: Path, id_column: str):
     from astropy.table import Table, join
 
     try:
-        table = Table.read(catalogue, format=_format(catalogue, "--catalogue"))
+        table = Table.read(catalogue, format=table_format(catalogue, "--catalogue"))
     except (OSError, ValueError) as exc:
         raise ClustergridError(f"{catalogue}: cannot read the catalogue ({exc})") from exc
     if id_column not in table.colnames:
@@ -213,10 +213,12 @@ def join_catalogue(clusters, catalogue: Path, id_column: str):
 def write_table(table, path: Path) -> None:
     """``table`` written in the format its suffix names (see ``FORMATS``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table.write(path, format=_format(path, "-o"), overwrite=True)
+    table.write(path, format=table_format(path, "-o"), overwrite=True)
 
 
-def _format(path: Path, option: str) -> str:
+def table_format(path: Path, option: str) -> str:
+    """astropy's format for ``path``, by its suffix; a ClustergridError naming ``option``
+    for a suffix it cannot write."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ClustergridError(f"{path} ({option}): the format is chosen by the suffix, one "
