@@ -185,7 +185,7 @@ def join_catalogue(clusters, catalogue: Path, id_column: str):
     from astropy.table import Table, join
 
     try:
-        table = Table.read(catalogue, format=table_format(catalogue, "--catalogue"))
+        table = Table.read(str(catalogue), format=table_format(catalogue, "--catalogue"))
     except (OSError, ValueError) as exc:
         raise ClustergridError(f"{catalogue}: cannot read the catalogue ({exc})") from exc
     if id_column not in table.colnames:
@@ -213,7 +213,8 @@ def join_catalogue(clusters, catalogue: Path, id_column: str):
 def write_table(table, path: Path) -> None:
     """``table`` written in the format its suffix names (see ``FORMATS``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table.write(path, format=table_format(path, "-o"), overwrite=True)
+    # A str: astropy's VOTable writer takes no Path.
+    table.write(str(path), format=table_format(path, "-o"), overwrite=True)
 
 
 def table_format(path: Path, option: str) -> str:

@@ -174,3 +174,11 @@ def test_cluster_cards_are_written_a_row_per_cluster(grid, tmp_path):
     assert "delta_brightness" in deltas
     assert all(np.nanmax(np.abs(cards[c])) <= 1 for c in deltas)
     assert all(cards["classes"])  # the digits' classes in each cluster
+
+
+def test_cluster_cards_are_written_as_a_votable_too(grid, tmp_path):
+    folder, _, _ = grid
+    done = cli("labels", "export", "-p", "gmm", "--seed", "0", "-o", str(tmp_path / "a.vot"),
+               "--cards", str(tmp_path / "cards.vot"), cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert sum(Table.read(tmp_path / "cards.vot")["size"]) == 120
