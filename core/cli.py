@@ -186,6 +186,8 @@ def _print_preview(name: str, preview) -> None:
         if total or stage in ("data", "encode", "reduce", "cluster", "score"):
             table.add_row(stage, str(total), str(cached), str(total - cached))
     console.print(table)
+    for line in preview.warnings:  # costly clusterings (``clustergrid.costs``)
+        console.print(f"Warning: {line}", style="yellow", highlight=False)
 
 
 def _write_report(name: str, tracking_uri: str | None, path: Path | None, summary) -> Path:

@@ -214,12 +214,37 @@ class Clusterer(Component):
     Per item, a clusterer may also keep ``probabilities_`` (how strongly each item belongs
     to its cluster, in [0, 1]) and ``outlier_scores_`` (the higher, the more unusual the
     item): both are saved with the labels and exported by ``clustergrid labels``.
+
+    ``dtype`` is the floating-point precision ``X`` must have: the runner casts the
+    stored embeddings (float32) to it once before calling ``fit_predict``. None (the
+    default) passes them as stored. Declare ``np.float64`` when the algorithm loses
+    precision in float32: covariance estimates and their Cholesky factors (Gaussian
+    mixtures), or distances computed as ``|x|^2 - 2 x.c + |c|^2`` on uncentred data
+    (mini-batch k-means, BIRCH's subcluster radii), which cancel to noise when the data
+    sit far from the origin. Changing it changes the output: bump ``version``.
     """
 
     #: per-item arrays ``fit_predict`` may set, saved beside the labels when it does
     per_item: ClassVar[tuple[str, ...]] = ("probabilities_", "outlier_scores_")
+    #: the floating-point type ``fit_predict`` receives ``X`` in; None: as stored (float32)
+    dtype: ClassVar[type[np.floating] | None] = None
 
     kind = "clusterer"
+
+    @classmethod
+    def check_class(cls) -> None:
+        """A ``dtype`` that is neither None nor a NumPy floating-point type is a ValueError."""
+        if cls.dtype is None:
+            return
+        try:
+            floating = np.issubdtype(np.dtype(cls.dtype), np.floating)
+        except TypeError:
+            floating = False
+        if not floating:
+            raise ValueError(
+                f"clusterer '{cls.name}' ({cls.__module__}.{cls.__qualname__}): dtype = "
+                f"{cls.dtype!r} must be None or a floating-point type such as np.float64"
+            )
 
     def fit_predict(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -65,6 +65,8 @@ class Preview:
     to_run: int
     #: stage -> (unique steps needed, of which already cached)
     steps: dict[str, tuple[int, int]]
+    #: what would be costly to run, one line each (``clustergrid.costs``; dry runs only)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -118,6 +120,8 @@ def _todo(plan: Plan, finished: set[str], resume: bool) -> list[Combination]:
 def dry_run(experiment: Experiment, registry: Registry, tracking_uri: str | None,
             resume: bool = True) -> tuple[Plan, Preview]:
     """The plan and what running it would do; creates nothing, not even the store."""
+    from clustergrid import costs
+
     plan = make_plan(experiment, registry)
     uri = tracking_uri or experiment.tracking_uri
     finished: set[str] = set()
@@ -126,7 +130,12 @@ def dry_run(experiment: Experiment, registry: Registry, tracking_uri: str | None
             finished = Tracker(uri, experiment.name, create=False).finished_hashes()
         except Exception:  # no such experiment yet: nothing finished
             finished = set()
-    return plan, preview(plan, Cache(cache_root(experiment, uri)), finished, resume)
+    cache = Cache(cache_root(experiment, uri))
+    previewed = preview(plan, cache, finished, resume)
+    # Only estimates: the dimensions clusterers will see, from the cache or the data's shape.
+    previewed.warnings = costs.dry_run_warnings(_todo(plan, finished, resume), registry, cache,
+                                                experiment.verdict)
+    return plan, previewed
 
 
 def run(

@@ -239,7 +239,7 @@ def _cluster(step, cache: Cache, registry: Registry, folder: Path):
     (reduce,) = step.parents
     clusterer = build(step.components[0], registry, step.seed)
     X = cache.load(reduce, "X")
-    labels = np.asarray(clusterer.fit_predict(X))
+    labels = np.asarray(clusterer.fit_predict(clusterer_input(clusterer, X)))
     if labels.shape != (len(X),) or not np.issubdtype(labels.dtype, np.integer):
         raise StepError(
             f"clusterer '{step.components[0].label()}' returned labels of shape {labels.shape} "
@@ -434,7 +434,8 @@ def _fit_pipeline(reducer: Component, clusterer: Component, X: np.ndarray,
                   registry: Registry, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
     """``(labels, space)``: a reducer and clusterer fitted afresh on ``X``."""
     space = _checked_matrix(build(reducer, registry, seed).fit_transform(X), reducer, len(X))
-    labels = np.asarray(build(clusterer, registry, seed).fit_predict(space), dtype=np.int64)
+    fitted = build(clusterer, registry, seed)
+    labels = np.asarray(fitted.fit_predict(clusterer_input(fitted, space)), dtype=np.int64)
     return labels, space
 
 
@@ -609,6 +610,14 @@ def _component_metrics(component: ComponentBase, folder: Path) -> dict[str, Any]
     if not files:
         saved.rmdir()
     return {"metrics": dict(getattr(component, "metrics_", {}) or {}), "artifacts": files}
+
+
+def clusterer_input(clusterer: ComponentBase, X: np.ndarray) -> np.ndarray:
+    """``X`` in the precision the clusterer declares (``Clusterer.dtype``), as stored when
+    it declares none. Cast once, here: a clusterer fitted at every k of a range shares
+    the one copy."""
+    dtype = getattr(type(clusterer), "dtype", None)
+    return X if dtype is None else np.asarray(X, dtype=dtype)
 
 
 def _checked_matrix(X, component: Component, n: int) -> np.ndarray:

@@ -297,3 +297,174 @@ def test_digits_kmeans_matches_sklearn(digits_pixels):
     direct = adjusted_rand_score(y, skc.KMeans(10, n_init=4, random_state=0).fit_predict(X))
     assert abs(ours - direct) <= 0.02
     assert ours > 0.5  # k-means on digit pixels is known to land around 0.6-0.7
+
+
+# ----------------------------------------------------------- a k that fails, auto k
+
+
+def _failing(cls, errors: dict[int, Exception], monkeypatch):
+    """``cls`` whose fit at each k of ``errors`` raises that error, through the same
+    ``_fits`` path (shared tree or not) as the real clusterer."""
+    if cls is Birch:
+        from sklearn.cluster import Birch as SklearnBirch
+
+        partial_fit = SklearnBirch.partial_fit
+
+        def failing_partial_fit(model, *args, **kwargs):
+            if model.n_clusters in errors:
+                raise errors[model.n_clusters]
+            return partial_fit(model, *args, **kwargs)
+
+        monkeypatch.setattr(SklearnBirch, "partial_fit", failing_partial_fit)
+        return cls
+    fit = cls._fit
+
+    def failing_fit(self, X, k, **kwargs):
+        if k in errors:
+            raise errors[k]
+        return fit(self, X, k, **kwargs)
+
+    monkeypatch.setattr(cls, "_fit", failing_fit)
+    return cls
+
+
+@pytest.mark.parametrize("cls", [KMeans, Agglomerative, Birch], ids=lambda c: c.name)
+def test_auto_k_a_failing_k_is_nan_and_the_others_go_on(blobs, cls, monkeypatch, caplog):
+    X, _ = blobs
+    kwargs = {"random_state": 0} if cls.is_stochastic() else {}
+    expected = cls(n_clusters="auto", k_range=[2, 6], **kwargs)
+    expected.fit_predict(X)
+    error = np.linalg.LinAlgError("Matrix is not positive definite")
+    failing = _failing(cls, {3: error}, monkeypatch)(n_clusters="auto", k_range=[2, 6],
+                                                     **kwargs)
+    with caplog.at_level("WARNING", logger="clustergrid"):
+        labels = failing.fit_predict(X)
+    curve = failing.metrics_["k_curve_score"]
+    assert math.isnan(curve[1])
+    # The other ks are scored as without the failure, and the best of them is kept.
+    np.testing.assert_allclose(np.delete(curve, 1),
+                               np.delete(expected.metrics_["k_curve_score"], 1))
+    assert failing.metrics_["k_curve_failed"] == [0.0, 1.0, 0.0, 0.0, 0.0]
+    assert failing.metrics_["chosen_k"] == 4
+    assert len(labels) == len(X)
+    assert (f"{cls.name}: the fit at k=3 failed (LinAlgError: Matrix is not positive "
+            "definite); k=3 is NaN on the k curve") in caplog.text
+
+
+def test_auto_k_keeps_the_smallest_k_that_fitted_when_the_rest_are_undefined(monkeypatch):
+    # Silhouette is undefined at every k (identical points) and k=2 fails: the smallest
+    # k fitted is kept, never a failed one.
+    clusterer = _failing(KMeans, {2: FloatingPointError("overflow")}, monkeypatch)(
+        "auto", k_range=[2, 4], n_init=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn: fewer distinct points than k
+        clusterer.fit_predict(np.ones((20, 3)))
+    assert clusterer.metrics_["chosen_k"] == 3
+    assert clusterer.metrics_["k_curve_failed"] == [1.0, 0.0, 0.0]
+
+
+def test_auto_k_every_k_failing_is_one_clear_error(blobs, monkeypatch):
+    X, _ = blobs
+    errors = {k: ValueError(f"ill-defined empirical covariance at {k}") for k in (2, 3, 4)}
+    clusterer = _failing(GaussianMixture, errors, monkeypatch)("auto", k_range=[2, 4])
+    with pytest.raises(ValueError, match=r"^gmm: the fit failed at every k of k_range "
+                       r"\(2, 3, 4\); at k=2: ValueError: ill-defined empirical "
+                       r"covariance at 2$"):
+        clusterer.fit_predict(X)
+
+
+def test_auto_k_a_bug_is_raised_at_once(blobs, monkeypatch):
+    # Only numerical failures make a k NaN; a programming error is not the data's fault.
+    X, _ = blobs
+    clusterer = _failing(KMeans, {3: TypeError("bug")}, monkeypatch)("auto", k_range=[2, 4])
+    with pytest.raises(TypeError, match="bug"):
+        clusterer.fit_predict(X)
+
+
+# -------------------------------------------------------------- precision per clusterer
+
+
+def test_clusterers_declare_the_precision_they_need():
+    # Mixtures (covariances) and the uncentred |x|^2 - 2 x.c distances of mini-batch
+    # k-means and BIRCH's subcluster radii lose their meaning in float32.
+    assert {cls.name for cls in CLUSTERERS if cls.dtype is not None} == {
+        "gmm", "birch", "minibatch-kmeans"}
+    assert all(cls.dtype is np.float64 for cls in CLUSTERERS if cls.dtype is not None)
+    for cls in CLUSTERERS:
+        cls.check_class()
+    for bad in (np.int64, "text"):
+        broken = type("Broken", (KMeans,), {"name": "broken", "dtype": bad})
+        with pytest.raises(ValueError, match=r"dtype = .* must be None or a floating-point"):
+            broken.check_class()
+
+
+@pytest.mark.parametrize("cls", [MiniBatchKMeans, Birch], ids=lambda c: c.name)
+def test_float64_clusterers_are_translation_invariant(cls):
+    # Far from the origin float32 distances cancel to noise: what the declared float64
+    # is for. The cluster stage casts to it; here the cast is done as the stage does.
+    from clustergrid.stages import clusterer_input
+
+    X, _ = make_blobs(2000, centers=5, n_features=16, random_state=0)
+    X = (X / 20).astype(np.float32)
+    kwargs = {"threshold": 0.05} if cls is Birch else {"random_state": 0}
+    near = cls(5, **kwargs).fit_predict(clusterer_input(cls(), X))
+    far = cls(5, **kwargs).fit_predict(clusterer_input(cls(), X + np.float32(1e4)))
+    assert adjusted_rand_score(near, far) == pytest.approx(1.0)
+
+
+DIGITS_GMM = """\
+name: digits-gmm
+datasets:
+  - plugin: digits
+encoders:
+  - plugin: pixels
+reducers:
+  - plugin: standardize
+clusterers:
+  - plugin: gmm
+    n_clusters: 10
+    random_state: 0
+metrics: [silhouette]
+verdict: {null_draws: 2, resamples: 1, max_points: 300}
+"""
+
+
+def test_gmm_on_standardised_digits_is_fitted_in_float64_by_the_stages(tmp_path, monkeypatch):
+    from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
+    from threadpoolctl import threadpool_limits
+
+    from clustergrid.cache import Cache
+    from clustergrid.plan import make_plan
+    from clustergrid.registry import Registry
+    from clustergrid.spec import parse_experiment
+    from clustergrid.stages import run_step
+
+    registry = Registry.load()
+    plan = make_plan(parse_experiment(DIGITS_GMM, registry), registry)
+    (combination,) = plan.combinations
+    cache = Cache(tmp_path)
+    for stage in ("data", "encode", "reduce"):
+        run_step(plan.steps[combination.steps[stage]], cache, registry)
+    X = cache.load(combination.steps["reduce"], "X")
+    assert X.dtype == np.float32
+    # One BLAS thread: a busy machine's oversubscribed threads make EM ten times slower.
+    with threadpool_limits(1):
+        # What the cluster stage passed before: scikit-learn cannot fit it in float32.
+        with pytest.raises(ValueError, match="ill-defined empirical covariance"):
+            SklearnGaussianMixture(10, random_state=0).fit(X)
+        seen = []
+        fit_predict = SklearnGaussianMixture.fit_predict
+
+        def spy(model, X, y=None):
+            seen.append(X.dtype)
+            return fit_predict(model, X, y)
+
+        monkeypatch.setattr(SklearnGaussianMixture, "fit_predict", spy)
+        meta = run_step(plan.steps[combination.steps["cluster"]], cache, registry)
+        assert seen == [np.float64]
+        assert meta["metrics"]["converged"] == 1.0
+        assert len(np.unique(cache.load(combination.steps["cluster"], "labels"))) == 10
+        # The verdict's refits (subsamples, null draws) get the same precision.
+        subsample = next(s for s in plan.steps.values() if s.stage == "subsample")
+        run_step(subsample, cache, registry)
+        assert seen == [np.float64, np.float64]

@@ -34,7 +34,9 @@ def _apply(case: Case, component: Any, data: np.ndarray) -> Any:
         return component.transform(data)
     if case.kind == "reducer":
         return component.fit_transform(data)
-    return component.fit_predict(data)
+    from clustergrid.stages import clusterer_input  # in the precision the runner gives
+
+    return component.fit_predict(clusterer_input(component, data))
 
 
 def _run(case: Case, data: np.ndarray, what: str) -> tuple[Any, np.ndarray]:

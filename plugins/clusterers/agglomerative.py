@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import functools
 import tempfile
 from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
 
-from clustergrid.plugins.clusterers.choose_k import KClusterer, KRange, NClusters
+from clustergrid.plugins.clusterers.choose_k import Fit, KClusterer, KRange, NClusters
 
 
 class Agglomerative(KClusterer):
@@ -51,10 +52,9 @@ class Agglomerative(KClusterer):
         )
         return model.fit_predict(X), model
 
-    def _fit_each(self, X: np.ndarray, ks: list[int]) -> Iterator[tuple[int, np.ndarray, Any]]:
+    def _fits(self, X: np.ndarray, ks: list[int]) -> Iterator[tuple[int, Fit]]:
         # scikit-learn caches the O(n^2) tree through `memory`; a private temporary
         # directory makes every k after the first a cheap cut of the same tree.
         with tempfile.TemporaryDirectory(prefix="clustergrid-agglomerative-") as cache:
             for k in ks:
-                labels, model = self._fit(X, k, memory=cache)
-                yield k, labels, model
+                yield k, functools.partial(self._fit, X, k, memory=cache)

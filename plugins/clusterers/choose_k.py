@@ -5,20 +5,31 @@ A clusterer built on ``KClusterer`` takes ``n_clusters`` as a positive int, or
 scored by ``criterion``, and the best one is kept. The whole curve is logged:
 
 - ``metrics_["k_curve_k"]``: the ks tried, in order;
-- ``metrics_["k_curve_score"]``: the criterion at each (NaN where undefined);
+- ``metrics_["k_curve_score"]``: the criterion at each (NaN where undefined, and where
+  the fit failed);
+- ``metrics_["k_curve_failed"]``: 1 where the fit failed, 0 elsewhere;
 - ``metrics_["chosen_k"]``: the k kept.
+
+A fit that fails at one k does not fail the others: a ``FIT_ERRORS`` exception (a
+ValueError, such as a mixture's "ill-defined empirical covariance" or a LinAlgError, or
+an ArithmeticError) raised by fitting or scoring that k makes it NaN on the curve, and a
+warning on the ``clustergrid`` logger names the k and the error. When every k fails,
+``fit_predict`` raises one ValueError naming the ks and the first k's error. Any other
+exception (a bug, not the data) is raised at once.
 
 Criteria: ``silhouette`` (higher is better; exact up to 10,000 points, else the mean
 over 5 subsamples of 2,000, as the ``silhouette`` metric computes it) for every such
 clusterer; ``bic`` (lower is better) only for models with a likelihood (``gmm``).
-Ties go to the smallest k. When the criterion is undefined for every k (all points
-identical, say), the smallest k is kept.
+Ties go to the smallest k. When the criterion is undefined for every k that was fitted
+(all points identical, say), the smallest k fitted is kept. A failed k is never kept.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
@@ -29,12 +40,19 @@ from clustergrid.plugins.metrics.internal import silhouette_estimate
 
 #: criterion -> +1 when higher is better, -1 when lower is better
 DIRECTIONS = {"silhouette": 1.0, "bic": -1.0}
+#: what a fit at one k may raise and leave the other ks to go on: the data defeating the
+#: algorithm there (numpy's and scipy's LinAlgError are ValueErrors), not a bug
+FIT_ERRORS = (ValueError, ArithmeticError)
+
+log = logging.getLogger("clustergrid")
 
 #: The type of ``n_clusters``, so experiment files are checked before anything runs:
 #: one cluster is no clustering, so a fixed k is at least 2.
 NClusters = Annotated[int, Ge(2)] | Literal["auto"]
 #: ``[low, high]``, inclusive; in an experiment file a list of lists: ``k_range: [[2, 12]]``
 KRange = tuple[int, int]
+#: fits at one k: ``() -> (labels, model)``
+Fit = Callable[[], tuple[np.ndarray, Any]]
 
 
 def check_n_clusters(n_clusters: Any, n_samples: int) -> int:
@@ -106,9 +124,8 @@ class KClusterer(Clusterer):
     ``_model_metrics`` (logged for the kept model), ``_memberships`` (each item's
     probability of its cluster, kept as ``probabilities_``), ``_outlier_scores`` (how
     unusual each item is under the model, the higher the more unusual, kept as
-    ``outlier_scores_``), ``_score`` (criteria other than silhouette) and ``_fit_each`` (to
-    share work across ks). ``criteria`` lists the
-    criteria the subclass supports.
+    ``outlier_scores_``), ``_score`` (criteria other than silhouette) and ``_fits`` (to
+    share work across ks). ``criteria`` lists the criteria the subclass supports.
     """
 
     criteria: ClassVar[tuple[str, ...]] = ("silhouette",)
@@ -116,10 +133,13 @@ class KClusterer(Clusterer):
     def _fit(self, X: np.ndarray, k: int) -> tuple[np.ndarray, Any]:
         raise NotImplementedError
 
-    def _fit_each(self, X: np.ndarray, ks: list[int]) -> Iterator[tuple[int, np.ndarray, Any]]:
+    def _fits(self, X: np.ndarray, ks: list[int]) -> Iterator[tuple[int, Fit]]:
+        """Each k with a function fitting at it, ``() -> (labels, model)``, called before
+        the next k is asked for: work shared by every k is done by the iterator (where an
+        error fails every k), the work of one k by its function (where an error fails
+        that k alone)."""
         for k in ks:
-            labels, model = self._fit(X, k)
-            yield k, labels, model
+            yield k, functools.partial(self._fit, X, k)
 
     def _score(self, X: np.ndarray, labels: np.ndarray, model: Any, criterion: str) -> float:
         if criterion == "silhouette":
@@ -171,9 +191,18 @@ class KClusterer(Clusterer):
     ) -> tuple[np.ndarray, Any, dict[str, Any]]:
         direction = DIRECTIONS[criterion]
         scores: list[float] = []
+        failed: dict[int, Exception] = {}
         best_score, chosen, best_labels, best_model = np.nan, None, None, None
-        for k, labels, model in self._fit_each(X, ks):
-            score = float(self._score(X, labels, model, criterion))
+        for k, fit in self._fits(X, ks):
+            try:
+                labels, model = fit()
+                score = float(self._score(X, labels, model, criterion))
+            except FIT_ERRORS as exc:
+                failed[k] = exc
+                scores.append(float("nan"))
+                log.warning("%s: the fit at k=%d failed (%s: %s); k=%d is NaN on the k "
+                            "curve", self.name, k, type(exc).__name__, exc, k)
+                continue
             scores.append(score)
             # The first fit is a fallback for an all-NaN curve; afterwards only a finite,
             # strictly better score wins, so ties keep the smaller k.
@@ -182,5 +211,12 @@ class KClusterer(Clusterer):
             )
             if chosen is None or better:
                 best_score, chosen, best_labels, best_model = score, k, labels, model
-        curve = {"k_curve_k": list(ks), "k_curve_score": scores, "chosen_k": chosen}
+        if chosen is None:
+            first, error = next(iter(failed.items()))
+            raise ValueError(
+                f"{self.name}: the fit failed at every k of k_range "
+                f"({', '.join(map(str, ks))}); at k={first}: {type(error).__name__}: {error}"
+            ) from error
+        curve = {"k_curve_k": list(ks), "k_curve_score": scores,
+                 "k_curve_failed": [float(k in failed) for k in ks], "chosen_k": chosen}
         return best_labels, best_model, curve

@@ -23,10 +23,14 @@ class GaussianMixture(KClusterer):
     and its negative log-likelihood under the mixture (``-score_samples``; the higher, the
     more unusual) as ``outlier_scores_``, leaving out components too small to be a
     reference (``choose_k.reference_clusters``), which a few outliers may have to
-    themselves.
+    themselves. Fitted in float64, whatever the precision the embeddings are stored in.
     """
 
     name = "gmm"
+    # 2: fitted in float64 (``dtype``); float32 covariances were singular where float64's
+    # are not ("ill-defined empirical covariance" on standardised digits).
+    version = "2"
+    dtype = np.float64
     criteria = ("silhouette", "bic")
 
     def __init__(
