@@ -1,65 +1,154 @@
 from __future__ import annotations
 
-from typing import Annotated
+import os
+from typing import Annotated, Literal
 
 import numpy as np
-from annotated_types import Ge
+from annotated_types import Ge, Gt, Le
 
 from clustergrid import Reducer
 
 
 class TSNE(Reducer):
-    """t-SNE embedding (scikit-learn), a visualisation method; see the caveat below.
+    """t-SNE embedding (openTSNE), a visualisation method; see the caveat below.
 
     t-SNE preserves who is near whom, not distances: cluster sizes, gaps between
     clusters and their relative positions in the embedding are not meaningful, and it
     can split or merge clusters depending on ``perplexity``. Clustering a t-SNE
     embedding is therefore a visual aid, not a measurement; prefer ``umap`` or ``pca``
-    before a clusterer. ``method: barnes_hut`` (O(n log n)) allows at most 3
-    components; ``exact`` is O(n^2). ``perplexity`` must be below the number of points.
-    The final KL divergence is logged.
+    before a clusterer.
+
+    Computed by openTSNE on ``n_jobs`` threads: nearest neighbours by Annoy (exact
+    below 1,000 points), and the repulsive forces by FFT-accelerated interpolation from
+    10,000 points up (Barnes-Hut below, where it is faster), so the cost grows about
+    linearly with the number of points. The FFT method handles 1 or 2 components only:
+    with ``n_components: 3`` Barnes-Hut is used at every size, slower on large data.
+    More than 3 components are refused (openTSNE's Barnes-Hut may crash there).
+
+    - ``perplexity`` (30): roughly how many neighbours each point keeps (3 x perplexity
+      are searched); at most the number of points minus one.
+    - ``metric`` ("euclidean"): distance between input points: "euclidean", "cosine",
+      "manhattan" or another metric of scikit-learn's nearest neighbours (searched
+      with pynndescent from 1,000 points, which compiles it first).
+    - ``initialization`` ("pca"): "pca" (the data's first principal components),
+      "spectral" (of the neighbour graph) or "random"; the first two keep the global
+      layout more faithfully than random.
+    - ``early_exaggeration`` (12) for the first ``early_exaggeration_iter`` (250)
+      iterations lets clusters form; ``exaggeration`` (1, plain t-SNE) for the rest:
+      values of 2-4 pack clusters more tightly, useful above ~100,000 points.
+    - ``max_iter`` (1000): iterations in all, the early exaggerated ones included, as
+      in scikit-learn. The learning rate is chosen from the number of points.
+    - ``n_jobs``: threads; unset, this worker's share of the cores (the runner's
+      ``OMP_NUM_THREADS``, else all of them); -1 is all cores.
+    - ``random_state``: the same seed with the same ``n_jobs`` gives the same
+      embedding; another thread count changes it slightly (sums run in another order).
+
+    The final KL divergence is logged as ``kl_divergence``.
     """
 
     name = "tsne"
+    # Bumped when openTSNE replaced scikit-learn's t-SNE: the same parameters now give
+    # another embedding, so cached results of the old one must not be reused.
+    version = "2"
 
     def __init__(
         self,
-        n_components: Annotated[int, Ge(1)] = 2,
-        perplexity: float = 30.0,
+        n_components: Annotated[int, Ge(1), Le(3)] = 2,
+        perplexity: Annotated[float, Gt(0)] = 30.0,
         metric: str = "euclidean",
-        max_iter: int = 1000,
-        method: str = "barnes_hut",
+        max_iter: Annotated[int, Ge(1)] = 1000,
+        initialization: Literal["pca", "spectral", "random"] = "pca",
+        early_exaggeration: Annotated[float, Gt(0)] = 12.0,
+        early_exaggeration_iter: Annotated[int, Ge(0)] = 250,
+        exaggeration: Annotated[float, Gt(0)] = 1.0,
+        n_jobs: int | None = None,
         random_state: int | None = None,
     ):
         self.n_components = n_components
         self.perplexity = perplexity
         self.metric = metric
         self.max_iter = max_iter
-        self.method = method
+        self.initialization = initialization
+        self.early_exaggeration = early_exaggeration
+        self.early_exaggeration_iter = early_exaggeration_iter
+        self.exaggeration = exaggeration
+        self.n_jobs = n_jobs
         self.random_state = random_state
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
-        from sklearn.manifold import TSNE as SklearnTSNE
+        import openTSNE
+        from openTSNE.affinity import PerplexityBasedNN
 
-        if self.perplexity >= len(X):
-            raise ValueError(
-                f"perplexity={self.perplexity} must be less than the number of points "
-                f"({len(X)}); perplexity is roughly the number of neighbours each point keeps"
-            )
-        if len(X) and np.ptp(X, axis=0).max() == 0:
-            # scikit-learn's Barnes-Hut then crashes the whole process (a segmentation
-            # fault): no neighbours can be told apart, so there is nothing to embed.
-            raise ValueError(f"all {len(X)} points are identical: t-SNE has nothing to embed")
-        model = SklearnTSNE(
-            n_components=self.n_components,
+        self._check(X)
+        threads = self._threads()
+        # openTSNE's default affinities silently lower a perplexity above (n - 1) / 3 (the
+        # logged parameter would then be wrong); these search min(n - 1, 3 x perplexity)
+        # neighbours instead, as scikit-learn does, so any perplexity up to n - 1 is kept.
+        affinities = PerplexityBasedNN(
+            X,
             perplexity=self.perplexity,
+            k_neighbors=min(len(X) - 1, max(1, int(3 * self.perplexity))),
             metric=self.metric,
-            max_iter=self.max_iter,
-            method=self.method,
-            init="pca",
-            learning_rate="auto",
+            n_jobs=threads,
             random_state=self.random_state,
         )
-        out = model.fit_transform(X).astype(np.float32)
-        self.metrics_ = {"kl_divergence": float(model.kl_divergence_)}
-        return out
+        model = openTSNE.TSNE(
+            n_components=self.n_components,
+            early_exaggeration=self.early_exaggeration,
+            early_exaggeration_iter=self.early_exaggeration_iter,
+            exaggeration=self.exaggeration,
+            n_iter=self.max_iter - self.early_exaggeration_iter,
+            initialization=self.initialization,
+            # "auto": Barnes-Hut below 10,000 points, FFT interpolation above; FFT cannot
+            # embed in 3-d.
+            negative_gradient_method="auto" if self.n_components <= 2 else "bh",
+            n_jobs=threads,
+            random_state=self.random_state,
+        )
+        embedding = model.fit(X, affinities=affinities)
+        self.metrics_ = {"kl_divergence": float(embedding.kl_divergence)}
+        return np.asarray(embedding, dtype=np.float32)
+
+    def _check(self, X: np.ndarray) -> None:
+        """One-line ValueErrors for what openTSNE would fail on obscurely, or silently
+        change (a perplexity it lowers), or turn into NaN (identical points)."""
+        n = len(X)
+        if not 0 < self.perplexity <= n - 1:
+            raise ValueError(
+                f"perplexity={self.perplexity} must be above 0 and at most the number of "
+                f"points minus one ({n - 1}); it is roughly the number of neighbours each "
+                "point keeps"
+            )
+        if np.ptp(X, axis=0).max() == 0:
+            raise ValueError(f"all {n} points are identical: t-SNE has nothing to embed")
+        if not 1 <= self.n_components <= 3:
+            raise ValueError(
+                f"n_components={self.n_components} must be 1, 2 or 3: t-SNE is for "
+                "plots, and openTSNE's Barnes-Hut may crash above 3; use umap or pca"
+            )
+        if self.initialization == "pca" and self.n_components > X.shape[1]:
+            raise ValueError(
+                f"initialization: pca needs at least n_components={self.n_components} "
+                f"features, got {X.shape[1]}; use spectral or random"
+            )
+        if not 0 <= self.early_exaggeration_iter <= self.max_iter:
+            raise ValueError(
+                f"max_iter={self.max_iter} must be at least "
+                f"early_exaggeration_iter={self.early_exaggeration_iter}: max_iter counts "
+                "every iteration, the early exaggerated ones included"
+            )
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs=0 runs nothing: give a number of threads, -1 for all "
+                             "cores, or leave it unset for this worker's share")
+
+    def _threads(self) -> int:
+        """``n_jobs`` as a positive number of threads."""
+        cores = os.cpu_count() or 1
+        if self.n_jobs is None:
+            # The runner shares the cores between its workers through OMP_NUM_THREADS;
+            # openTSNE starts its own threads and would otherwise take every core.
+            share = os.environ.get("OMP_NUM_THREADS", "")
+            return int(share) if share.isdigit() and int(share) > 0 else cores
+        if self.n_jobs < 0:
+            return max(1, cores + 1 + self.n_jobs)
+        return self.n_jobs
