@@ -38,6 +38,7 @@ from clustergrid.plugins.metrics.internal import (
     NoiseFraction,
     Silhouette,
 )
+from clustergrid.plugins.metrics.representation import KnnAccuracy, LinearProbe
 
 ALL_METRICS = (*internal.METRICS, *dbcv.METRICS, *external.METRICS)
 
@@ -570,3 +571,101 @@ def test_a_metric_is_checked_whole_and_cannot_overwrite_another(bad_metrics_regi
         "fake_ari": "metric 'fake_ari' failed: ValueError: it logs 'ari', which metric "
                     "'ari' logs too",
     }
+
+
+# --------------------------------------------------------------------------- representation
+
+
+@pytest.fixture(scope="module")
+def informative():
+    """Three overlapping classes in 8 dimensions, 5 % of the labels unknown, and
+    features of unequal scale (as raw pixels or handcrafted features are)."""
+    rng = np.random.default_rng(1)
+    X, y = make_blobs(n_samples=300, centers=3, n_features=8, cluster_std=3.0, random_state=1)
+    X = X * np.geomspace(0.01, 100.0, 8)
+    y[rng.random(len(y)) < 0.05] = -1
+    return X, y
+
+
+def test_probes_separate_an_informative_embedding_from_a_random_one(informative):
+    X, y = informative
+    noise = np.random.default_rng(2).normal(size=X.shape)
+    probe, random_probe = LinearProbe().compute(X, None, y), LinearProbe().compute(noise, None, y)
+    assert probe["probe_accuracy"] > 0.8 and probe["probe_auc"] > 0.9
+    # Three balanced classes: chance is 1/3 and an AUC of 0.5.
+    assert random_probe["probe_accuracy"] < 0.5 and random_probe["probe_auc"] < 0.65
+    assert KnnAccuracy().compute(X, None, y) > KnnAccuracy().compute(noise, None, y) + 0.3
+
+
+def test_probes_are_exact_on_a_linearly_separable_set():
+    X, y = make_blobs(n_samples=120, centers=[[0, 0, 0], [8, 0, 0], [0, 8, 0]],
+                      cluster_std=0.5, random_state=0)
+    scores = LinearProbe().compute(X, None, y)
+    assert scores["probe_accuracy"] == 1.0 and scores["probe_auc"] == 1.0
+    assert all(scores[f"probe_auc.{k}"] == 1.0 for k in range(3))
+    # A perfect ranking reaches a true-positive rate of 1 at a false-positive rate of 0.
+    assert all(scores[f"roc_tpr.{k}"][0] == 1.0 for k in range(3))
+    assert len(scores["roc_tpr.0"]) == len(representation.ROC_FPR)
+    assert KnnAccuracy().compute(X, None, y) == 1.0
+
+
+def test_probe_standardises_on_each_training_fold_only():
+    """The scaler of each fold sees that fold's training items only. One far outlier
+    inflates a feature's scale: scaled on every item first, all five folds shrink the
+    informative feature and predict the majority class; scaled inside the folds, the
+    fold that holds the outlier out of its training items does not."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    y = (rng.random(200) < 0.3).astype(int)
+    X = np.c_[y * 2.5 + rng.normal(size=200), rng.normal(size=(200, 2))]
+    X[np.flatnonzero(y == 0)[0], 0] = 1e4
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+
+    def accuracy(model, features):
+        proba = cross_val_predict(model, features, y, cv=folds, method="predict_proba")
+        return float(np.mean(proba.argmax(1) == y))
+
+    in_folds = accuracy(make_pipeline(StandardScaler(), LogisticRegression()), X)
+    leaked = accuracy(LogisticRegression(), StandardScaler().fit_transform(X))
+    assert in_folds > leaked + 0.02  # the data tell the two apart
+    assert LinearProbe().compute(X, None, y)["probe_accuracy"] == pytest.approx(in_folds)
+
+
+def test_items_without_labels_or_sampled_out_do_not_reach_the_probes(informative):
+    X, y = informative
+    extreme = np.full((40, X.shape[1]), 1e6)
+    with_unknown = np.vstack([X, extreme]), np.concatenate([y, np.full(40, -1)])
+    assert LinearProbe().compute(*with_unknown[:1], None, with_unknown[1]) == \
+        LinearProbe().compute(X, None, y)
+    assert KnnAccuracy().compute(with_unknown[0], None, with_unknown[1]) == \
+        KnnAccuracy().compute(X, None, y)
+    # Above max_points, the probe sees a fixed sample: the same score each time.
+    sampled = [LinearProbe(max_points=150).compute(X, None, y)["probe_accuracy"]
+               for _ in range(2)]
+    assert sampled[0] == sampled[1]
+
+
+def test_probes_fit_on_one_thread_and_restore_the_thread_pools(informative, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from threadpoolctl import threadpool_info
+
+    seen = []
+
+    def recording(fit):
+        def wrapper(self, *args, **kwargs):
+            seen.append({pool["num_threads"] for pool in threadpool_info()})
+            return fit(self, *args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(LogisticRegression, "fit", recording(LogisticRegression.fit))
+    monkeypatch.setattr(KNeighborsClassifier, "predict", recording(KNeighborsClassifier.predict))
+    before = threadpool_info()
+    LinearProbe().compute(*informative[:1], None, informative[1])
+    KnnAccuracy().compute(*informative[:1], None, informative[1])
+    assert len(seen) == 10 and all(threads == {1} for threads in seen)
+    assert threadpool_info() == before

@@ -3,7 +3,18 @@ clustering follows. Computed once per encoder output (``scope = "embedding"``), 
 labelled items only (true label -1 left out), with stratified folds shuffled by a fixed
 seed so every encoder is judged on the same splits. Above ``max_points`` labelled items,
 a fixed random sample of that size is used; NaN when fewer than two classes remain or a
-class has fewer than two items."""
+class has fewer than two items.
+
+Both fit on one thread (BLAS and OpenMP). Their work is many small operations (each
+L-BFGS iteration multiplies the fold's features by a matrix of one column per class,
+twice; a k-NN fold computes a few blocks of distances), where threads spend more time
+meeting each other than they save, and on a busy machine each meeting waits for the
+scheduler: on 2 shared cores, both probes of 1,000 galaxies of 1,024 pixels took 78-129 s
+with the libraries' threads and 1.6-4.4 s on one, with the same scores
+(``tests/benchmarks/bench_grid.py --probes``). The solver is kept as it was: at its
+tolerance (1e-4) the scores are the converged fit's, a looser one moves them by up to a
+fold's spread, saga and newton-cholesky are slower, and starting each fold from the
+previous fold's fit would carry that fold's test items into it."""
 
 from __future__ import annotations
 
@@ -14,6 +25,13 @@ import numpy as np
 from clustergrid import Metric
 
 NAN = float("nan")
+
+
+def _one_thread():
+    """A context in which BLAS and OpenMP run one thread (see the module's docstring)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
 
 
 def _labelled(X: np.ndarray, truth: np.ndarray, max_points: int, seed: int):
@@ -60,7 +78,8 @@ class KnnAccuracy(Metric):
         folds = _folds(self.n_folds, smallest, self.seed)
         n_neighbors = min(self.n_neighbors, len(truth) - len(truth) // folds.n_splits - 1)
         model = KNeighborsClassifier(n_neighbors=max(1, n_neighbors))
-        return float(cross_val_score(model, X, truth, cv=folds).mean())
+        with _one_thread():
+            return float(cross_val_score(model, X, truth, cv=folds).mean())
 
 
 class LinearProbe(Metric):
@@ -92,9 +111,8 @@ class LinearProbe(Metric):
         self.max_points = max_points
         self.seed = seed
 
-    def compute(self, X, labels=None, true_labels=None) -> dict[str, float]:
+    def compute(self, X, labels=None, true_labels=None) -> dict[str, float | list[float]]:
         from sklearn.linear_model import LogisticRegression
-        from sklearn.metrics import accuracy_score, roc_auc_score
         from sklearn.model_selection import cross_val_predict
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -104,17 +122,27 @@ class LinearProbe(Metric):
             return {"probe_accuracy": NAN, "probe_auc": NAN}
         model = make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=1000))
         folds = _folds(self.n_folds, smallest, self.seed)
-        proba = cross_val_predict(model, X, truth, cv=folds, method="predict_proba")
-        scores = {"probe_accuracy": float(accuracy_score(truth, classes[proba.argmax(1)]))}
-        if len(classes) == 2:
-            scores["probe_auc"] = float(roc_auc_score(truth, proba[:, 1]))
-        else:
-            scores["probe_auc"] = float(roc_auc_score(truth, proba, multi_class="ovr",
-                                                      labels=classes))
-        for column, label in enumerate(classes):
-            scores[f"probe_auc.{label}"] = float(roc_auc_score(truth == label, proba[:, column]))
-            scores[f"roc_tpr.{label}"] = roc_at(truth == label, proba[:, column])
-        return scores
+        with _one_thread():
+            proba = cross_val_predict(model, X, truth, cv=folds, method="predict_proba")
+        return probe_scores(truth, classes, proba)
+
+
+def probe_scores(truth: np.ndarray, classes: np.ndarray, proba: np.ndarray,
+                 ) -> dict[str, float | list[float]]:
+    """The linear probe's logged values from its out-of-fold probabilities ``proba``
+    (one column per class of ``classes``) of the items labelled ``truth``."""
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    scores = {"probe_accuracy": float(accuracy_score(truth, classes[proba.argmax(1)]))}
+    if len(classes) == 2:
+        scores["probe_auc"] = float(roc_auc_score(truth, proba[:, 1]))
+    else:
+        scores["probe_auc"] = float(roc_auc_score(truth, proba, multi_class="ovr",
+                                                  labels=classes))
+    for column, label in enumerate(classes):
+        scores[f"probe_auc.{label}"] = float(roc_auc_score(truth == label, proba[:, column]))
+        scores[f"roc_tpr.{label}"] = roc_at(truth == label, proba[:, column])
+    return scores
 
 
 #: false-positive rates at which the probe's ROC curves are logged
