@@ -198,3 +198,84 @@ def test_augment_keeps_shape_and_content_without_shift():
     assert torch.allclose(views.flatten(1).sort(dim=1).values, x.flatten(1).sort(dim=1).values)
     shifted = training.augment(x, generator, max_shift=2)
     assert shifted.shape == x.shape
+
+
+def composed_augment(x, generator, max_shift: int):
+    """``training.augment`` spelt out image by image: the same draws in the same order,
+    then a flip, ``torch.rot90``, zero padding and a crop."""
+    n, _, h, w = x.shape
+    flip = torch.rand(n, generator=generator) < 0.5
+    turns = torch.randint(0, 4, (n,), generator=generator)
+    if h != w:
+        turns = turns - turns % 2
+    s = max_shift
+    if s:
+        dy = torch.randint(0, 2 * s + 1, (n,), generator=generator)
+        dx = torch.randint(0, 2 * s + 1, (n,), generator=generator)
+    views = []
+    for i in range(n):
+        view = torch.rot90(x[i].flip(-1) if flip[i] else x[i], int(turns[i]), dims=(-2, -1))
+        if s:
+            padded = torch.nn.functional.pad(view, (s, s, s, s))
+            view = padded[:, dy[i] : dy[i] + h, dx[i] : dx[i] + w]
+        views.append(view)
+    return torch.stack(views)
+
+
+@pytest.mark.parametrize("shape", [(40, 2, 9, 9), (40, 3, 6, 10)])
+@pytest.mark.parametrize("max_shift", [0, 1, 3])
+def test_augment_is_a_flip_a_quarter_turn_and_a_shifted_crop_of_each_image(shape, max_shift):
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    views = training.augment(x, torch.Generator().manual_seed(2), max_shift)
+    expected = composed_augment(x, torch.Generator().manual_seed(2), max_shift)
+    assert torch.equal(views, expected)
+
+
+def test_every_training_index_is_read_once_per_epoch_in_sorted_float32_batches():
+    images = np.arange(50, dtype=np.float64).reshape(50, 1, 1, 1)  # image i holds i
+    indices = np.sort(np.random.default_rng(0).choice(50, size=37, replace=False))
+    rng = np.random.default_rng(1)
+    groupings = []
+    for _ in range(2):
+        batches = list(training.iter_batches(images, indices, 8, rng))
+        assert [len(b) for b in batches] == [8, 8, 8, 8, 5]
+        assert all(b.dtype == np.float32 and b.flags.c_contiguous for b in batches)
+        rows = [b[:, 0, 0, 0].astype(int) for b in batches]
+        assert all(np.all(np.diff(r) > 0) for r in rows)  # sorted: a memory map reads forwards
+        np.testing.assert_array_equal(np.sort(np.concatenate(rows)), indices)
+        groupings.append([tuple(r) for r in rows])
+    assert groupings[0] != groupings[1]  # reshuffled each epoch
+
+
+def test_deterministic_skips_the_nan_fill_and_restores_the_settings():
+    import torch.utils.deterministic
+
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.utils.deterministic.fill_uninitialized_memory)
+    with training.deterministic():
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.utils.deterministic.fill_uninitialized_memory
+    assert (torch.are_deterministic_algorithms_enabled(),
+            torch.utils.deterministic.fill_uninitialized_memory) == before
+
+
+def test_early_stopping_restores_the_weights_of_the_best_epoch():
+    model = torch.nn.Linear(1, 1, bias=False)
+    torch.nn.init.zeros_(model.weight)
+    after_epoch = []
+
+    def step(batch, generator):
+        return {"loss": ((model.weight - 1) ** 2).sum() + 0 * batch.sum()}
+
+    def validate():
+        after_epoch.append(model.weight.detach().clone())
+        return {}
+
+    images = np.zeros((20, 1, 1, 1), dtype=np.float32)
+    metrics = training.train(model, step, images, np.arange(16), np.arange(16, 20), epochs=8,
+                             batch_size=4, lr=1.5, patience=2, seed=0, device="cpu",
+                             validate=validate)
+    best = int(metrics["best_epoch"])
+    assert best < metrics["epochs_run"] - 1  # the loss overshot: an early epoch was best
+    assert metrics["val_loss"][best] == min(metrics["val_loss"])
+    assert torch.equal(model.weight.detach(), after_epoch[best])

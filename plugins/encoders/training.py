@@ -6,7 +6,7 @@ torch is imported inside the functions only, so that discovering plugins stays f
 
 from __future__ import annotations
 
-import copy
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -89,20 +89,29 @@ def seed_everything(random_state: int | None) -> int:
 @contextmanager
 def deterministic():
     """Deterministic torch kernels for the duration of a training run, then the previous
-    setting again (it is process-wide, and other code in the worker may not want it).
+    settings again (they are process-wide, and other code in the worker may not want them).
 
     ``warn_only``: an op without a deterministic version warns instead of failing. With
     the seeds fixed, the same ``random_state`` then gives the same weights on the CPU.
+    ``fill_uninitialized_memory`` is turned off meanwhile: with it, deterministic mode
+    writes NaN into every new tensor (each activation and gradient), a guard against ops
+    that read memory they never wrote, which no op here does. It cost 4-8 % of a training
+    step on one CPU thread (more with several, each fill being one more parallel pass),
+    and the results are the same bit for bit without it.
     """
     import torch
+    import torch.utils.deterministic
 
     before = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
     torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.utils.deterministic.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = fill
 
 
 def make_generator(seed: int, device) -> Any:
@@ -184,32 +193,46 @@ def augment(x, generator, max_shift: int = 2):
 
     Galaxy and detector images have no preferred orientation, so these are label-free
     symmetries. Rotations by 90 degrees need square images; others get 0 or 180 degrees.
+    Per image, in this order of draws: a flip of the columns with probability 1/2, 0-3
+    counter-clockwise quarter turns (``torch.rot90``), then row and column offsets.
     """
     import torch
 
-    n, _, h, w = x.shape
+    n, c, h, w = x.shape
     dev = x.device
     flip = torch.rand(n, generator=generator, device=dev) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     turns = torch.randint(0, 4, (n,), generator=generator, device=dev)
     if h != w:
         turns = turns - turns % 2  # 0 or 2 quarter turns keep the shape
-    out = x.clone()
-    for k in (1, 2, 3):
-        chosen = turns == k
-        if chosen.any():
-            out[chosen] = torch.rot90(x[chosen], k, dims=(-2, -1))
+    rows = torch.arange(h, device=dev).expand(n, h)
+    cols = torch.arange(w, device=dev).expand(n, w)
     if max_shift > 0:
         s = max_shift
-        padded = torch.nn.functional.pad(out, (s, s, s, s))
         dy = torch.randint(0, 2 * s + 1, (n,), generator=generator, device=dev)
         dx = torch.randint(0, 2 * s + 1, (n,), generator=generator, device=dev)
-        # Gather each crop with index arithmetic instead of a Python loop over the batch.
-        rows = (dy[:, None] + torch.arange(h, device=dev)[None, :])[:, None, :, None]
-        cols = (dx[:, None] + torch.arange(w, device=dev)[None, :])[:, None, None, :]
-        batch = torch.arange(n, device=dev)[:, None, None, None]
-        chans = torch.arange(x.shape[1], device=dev)[None, :, None, None]
-        out = padded[batch, chans, rows, cols]
+        rows, cols = rows + (dy - s)[:, None], cols + (dx - s)[:, None]
+        inside = (((rows >= 0) & (rows < h))[:, :, None]
+                  & ((cols >= 0) & (cols < w))[:, None, :])
+        rows, cols = rows.clamp(0, h - 1), cols.clamp(0, w - 1)
+    # The whole view is one gather from x, as index arithmetic rather than a flip, a
+    # rotation per number of turns, padding and a crop (each a pass over the batch).
+    # Pixel (r, c) of the view comes from the flipped image's pixel (src_r, src_c), both
+    # linear in (r, c): coefficients (src_r: r, c, 1; src_c: r, c, 1) per number of turns.
+    linear = torch.tensor([[1, 0, 0, 0, 1, 0], [0, 1, 0, -1, 0, w - 1],
+                           [-1, 0, h - 1, 0, -1, w - 1], [0, -1, h - 1, 1, 0, 0]],
+                          device=dev)[turns]
+    row_r, row_c, row_1, col_r, col_c, col_1 = linear.unbind(1)
+    flipped = flip.long()
+    sign = 1 - 2 * flipped  # the flip mirrors the source column: w - 1 - src_c
+    per_row = w * row_r + sign * col_r
+    per_col = w * row_c + sign * col_c
+    offset = w * row_1 + sign * col_1 + flipped * (w - 1)
+    index = ((per_row[:, None] * rows)[:, :, None]
+             + (per_col[:, None] * cols + offset[:, None])[:, None, :])
+    out = x.reshape(n, c, h * w).gather(2, index.view(n, 1, h * w).expand(n, c, h * w))
+    out = out.view(n, c, h, w)
+    if max_shift > 0:
+        out = torch.where(inside[:, None], out, torch.zeros((), dtype=x.dtype, device=dev))
     return out
 
 
@@ -355,56 +378,102 @@ def train(model, step: Callable[[np.ndarray, Any], dict[str, Any]], images: np.n
     rng = np.random.default_rng(seed)
     train_gen = make_generator(seed + 1, device)
     history: dict[str, list[float]] = {}
-    best, best_epoch, best_state = float("inf"), 0, copy.deepcopy(model.state_dict())
+    best, best_epoch = float("inf"), 0
+    best_state: dict[str, Any] | None = None  # None: the model holds the best weights
 
-    def record(prefix: str, sums: dict[str, float], count: int):
-        for key, total in sums.items():
-            history.setdefault(f"{prefix}_{key}", []).append(total / max(count, 1))
+    def record(prefix: str, parts: PartSums):
+        for key, value in parts.means().items():
+            history.setdefault(f"{prefix}_{key}", []).append(value)
 
     with deterministic(), progress_bar() as bar:
         for epoch in range(epochs):
+            if best_state is None:
+                # Before training moves them; the initial weights stay if no epoch scores.
+                best_state = snapshot(model)
             task = bar.add_task(f"{name} epoch {epoch + 1}/{epochs}",
                                 total=-(-len(train_idx) // batch_size), loss="")
+            shown_at = time.monotonic()
             model.train()
-            sums: dict[str, float] = {}
-            count = 0
+            parts = PartSums()
             for batch in iter_batches(images, train_idx, batch_size, rng):
                 if len(batch) < 2:  # NT-Xent and batch statistics need a pair
                     continue
-                parts = step(torch.from_numpy(batch).to(device), train_gen)
+                losses = step(torch.from_numpy(batch).to(device), train_gen)
                 optimizer.zero_grad(set_to_none=True)
-                parts["loss"].backward()
+                losses["loss"].backward()
                 optimizer.step()
-                for key, value in parts.items():
-                    sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(batch)
-                count += len(batch)
-                bar.update(task, advance=1, loss=f"loss {float(parts['loss'].detach()):.4f}")
-            record("train", sums, count)
+                parts.add(losses, len(batch))
+                bar.advance(task)
+                # Reading the loss waits for the device: only for a visible bar, at its pace.
+                if not bar.disable and time.monotonic() - shown_at > LOSS_SHOWN_EVERY_S:
+                    bar.update(task, loss=f"loss {float(losses['loss'].detach()):.4f}")
+                    shown_at = time.monotonic()
+            record("train", parts)
             bar.remove_task(task)
 
             model.eval()
             val_gen = make_generator(seed + 2, device)
-            sums, count = {}, 0
+            parts = PartSums()
             with torch.no_grad():
                 for batch in iter_batches(images, val_idx, batch_size):
-                    parts = step(torch.from_numpy(batch).to(device), val_gen)
-                    for key, value in parts.items():
-                        sums[key] = sums.get(key, 0.0) + float(value.detach()) * len(batch)
-                    count += len(batch)
-            record("val", sums, count)
+                    parts.add(step(torch.from_numpy(batch).to(device), val_gen), len(batch))
+            record("val", parts)
             if validate is not None:
                 for key, value in validate().items():
                     history.setdefault(key, []).append(float(value))
             current = history["val_loss"][-1]
             if current < best:
-                best, best_epoch = current, epoch
-                best_state = copy.deepcopy(model.state_dict())
+                best, best_epoch, best_state = current, epoch, None
             elif epoch - best_epoch >= patience:
                 break
-    model.load_state_dict(best_state)
+    if best_state is not None:
+        model.load_state_dict(best_state)
     model.eval()
     return {**history, "best_epoch": float(best_epoch),
             "epochs_run": float(len(history["val_loss"]))}
+
+
+#: seconds between two readings of the loss for the progress bar
+LOSS_SHOWN_EVERY_S = 0.5
+
+
+class PartSums:
+    """Per-batch loss parts of one epoch, kept on their device until the epoch ends.
+
+    ``float(part)`` after every batch would make the host wait for the device each time;
+    the parts are read back once, in ``means``, and summed in the same order and
+    precision (Python floats) as when they were read one by one.
+    """
+
+    def __init__(self):
+        self.values: dict[str, list[Any]] = {}
+        self.weights: dict[str, list[int]] = {}
+        self.count = 0
+
+    def add(self, parts: dict[str, Any], weight: int) -> None:
+        for key, value in parts.items():
+            self.values.setdefault(key, []).append(value.detach().reshape(()))
+            self.weights.setdefault(key, []).append(weight)
+        self.count += weight
+
+    def means(self) -> dict[str, float]:
+        """The mean of each part over the epoch's items (batches weighted by their size)."""
+        import torch
+
+        means = {}
+        for key, values in self.values.items():
+            total = 0.0
+            for value, weight in zip(torch.stack(values).cpu().tolist(), self.weights[key],
+                                     strict=True):
+                total += value * weight
+            means[key] = total / max(self.count, 1)
+        return means
+
+
+def snapshot(model) -> dict[str, Any]:
+    """A copy of the model's weights and buffers (``clone``: several times faster than
+    ``copy.deepcopy`` of the state dict, with the same values)."""
+    return {key: value.detach().clone() for key, value in model.state_dict().items()}
 
 
 def predict(fn: Callable[[Any], Any], images: np.ndarray, batch_size: int, device,
