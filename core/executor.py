@@ -145,6 +145,8 @@ def _stopped_on_interrupt(pool: ProcessPoolExecutor) -> Iterator[None]:
 
 
 _worker_registry: Registry | None = None
+#: the variables BLAS libraries read for their thread count, once, when loaded
+BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _start_worker(extra_modules: tuple[str, ...], workers: int) -> None:
@@ -153,9 +155,16 @@ def _start_worker(extra_modules: tuple[str, ...], workers: int) -> None:
     # workers, instead of each printing its own traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Share the cores between workers instead of each BLAS/torch pool claiming all.
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
-    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(variable, threads)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    user_set = any(variable in os.environ for variable in BLAS_VARIABLES)
+    for variable in ("OMP_NUM_THREADS", *BLAS_VARIABLES):
+        os.environ.setdefault(variable, str(threads))
+    if not user_set:
+        # numpy's BLAS was loaded with this module, before the variables were set, and
+        # reads them only then: limit its pool directly (libraries loaded later read them).
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads, user_api="blas")
     _worker_registry = load_registry(extra_modules)
 
 
