@@ -79,6 +79,13 @@ def run(
         "--max-combinations", min=1, envvar="CLUSTERGRID_MAX_COMBINATIONS",
         help="Refuse grids larger than this (default 10,000: a sweep written by "
         "mistake).")] = None,
+    overrides: Annotated[list[str] | None, typer.Option(
+        "--set", metavar="KEY=VALUE",
+        help="Change one value of the file before it is checked, without editing it "
+        "(repeatable): KEY is a dotted path (datasets.0.n_samples, executor.workers; "
+        "a number indexes a list), VALUE is YAML ([0], null, {plugin: pca}). --dry-run "
+        "honours it. Give a smaller run its own name (--set name=NAME-small) to keep "
+        "its runs apart from the full one's.")] = None,
 ) -> None:
     """Run an experiment: every combination not yet finished, each logged to MLflow.
 
@@ -90,13 +97,15 @@ def run(
     clustergrid run experiments/quickstart.yaml
     clustergrid run experiments/quickstart.yaml --dry-run
     clustergrid run mine.yaml --workers 4 --tracking-uri /data/clustergrid-runs
+
+    clustergrid run experiments/galaxy_zoo.yaml --set datasets.0.n_samples=200 --set 'seeds=[0]'
     """
     from clustergrid import runner
     from clustergrid.registry import Registry
     from clustergrid.spec import MAX_COMBINATIONS, check_grid_size, load_experiment
 
     registry = Registry.load()
-    experiment = load_experiment(file, registry)
+    experiment = load_experiment(file, registry, overrides=overrides or ())
     if dry_run:  # needs no confirmation: it is how one looks at a large grid first
         _plan, preview = runner.dry_run(experiment, registry, tracking_uri, resume)
         _print_preview(experiment.name, preview)

@@ -10,9 +10,11 @@ list is written as a list of lists: ``hidden: [[64, 32]]`` is one value, ``hidde
 
 from __future__ import annotations
 
+import copy
 import itertools
 import re
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -185,23 +187,30 @@ def check_grid_size(experiment: Experiment, limit: int = MAX_COMBINATIONS) -> No
                         f"--max-combinations {experiment.grid_size}")
 
 
-def load_experiment(path: str | Path, registry: Registry) -> Experiment:
-    """Read, validate and expand an experiment file; SpecError names what is wrong."""
+def load_experiment(path: str | Path, registry: Registry,
+                    overrides: Iterable[str] = ()) -> Experiment:
+    """Read, validate and expand an experiment file; SpecError names what is wrong.
+    ``overrides`` (``KEY=VALUE``, see ``apply_overrides``) change the file's values
+    before it is validated, as ``clustergrid run FILE --set KEY=VALUE`` does."""
     path = Path(path)
     if not path.is_file():
         raise SpecError(f"{path}: no such experiment file")
     text = path.read_text()
-    return parse_experiment(text, registry, source=path)
+    return parse_experiment(text, registry, source=path, overrides=overrides)
 
 
-def parse_experiment(text: str, registry: Registry, source: Path | None = None) -> Experiment:
-    """Validate and expand an experiment file's text; a SpecError lists every mistake,
-    one line each, in file order. Relative paths in ``tracking.uri`` and ``cache`` are
-    relative to the file's folder (to the current one when there is no ``source``)."""
+def parse_experiment(text: str, registry: Registry, source: Path | None = None,
+                     overrides: Iterable[str] = ()) -> Experiment:
+    """Validate and expand an experiment file's text, after ``overrides``
+    (``apply_overrides``); a SpecError lists every mistake, one line each, in file order.
+    Relative paths in ``tracking.uri`` and ``cache`` are relative to the file's folder
+    (to the current one when there is no ``source``)."""
     where = str(source) if source else "<experiment>"
     raw, problems = _read_yaml(text, where)
     if not isinstance(raw, dict):
         raise SpecError(f"{where}: an experiment file is a mapping with keys name, datasets, ...")
+    # Applied to the parsed mapping, so mistakes keep the file's line numbers.
+    raw = apply_overrides(raw, overrides, where)
     spec = _validate(ExperimentFile, raw, problems)
     if spec is None:
         # The entries that are well-formed still have their parameters checked, so one
@@ -253,6 +262,78 @@ def parse_experiment(text: str, registry: Registry, source: Path | None = None) 
         map=map_component,
         verdict=spec.verdict,
     )
+
+
+def apply_overrides(raw: dict, overrides: Iterable[str], where: str = "<experiment>") -> dict:
+    """``raw`` (an experiment file's mapping) with each ``KEY=VALUE`` of ``overrides``
+    applied in order, ``raw`` itself untouched. KEY is a dotted path (``seeds``,
+    ``executor.workers``, ``datasets.0.n_samples``: a number indexes a list); VALUE is
+    parsed as YAML (``[0]``, ``null``, ``{plugin: pca}``). Every key on the way must be
+    in the file, except a top-level section (``executor``, ``verdict``, ...), which is
+    created; the last key may be new, a parameter the file leaves at its default, and
+    is validated with the rest of the file. A path that leads nowhere is a one-line
+    SpecError naming the key and listing the keys there."""
+    overrides = [overrides] if isinstance(overrides, str) else list(overrides)
+    if not overrides:  # a sweep of 100,000 values is not copied for nothing
+        return raw
+    raw = copy.deepcopy(raw)
+    for override in overrides:
+        key, equals, text = override.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            raise SpecError(f"{where}: --set {override!r}: expected KEY=VALUE, "
+                            "e.g. datasets.0.n_samples=200")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise SpecError(f"{where}: --set {key}: {text!r} is not valid YAML: "
+                            f"{problem}") from None
+        *parents, last = parts = key.split(".")
+        # The top level's keys are the format's, whether or not the file has them.
+        if parts[0] not in ExperimentFile.model_fields:
+            raise SpecError(f"{where}: --set {key}: no key {parts[0]!r} at the top level "
+                            f"(keys: {', '.join(ExperimentFile.model_fields)})")
+        if parents and raw.get(parts[0]) is None:
+            raw[parts[0]] = {}
+        node, path = raw, ()
+        for part in parents:
+            node, path = _override_step(node, part, path, key, where), (*path, part)
+        if isinstance(node, list):
+            node[_override_index(node, last, path, key, where)] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise SpecError(f"{where}: --set {key}: {_dotted(path)} is {node!r}, "
+                            "not a mapping or a list")
+    return raw
+
+
+def _override_step(node, part: str, path: tuple, key: str, where: str):
+    """The child ``part`` of ``node`` on the way down an override's ``key``."""
+    if isinstance(node, list):
+        return node[_override_index(node, part, path, key, where)]
+    if isinstance(node, dict):
+        if part not in node:
+            keys = ", ".join(map(str, node)) or "none"
+            at = f"in {_dotted(path)}" if path else "at the top level"
+            raise SpecError(f"{where}: --set {key}: no key {part!r} {at} (keys: {keys})")
+        return node[part]
+    raise SpecError(f"{where}: --set {key}: {_dotted(path)} is {node!r}, "
+                    "not a mapping or a list")
+
+
+def _override_index(node: list, part: str, path: tuple, key: str, where: str) -> int:
+    """``part`` as an index of the list ``node``, or a SpecError naming its range."""
+    try:
+        index = int(part)
+    except ValueError:
+        index = None
+    if index is None or not -len(node) <= index < len(node):
+        valid = f"an index from 0 to {len(node) - 1}" if node else "no index"
+        raise SpecError(f"{where}: --set {key}: {_dotted(path)} is a list of {len(node)}: "
+                        f"{valid}, not {part!r}")
+    return index
 
 
 #: the sections of an experiment file that hold component entries, and their kind

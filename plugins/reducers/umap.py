@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import numpy as np
@@ -92,4 +93,8 @@ class UMAP(Reducer):
             precomputed_knn=(exact_neighbours(X, self.n_neighbors, self.metric) if exact
                              else (None, None, None)),
         )
-        return np.asarray(model.fit_transform(X), dtype=np.float32)
+        with warnings.catch_warnings():
+            # the neighbours given come with no search index, which only `transform` of
+            # new points would need; the grid never calls it
+            warnings.filterwarnings("ignore", message=r"precomputed_knn\[2\]")
+            return np.asarray(model.fit_transform(X), dtype=np.float32)
