@@ -315,7 +315,7 @@ def _override_step(node, part: str, path: tuple, key: str, where: str):
         return node[_override_index(node, part, path, key, where)]
     if isinstance(node, dict):
         if part not in node:
-            keys = ", ".join(map(str, node)) or "none"
+            keys = listing(node) or "none"
             at = f"in {_dotted(path)}" if path else "at the top level"
             raise SpecError(f"{where}: --set {key}: no key {part!r} {at} (keys: {keys})")
         return node[part]
