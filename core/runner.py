@@ -175,14 +175,18 @@ def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str
     # workers never open the store, so even creating it (seconds, for SQLite) can
     # overlap with the first steps. A new store cannot hold finished runs to resume.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clustergrid-mlflow") as mlflow:
-        opened = mlflow.submit(_open_store, uri, experiment.name)
-        finished = opened.result().finished_hashes() if resume and not new_store else set()
+        opened = mlflow.submit(Tracker, uri, experiment.name)
+        # Only the finished runs hold the first step back; marking abandoned runs KILLED
+        # follows on the MLflow thread while steps compute.
+        finished = (mlflow.submit(lambda: opened.result().finished_hashes()).result()
+                    if resume and not new_store else set())
+        abandoned = mlflow.submit(lambda: opened.result().mark_abandoned_runs_killed())
         todo = _todo(plan, finished, resume)
         summary = RunSummary(experiment.name, resolve_uri(uri), cache.root,
                              preview(plan, cache, finished, resume))
         on_start(summary.preview)
         if not todo:
-            opened.result()  # the store exists once run() returns, even with nothing to do
+            abandoned.result()  # the store exists once run() returns, even with nothing to do
             summary.wall_time = time.perf_counter() - started
             return summary
         parent = mlflow.submit(lambda: opened.result().start_invocation(
@@ -247,7 +251,7 @@ def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str
                     "clustergrid.wall_time": f"{summary.wall_time:.2f}",
                 }, texts={INVOCATION_SUMMARY: json.dumps(
                     _invocation_summary(plan, registry, summary, outcomes, cache), indent=1)}))
-            for future in (*logged, ended):
+            for future in (abandoned, *logged, ended):
                 future.result()  # an MLflow error surfaces here, after every step ran
             summary.parent_run_id = parent.result()
     if interrupted:
@@ -269,12 +273,6 @@ def run_steps(steps: list[Step], cache: Cache, registry: Registry, executor: Exe
                             address=executor.address, retries=executor.retries,
                             on_outcome=on_outcome)
     return execute(steps, cache, registry, executor.workers, on_outcome)
-
-
-def _open_store(uri: str | None, experiment: str) -> Tracker:
-    tracker = Tracker(uri, experiment)
-    tracker.mark_abandoned_runs_killed()
-    return tracker
 
 
 def _failure(steps: dict[str, StepOutcome]) -> StepOutcome | None:

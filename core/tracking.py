@@ -7,18 +7,27 @@ config hash. Resuming skips combinations whose hash already has a FINISHED run.
 The default store is a project-local folder (``./clustergrid-runs/``) holding the SQLite
 database and the artifacts, or the store ``$CLUSTERGRID_TRACKING_URI`` names; it is
 created here, by the driver, before any worker starts.
-Creating a SQLite store takes seconds of schema migrations, so it is built in a temporary
+Creating a SQLite store takes a second of schema migrations, so it is built in a temporary
 file under an inter-process lock and renamed into place once complete: a crash or a
 concurrent first run never leaves a half-built store. One found anyway (made by an older
 version) is set aside and rebuilt when it holds no runs, and refused in one line otherwise.
+
+A combination's run is written complete or not at all. On a SQLite store whose artifacts
+are local files, its files are written first, then the run itself with its
+params, metrics, tags and final status in one transaction, through MLflow's own table
+definitions: one commit instead of the five of MLflow's calls, for a sixth of their CPU
+time. Elsewhere (a tracking server) it goes through MLflow's client, the status set last,
+once every other call succeeded. Either way a FINISHED run has all its data.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,6 +103,10 @@ class Tracker:
 
         self.uri = resolve_uri(uri)
         self.experiment_name = experiment
+        self._location: str | None = None  # the experiment's artifact location
+        self._direct: bool | None = None  # see _writes_runs
+        #: the invocation runs this tracker started -> their local artifact folder, or None
+        self._artifact_folders: dict[str, Path | None] = {}
         database = sqlite_path(self.uri)
         if database is None or not create:
             # A server, or a reader (results, report): nothing to create or repair, so
@@ -130,6 +143,7 @@ class Tracker:
             raise ClustergridError(f"cannot reach the MLflow store at {self.uri}: "
                                    f"{_first_line(exc)}") from None
         if found is not None:
+            self._location = found.artifact_location
             return found.experiment_id
         if not create:
             raise ClustergridError(f"no experiment named '{self.experiment_name}' in "
@@ -192,12 +206,20 @@ class Tracker:
                    invocations: list[Any] | None = None) -> dict[tuple[str, str], Path]:
         """Download the shared steps' files: ``(stage, key) -> name`` gives the file each
         step logged (see ``step_folder``), taken from the oldest invocation holding it.
-        Steps no invocation logged (such as a failed map) are absent from the result."""
+        Steps no invocation logged (such as a failed map) are absent from the result.
+        A store on this machine's files are read where they lie: read them, never change
+        them."""
         found: dict[tuple[str, str], Path] = {}
         for number, run in enumerate(invocations or self.invocation_runs()):
             missing = {step: name for step, name in wanted.items() if step not in found}
             if not missing:
                 break
+            local = _local_folder(run.info.artifact_uri)
+            if local is not None:
+                for (stage, key), name in missing.items():
+                    if (local / step_folder(stage, key) / name).is_file():
+                        found[stage, key] = local / step_folder(stage, key) / name
+                continue
             run_id = run.info.run_id
             logged = {a.path for a in self.client.list_artifacts(run_id, "steps")}
             for (stage, key), name in missing.items():
@@ -233,6 +255,7 @@ class Tracker:
             tags={TAG_KIND: "invocation", TAG_HOST: socket.gethostname(),
                   TAG_PID: str(os.getpid()), **tags},
         )
+        self._artifact_folders[run.info.run_id] = _local_folder(run.info.artifact_uri)
         self.log(run.info.run_id, params=params)
         return run.info.run_id
 
@@ -248,51 +271,196 @@ class Tracker:
         status: str,
     ) -> str:
         """One finished (or failed) combination as a complete child run; ``texts`` and
-        ``files`` are artifacts, keyed by their path in the run."""
-        run = self.client.create_run(
-            self.experiment_id, run_name=name,
-            tags={TAG_KIND: "combination", PARENT_TAG: parent, **tags},
-        )
+        ``files`` are artifacts, keyed by their path in the run. The run is FINISHED (or
+        FAILED) only once all of it is stored: see the module's docstring."""
+        tags = {TAG_KIND: "combination", PARENT_TAG: parent, **tags}
+        if self._writes_runs():
+            return self._write_run(name, params, metrics, tags, texts, files, status)
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         run_id = run.info.run_id
         self.log(run_id, params=params, metrics=metrics)
-        for artifact_file, text in texts.items():
-            self.client.log_text(run_id, text, artifact_file)
-        for artifact_file, path in files.items():
-            folder = str(Path(artifact_file).parent)
-            self.client.log_artifact(run_id, str(path), None if folder == "." else folder)
+        local = _local_folder(run.info.artifact_uri)
+        if local is not None:
+            _write_artifacts(local, texts, files)
+        else:
+            for artifact_file, text in texts.items():
+                self.client.log_text(run_id, text, artifact_file)
+            for artifact_file, path in files.items():
+                folder = str(Path(artifact_file).parent)
+                self.client.log_artifact(run_id, str(path), None if folder == "." else folder)
         self.client.set_terminated(run_id, status=status)
+        return run_id
+
+    def _writes_runs(self) -> bool:
+        """Whether combinations are written in one transaction (``_write_run``): on a
+        SQLite store keeping its artifacts in local files, as clustergrid makes them."""
+        if self._direct is None:
+            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+            store = self.client._tracking_client.store
+            self._direct = (isinstance(store, SqlAlchemyStore) and store.db_type == "sqlite"
+                            and _local_folder(self._artifact_root()) is not None)
+        return self._direct
+
+    def _artifact_root(self) -> str:
+        """Where the experiment keeps its runs' artifacts."""
+        if self._location is None:
+            self._location = self.client.get_experiment(self.experiment_id).artifact_location
+        return self._location
+
+    def _write_run(self, name: str, params: dict[str, Any],
+                   metrics: dict[str, float | list[float]], tags: dict[str, str],
+                   texts: dict[str, str], files: dict[str, Path], status: str) -> str:
+        """A complete run: its files first, then in one transaction the run with its final
+        status, tags, params and metrics, in MLflow's tables as ``create_run``,
+        ``log_batch`` and ``set_terminated`` would leave them (tests/test_store.py compares
+        the two). A crash before the commit leaves files of no run, never a partial run."""
+        from mlflow.entities import RunStatus, SourceType
+        from mlflow.entities.lifecycle_stage import LifecycleStage
+        from mlflow.store.tracking.dbmodels.models import (
+            SqlLatestMetric,
+            SqlMetric,
+            SqlParam,
+            SqlRun,
+            SqlTag,
+        )
+        from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
+        from mlflow.utils.uri import append_to_uri_path
+        from mlflow.utils.validation import _validate_batch_log_data
+
+        store = self.client._tracking_client.store
+        now = int(time.time() * 1000)
+        entries = _entries(params, metrics, {}, now)
+        # MLflow's own checks of log_batch: names, values, lengths.
+        checked_metrics, checked_params, _ = _validate_batch_log_data(
+            entries["metrics"], entries["params"], [])
+        run_id = uuid.uuid4().hex
+        artifact_uri = append_to_uri_path(self._artifact_root(), run_id, "artifacts")
+        _write_artifacts(_local_folder(artifact_uri), texts, files)
+        metric_rows: list[dict[str, Any]] = []
+        latest: dict[str, dict[str, Any]] = {}
+        for metric in checked_metrics:
+            is_nan, value = store.sanitize_metric_value(metric.value)
+            row = {"run_uuid": run_id, "key": metric.key, "value": value,
+                   "timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan}
+            metric_rows.append(row)
+            kept = latest.get(metric.key)
+            if kept is None or ((row["step"], row["timestamp"], row["value"])
+                                > (kept["step"], kept["timestamp"], kept["value"])):
+                latest[metric.key] = row
+        tables = [
+            (SqlRun, [{
+                "run_uuid": run_id, "name": name, "artifact_uri": artifact_uri,
+                "experiment_id": int(self.experiment_id),
+                "source_type": SourceType.to_string(SourceType.UNKNOWN), "source_name": "",
+                "entry_point_name": "", "source_version": "", "user_id": "unknown",
+                "status": RunStatus.to_string(RunStatus.from_string(status)),
+                "start_time": now, "end_time": now, "deleted_time": None,
+                "lifecycle_stage": LifecycleStage.ACTIVE,
+            }]),
+            (SqlTag, [{"run_uuid": run_id, "key": key, "value": str(value)}
+                      for key, value in {MLFLOW_RUN_NAME: name, **tags}.items()]),
+            (SqlParam, [{"run_uuid": run_id, "key": param.key, "value": param.value}
+                        for param in checked_params]),
+            (SqlMetric, metric_rows),
+            (SqlLatestMetric, list(latest.values())),
+        ]
+        with store.engine.begin() as connection:  # one transaction, committed on leaving
+            # Waits for another process's write as long as MLflow's own sessions do.
+            connection.exec_driver_sql("PRAGMA busy_timeout = 20000")
+            for table, rows in tables:
+                if rows:
+                    connection.execute(table.__table__.insert(), rows)
         return run_id
 
     def log(self, run_id: str, params: dict[str, Any] | None = None,
             metrics: dict[str, float | list[float]] | None = None,
             tags: dict[str, str] | None = None) -> None:
         """Params, metrics (a list logs one value per step) and tags, in few calls."""
-        from mlflow.entities import Metric, Param, RunTag
-
-        now = int(time.time() * 1000)
-        entries = {
-            "params": [Param(k, _text(v)) for k, v in (params or {}).items()],
-            "tags": [RunTag(k, str(v)) for k, v in (tags or {}).items()],
-            "metrics": [
-                Metric(key, float(value), now, step)
-                for key, values in (metrics or {}).items()
-                for step, value in enumerate(values if isinstance(values, list) else [values])
-            ],
-        }
+        entries = _entries(params or {}, metrics or {}, tags or {}, int(time.time() * 1000))
         while any(entries.values()):
             chunk = {kind: items[: _BATCH_LIMITS[kind]] for kind, items in entries.items()}
             entries = {kind: items[_BATCH_LIMITS[kind]:] for kind, items in entries.items()}
             self.client.log_batch(run_id, **chunk)
 
     def log_file(self, run_id: str, path: Path, folder: str | None = None) -> None:
-        self.client.log_artifact(run_id, str(path), folder)
+        """``path`` as an artifact of the run, in ``folder``: copied straight into the
+        run's artifact folder when it is local and known (an invocation this tracker
+        started)."""
+        local = self._artifact_folders.get(run_id)
+        if local is None:
+            self.client.log_artifact(run_id, str(path), folder)
+        else:
+            _write_artifacts(local, {}, {f"{folder}/{path.name}" if folder else path.name: path})
+
+    def _log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        local = self._artifact_folders.get(run_id)
+        if local is None:
+            self.client.log_text(run_id, text, artifact_file)
+        else:
+            _write_artifacts(local, {artifact_file: text}, {})
 
     def end_invocation(self, run_id: str, status: str, tags: dict[str, str],
                        texts: dict[str, str] | None = None) -> None:
         self.log(run_id, tags=tags)
         for artifact_file, text in (texts or {}).items():
-            self.client.log_text(run_id, text, artifact_file)
+            self._log_text(run_id, text, artifact_file)
         self.client.set_terminated(run_id, status=status)
+        self._artifact_folders.pop(run_id, None)
+
+
+def run_files(client: Any, run: Any, scratch: str) -> Path:
+    """The folder holding ``run``'s artifacts: where they lie, for a store on this
+    machine's files (read them, never change them); else downloaded under ``scratch``."""
+    local = _local_folder(run.info.artifact_uri)
+    if local is not None:
+        return local
+    run_id = run.info.run_id
+    return Path(client.download_artifacts(run_id, "", f"{scratch}/{run_id}"))
+
+
+def _entries(params: dict[str, Any], metrics: dict[str, float | list[float]],
+             tags: dict[str, str], timestamp: int) -> dict[str, list]:
+    """MLflow entities of params, metrics (a list is one value per step) and tags."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    return {
+        "params": [Param(k, _text(v)) for k, v in params.items()],
+        "tags": [RunTag(k, str(v)) for k, v in tags.items()],
+        "metrics": [
+            Metric(key, float(value), timestamp, step)
+            for key, values in metrics.items()
+            for step, value in enumerate(values if isinstance(values, list) else [values])
+        ],
+    }
+
+
+def _local_folder(artifact_uri: str) -> Path | None:
+    """The folder of an artifact location on this machine's file system (a SQLite store's
+    artifacts), as MLflow's own repository for it writes there; None elsewhere."""
+    from urllib.parse import urlparse
+
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+    from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
+
+    if urlparse(artifact_uri).scheme not in ("", "file"):
+        return None  # a server's (mlflow-artifacts:, http:) or a cloud bucket's
+    repository = get_artifact_repository(artifact_uri)
+    return Path(repository.artifact_dir) if isinstance(repository, LocalArtifactRepository) \
+        else None
+
+
+def _write_artifacts(folder: Path, texts: dict[str, str], files: dict[str, Path]) -> None:
+    """Artifacts written straight into a run's local artifact folder, as MLflow's
+    ``log_text`` and ``log_artifact`` would, without their temporary copies and lookups."""
+    for artifact_file, text in texts.items():
+        target = folder / artifact_file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    for artifact_file, path in files.items():
+        target = folder / artifact_file
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
 
 
 def list_experiments(uri: str | None) -> list[dict[str, Any]]:
@@ -334,20 +502,32 @@ def list_experiments(uri: str | None) -> list[dict[str, Any]]:
 
 def _create_sqlite_store(database: Path) -> None:
     """Build a complete store in a scratch file, then rename it into place: the rename is
-    atomic, so ``database`` is either absent or fully migrated. Called under the lock."""
+    atomic, so ``database`` is either absent or fully migrated. Called under the lock.
+
+    A scratch file left half-built by a crash is thrown away, so the migrations' hundreds
+    of commits need not each wait for the disk (``synchronous = OFF``: seconds of a new
+    store's creation); the finished file is flushed to disk once, before the rename."""
+    import sqlalchemy
+    from mlflow.store.db.utils import create_sqlalchemy_engine
     from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
     database.parent.mkdir(parents=True, exist_ok=True)
-    for stale in database.parent.glob(f".{database.name}.*.creating"):
+    for stale in database.parent.glob(f".{database.name}.*.creating*"):  # and its journal
         stale.unlink()  # left by a creator killed mid-way; we hold the lock, so it is dead
     scratch = database.with_name(f".{database.name}.{os.getpid()}.creating")
     scratch_uri = f"sqlite:///{scratch}"
+    engine = create_sqlalchemy_engine(scratch_uri)
+    sqlalchemy.event.listen(engine, "connect", lambda connection, _: connection.execute(
+        "PRAGMA synchronous = OFF"))
+    # The store below finds this engine for its URI instead of making its own.
+    SqlAlchemyStore._engine_map[scratch_uri] = engine
     try:
         SqlAlchemyStore(scratch_uri, (database.parent / "artifacts").as_uri())
     finally:
-        engine = SqlAlchemyStore._engine_map.pop(scratch_uri, None)
-        if engine is not None:
-            engine.dispose()
+        SqlAlchemyStore._engine_map.pop(scratch_uri, None)
+        engine.dispose()
+    with scratch.open("rb+") as built:
+        os.fsync(built.fileno())
     os.replace(scratch, database)
 
 

@@ -1,11 +1,14 @@
 """Where the store is: an experiment file's ``tracking.uri`` is relative to the file, not
 to the current directory; ``$CLUSTERGRID_TRACKING_URI`` names the default store;
 ``--tracking-uri`` wins over both; the cache follows the store; an experiment the store
-lacks is named with what the store holds."""
+lacks is named with what the store holds. How a combination's run is written: in one
+transaction, reading back as MLflow's own calls leave it, or not at all."""
 
 from __future__ import annotations
 
 import json
+import math
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -107,3 +110,107 @@ def test_an_unknown_experiment_is_named_with_what_the_store_holds(workdir):
     assert str(raised.value) == (
         f"no experiment named 'quickstart' in sqlite:///{store}/mlflow.db; it holds "
         "exp00, exp01, exp02, exp03, exp04, exp05, exp06, exp07, exp08, exp09, and 2 more")
+
+
+#: one combination as the runner logs it: a curve, a NaN and an infinite score, a long
+#: error message, text and file artifacts (one in a folder)
+COMBINATION = {
+    "params": {"encoder": "pixels", "clusterer.n_clusters": "10", "long": "x" * 7000},
+    "metrics": {"silhouette": 0.25, "ari": float("nan"), "ratio": float("inf"),
+                "time.cluster": 0.5, "cluster.curve": [3.0, 2.0, 2.5]},
+    "tags": {"clustergrid.hash": "abc123", "clustergrid.metric.x.error": "e" * 5000},
+    "texts": {"labels.csv": "id,cluster\n0,1\n", "gallery.csv": "cluster,index,id\n"},
+}
+
+
+def logged_through_mlflow(client, experiment_id: str, parent: str, files: dict[str, Path]):
+    """``COMBINATION`` logged by MLflow's own client calls, as the runner once did."""
+    from clustergrid.tracking import PARENT_TAG, TAG_KIND, _entries
+
+    run = client.create_run(experiment_id, run_name="pipeline", tags={
+        TAG_KIND: "combination", PARENT_TAG: parent, **COMBINATION["tags"]})
+    run_id = run.info.run_id
+    entries = _entries(COMBINATION["params"], COMBINATION["metrics"], {}, 1)
+    client.log_batch(run_id, metrics=entries["metrics"], params=entries["params"])
+    for name, text in COMBINATION["texts"].items():
+        client.log_text(run_id, text, name)
+    for name, path in files.items():
+        client.log_artifact(run_id, str(path), str(Path(name).parent))
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def test_a_run_written_in_one_transaction_reads_back_as_mlflow_writes_it(workdir):
+    tracker = Tracker(str(workdir / "store"), "written")
+    assert tracker._writes_runs()  # a SQLite store with local artifacts
+    card = workdir / "cards.json"
+    card.write_text('{"clusters": []}')
+    files = {"cards/cards.json": card}
+    parent = tracker.start_invocation({"file": "x.yaml"}, {})
+    ours = tracker.log_combination(parent, "pipeline", COMBINATION["params"],
+                                   COMBINATION["metrics"], COMBINATION["tags"],
+                                   COMBINATION["texts"], files, "FINISHED")
+    client = tracker.client
+    theirs = logged_through_mlflow(client, tracker.experiment_id, parent, files)
+    mine, reference = client.get_run(ours), client.get_run(theirs)
+    for field in ("status", "run_name", "lifecycle_stage", "user_id", "experiment_id"):
+        assert getattr(mine.info, field) == getattr(reference.info, field), field
+    assert mine.info.artifact_uri == reference.info.artifact_uri.replace(theirs, ours)
+    assert mine.info.start_time <= mine.info.end_time
+    assert mine.data.params == reference.data.params
+    assert len(mine.data.params["long"]) == 6000  # cut to MLflow's limit
+    assert mine.data.tags == reference.data.tags
+    # By repr, where NaN equals NaN.
+    assert {k: repr(v) for k, v in mine.data.metrics.items()} == {
+        k: repr(v) for k, v in reference.data.metrics.items()}
+    assert math.isnan(mine.data.metrics["ari"])
+    assert mine.data.metrics["ratio"] > 1e300  # infinity as MLflow stores it
+    history = {run: [(m.step, m.value) for m in sorted(
+        client.get_metric_history(run, "cluster.curve"), key=lambda m: m.step)]
+        for run in (ours, theirs)}
+    assert history[ours] == history[theirs] == [(0, 3.0), (1, 2.0), (2, 2.5)]
+
+    def artifacts(run_id, path=None):
+        found = {}
+        for item in client.list_artifacts(run_id, path):
+            found.update(artifacts(run_id, item.path) if item.is_dir else {item.path: Path(
+                client.download_artifacts(run_id, item.path, str(workdir / run_id))
+            ).read_text()})
+        return found
+
+    assert artifacts(ours) == artifacts(theirs) == {
+        **COMBINATION["texts"], "cards/cards.json": '{"clusters": []}'}
+    # What resuming, results and reports ask of the store finds both alike.
+    assert tracker.finished_hashes() == {"abc123"}
+    found = client.search_runs([tracker.experiment_id], "tags.`clustergrid.hash` = 'abc123' "
+                               "and metrics.silhouette > 0.2 and params.encoder = 'pixels'")
+    assert sorted(r.info.run_id for r in found) == sorted([ours, theirs])
+
+
+def test_a_run_that_fails_to_be_written_leaves_nothing_behind(workdir):
+    """The transaction fails at its last table (as a full disk would): no run at all, not a
+    run without its metrics, and nothing for resuming to skip."""
+    import sqlalchemy
+
+    tracker = Tracker(str(workdir / "store"), "failing")
+    parent = tracker.start_invocation({}, {})
+    engine = tracker.client._tracking_client.store.engine
+
+    def full_disk(connection, cursor, statement, *args):
+        if statement.startswith("INSERT INTO latest_metrics"):
+            raise OSError("disk full")
+
+    sqlalchemy.event.listen(engine, "before_cursor_execute", full_disk)
+    try:
+        with pytest.raises(OSError, match="disk full"):
+            tracker.log_combination(parent, "pipeline", COMBINATION["params"],
+                                    COMBINATION["metrics"], COMBINATION["tags"], {}, {},
+                                    "FINISHED")
+    finally:
+        sqlalchemy.event.remove(engine, "before_cursor_execute", full_disk)
+    assert tracker.combination_runs() == []
+    with sqlite3.connect(workdir / "store" / "mlflow.db") as db:
+        assert db.execute("select count(*) from runs").fetchone() == (1,)  # the parent
+        for table in ("tags", "params", "metrics", "latest_metrics"):
+            assert db.execute(f"select count(*) from {table} where run_uuid != ?",
+                              (parent,)).fetchone() == (0,), table

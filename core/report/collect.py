@@ -21,7 +21,7 @@ import pandas as pd
 from clustergrid.results import by_status, load_results
 from clustergrid.runner import INVOCATION_SUMMARY
 from clustergrid.stages import MAP, THUMBNAILS, UNUSUAL
-from clustergrid.tracking import Tracker
+from clustergrid.tracking import Tracker, run_files
 
 
 @dataclass
@@ -86,12 +86,10 @@ def collect(tracking_uri: str | None, experiment: str) -> ReportData:
     invocations = tracker.invocation_runs()
     data = ReportData(experiment, frame, [])
     with tempfile.TemporaryDirectory() as tmp:
-        for number, run in enumerate(invocations):
-            run_id = run.info.run_id
-            names = {a.path for a in client.list_artifacts(run_id)}
-            if INVOCATION_SUMMARY in names:
-                path = client.download_artifacts(run_id, INVOCATION_SUMMARY, f"{tmp}/{number}")
-                data.invocations.append(json.loads(Path(path).read_text()))
+        for run in invocations:
+            summary = run_files(client, run, tmp) / INVOCATION_SUMMARY
+            if summary.is_file():
+                data.invocations.append(json.loads(summary.read_text()))
         files = tracker.step_files(_wanted_steps(frame), f"{tmp}/steps", invocations)
         for (stage, key), path in files.items():
             if stage == "data":
@@ -101,9 +99,9 @@ def collect(tracking_uri: str | None, experiment: str) -> ReportData:
                 data.maps[key] = np.load(path, allow_pickle=False)
         finished, _ = by_status(frame)
         if not finished.empty:
+            runs = {run.info.run_id: run for run in tracker.combination_runs()}
             for run_id in finished["run_id"]:
-                folder = Path(client.download_artifacts(run_id, "", f"{tmp}/{run_id}"))
-                data.files[run_id] = _combination_files(folder)
+                data.files[run_id] = _combination_files(run_files(client, runs[run_id], tmp))
     return data
 
 

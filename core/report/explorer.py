@@ -6,8 +6,6 @@ plain JSON, so user text reaches the page only as data (set as text, never as ma
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 from typing import Any
 
@@ -15,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from clustergrid.report.collect import ReportData
+from clustergrid.report.png import png_data_uri
 
 #: thumbnails per row of a dataset's sprite
 SPRITE_COLUMNS = 50
@@ -88,8 +87,6 @@ def _class_names(key: str, thumbs: dict[str, np.ndarray], data: ReportData) -> l
 
 def _sprite(images: np.ndarray) -> str:
     """All thumbnails in one PNG, ``SPRITE_COLUMNS`` per row, as a data URI."""
-    from PIL import Image
-
     if not len(images):
         return ""
     n, size = len(images), images.shape[1]
@@ -98,9 +95,7 @@ def _sprite(images: np.ndarray) -> str:
     for i, image in enumerate(images):
         r, c = divmod(i, SPRITE_COLUMNS)
         sheet[r * size:(r + 1) * size, c * size:(c + 1) * size] = image
-    out = io.BytesIO()
-    Image.fromarray(sheet).save(out, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+    return png_data_uri(sheet)
 
 
 def _scaled(points: np.ndarray) -> list[list[float]]:

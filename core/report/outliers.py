@@ -8,13 +8,12 @@ of the combination chosen in the explorer. Item ids are user text: escaped.
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 
 import numpy as np
 
 from clustergrid.report.collect import ReportData
+from clustergrid.report.png import png_data_uri
 
 esc = html.escape
 #: how many times larger than the stored thumbnails the gallery draws them
@@ -98,13 +97,9 @@ def _image(row: dict, thumbs: dict[str, np.ndarray] | None) -> np.ndarray | None
 
 def _strip(images: list[np.ndarray | None]) -> str:
     """The thumbnails side by side in one PNG (black where one is missing), a data URI."""
-    from PIL import Image
-
     size = next(len(i) for i in images if i is not None)
     strip = np.zeros((size, size * len(images), 3), dtype=np.uint8)
     for position, image in enumerate(images):
         if image is not None and image.shape[:2] == (size, size):
             strip[:, position * size:(position + 1) * size] = image
-    out = io.BytesIO()
-    Image.fromarray(strip).save(out, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+    return png_data_uri(strip)

@@ -15,6 +15,8 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 #: 2 reducers x 2 k x 2 seeds = 8 combinations, a few seconds of computing
 TINY = """\
@@ -101,19 +103,23 @@ class StoreState:
     metrics: dict[str, dict[str, float]]
     running: int
     failed: int
+    #: FINISHED combination runs missing any of their data: params, metrics, every
+    #: metric's history, a labels.csv with a row per item
+    incomplete: list[str]
 
 
-def read_store(database: Path) -> StoreState:
-    """What the store holds, read with sqlite3 alone."""
+def read_store(database: Path, items: int = 150) -> StoreState:
+    """What the store holds, read with sqlite3 alone (``items``: the dataset's size)."""
     with sqlite3.connect(database) as db:
         rows = db.execute(
-            "select r.run_uuid, r.status, t.value from runs r join tags t "
+            "select r.run_uuid, r.status, r.artifact_uri, t.value from runs r join tags t "
             "on t.run_uuid = r.run_uuid and t.key = 'clustergrid.hash'").fetchall()
         running = db.execute("select count(*) from runs where status = 'RUNNING'").fetchone()[0]
         metrics: dict[str, dict[str, float]] = {}
         finished: dict[str, int] = {}
         failed = 0
-        for run_id, status, key in rows:
+        incomplete = []
+        for run_id, status, artifacts, key in rows:
             if status == "FAILED":
                 failed += 1
             if status != "FINISHED":
@@ -122,7 +128,15 @@ def read_store(database: Path) -> StoreState:
             values = db.execute("select key, value from latest_metrics where run_uuid = ? "
                                 "and key not like 'time.%'", (run_id,)).fetchall()
             metrics[key] = dict(values)
-    return StoreState(finished, metrics, running, failed)
+            params = db.execute("select count(*) from params where run_uuid = ?",
+                                (run_id,)).fetchone()[0]
+            histories = {name for (name,) in db.execute(
+                "select distinct key from metrics where run_uuid = ?", (run_id,))}
+            labels = Path(url2pathname(urlparse(artifacts).path)) / "labels.csv"
+            if not (params and values and histories >= set(metrics[key]) and labels.is_file()
+                    and len(labels.read_text().splitlines()) == 1 + items):
+                incomplete.append(run_id)
+    return StoreState(finished, metrics, running, failed, incomplete)
 
 
 def damaged_entries(cache: Path) -> list[Path]:

@@ -1,6 +1,7 @@
-"""kill -9 at chosen and random moments, store creation included: the next run always
-opens the store, logs every combination exactly once, leaves nothing RUNNING and no
-scratch folder, and ends with the values of an uninterrupted run."""
+"""kill -9 at chosen and random moments, store creation included: every FINISHED run the
+store holds then has all its data; the next run always opens the store, logs every
+combination exactly once, leaves nothing RUNNING and no scratch folder, and ends with the
+values of an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def assert_recovered(folder, reference):
     state = harness.read_store(folder / "clustergrid-runs" / "mlflow.db")
     assert set(state.finished.values()) == {1}  # nothing doubled
     assert state.metrics == reference  # nothing lost or changed
+    assert state.incomplete == []
     assert state.running == 0
     assert harness.scratch_left(folder / "cache") == []
     assert harness.damaged_entries(folder / "cache") == []
@@ -65,6 +67,9 @@ def test_a_kill_at_a_random_moment_loses_and_doubles_nothing(tmp_path, reference
     experiment = harness.write_tiny(tmp_path, workers=workers)
     # Any moment from the start (store creation) to the end of the run.
     harness.kill_after(harness.start(experiment, cwd=tmp_path), random.uniform(0, 15))
+    database = tmp_path / "clustergrid-runs" / "mlflow.db"
+    if database.is_file():  # whatever the kill interrupted, what is FINISHED is whole
+        assert harness.read_store(database).incomplete == []
     assert_recovered(tmp_path, reference(workers))
 
 
