@@ -123,20 +123,34 @@ def describe_images(images: np.ndarray, index: np.ndarray, batch_size: int = 256
     return out
 
 
-def mann_whitney(inside: np.ndarray, outside: np.ndarray) -> tuple[float, float]:
-    """``(delta, p)``: Cliff's delta of ``inside`` against ``outside`` (``2 U / (n1 n2)
-    - 1``, U of ``inside``) and the two-sided Mann-Whitney p-value, NaN values dropped;
-    both NaN when either side is empty."""
+def mann_whitney(inside: np.ndarray, outside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(delta, p)`` per column of ``inside`` (``(n1, d)``) against ``outside``
+    (``(n2, d)``): Cliff's delta (``2 U / (n1 n2) - 1``, U of ``inside``) and the
+    two-sided Mann-Whitney p-value, each column's NaN values dropped; both NaN for a
+    column where either side is empty."""
     from scipy.stats import mannwhitneyu
 
     inside = np.asarray(inside, dtype=np.float64)
     outside = np.asarray(outside, dtype=np.float64)
-    inside, outside = inside[np.isfinite(inside)], outside[np.isfinite(outside)]
-    if not len(inside) or not len(outside):
-        return math.nan, math.nan
-    result = mannwhitneyu(inside, outside, alternative="two-sided")
-    return (float(2.0 * result.statistic / (len(inside) * len(outside)) - 1.0),
-            float(result.pvalue))
+    d = inside.shape[1]
+    # One vectorised test of all the columns costs what one column does (scipy's checks
+    # dominate: 2 ms a call, 80 calls a card). It gives each column's own answer only
+    # with no NaN to drop, and with both sides above 8, where scipy's choice of the
+    # asymptotic method does not depend on ties, which it checks over all the columns.
+    if min(len(inside), len(outside)) > 8 and np.isfinite(inside).all() \
+            and np.isfinite(outside).all():
+        result = mannwhitneyu(inside, outside, alternative="two-sided", axis=0)
+        delta = 2.0 * np.asarray(result.statistic) / (len(inside) * len(outside)) - 1.0
+        return delta.astype(np.float64), np.asarray(result.pvalue, dtype=np.float64)
+    delta, p = np.full(d, math.nan), np.full(d, math.nan)
+    for column in range(d):
+        a, b = inside[:, column], outside[:, column]
+        a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+        if len(a) and len(b):
+            result = mannwhitneyu(a, b, alternative="two-sided")
+            delta[column] = 2.0 * result.statistic / (len(a) * len(b)) - 1.0
+            p[column] = result.pvalue
+    return delta, p
 
 
 def holm(pvalues: np.ndarray) -> np.ndarray:
@@ -190,12 +204,13 @@ def cluster_cards(descriptors: np.ndarray, names: list[str], labels: np.ndarray,
     for cluster in np.unique(labels):
         members = labels == cluster
         inside = sample == cluster
+        deltas, ps = mann_whitney(descriptors[inside], descriptors[~inside])
         rows = []
         for column, name in enumerate(names):
             values = descriptors[:, column]
-            delta, p = mann_whitney(values[inside], values[~inside])
             rows.append({"name": name, "median": _median(values[inside]),
-                         "median_rest": _median(values[~inside]), "delta": delta, "p": p})
+                         "median_rest": _median(values[~inside]),
+                         "delta": float(deltas[column]), "p": float(ps[column])})
         for row, corrected in zip(rows, holm(np.array([r["p"] for r in rows])), strict=True):
             row["p_holm"] = float(corrected)
             row["apart"] = bool(np.isfinite(row["delta"]) and abs(row["delta"]) >= effect_threshold
