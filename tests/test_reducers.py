@@ -198,6 +198,25 @@ def test_tsne_perplexity_up_to_n_minus_one_is_honoured(X, caplog):
     assert "too high" not in caplog.text
 
 
+def test_tsne_exact_neighbours_up_to_40000_points_for_blas_metrics(X, monkeypatch):
+    from openTSNE import affinity
+
+    methods = []
+
+    class Recording(affinity.PerplexityBasedNN):
+        def __init__(self, *args, **kwargs):
+            methods.append(kwargs["method"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(affinity, "PerplexityBasedNN", Recording)
+    TSNE(max_iter=250, n_jobs=1, random_state=0).fit_transform(X)
+    assert methods == ["exact"]
+    assert TSNE(metric="cosine")._neighbour_search(40_000) == "exact"
+    # openTSNE's choice: Annoy above, and for metrics that are no matrix product
+    assert TSNE()._neighbour_search(40_001) == "auto"
+    assert TSNE(metric="manhattan")._neighbour_search(5_000) == "auto"
+
+
 def test_tsne_threads(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert TSNE()._threads() == 3  # the runner's share for this worker

@@ -22,6 +22,14 @@ nearest neighbours in the embedding are mostly from its own generating blob. The
 divergence each library reports is shown too (each computed with its own approximation),
 and the CPU seconds of the process (all threads), which a loaded machine inflates less
 than wall-clock seconds.
+
+Both libraries run on one OpenMP runtime (their wheels bundle the same libgomp, loaded
+once), whose idle threads by default spin for some milliseconds after each parallel
+loop: through openTSNE's single-threaded FFT step and scikit-learn's serial tree
+building they take cores the timed code needs when the machine is busy with other work.
+The header names ``OMP_WAIT_POLICY`` as set in the environment (``passive`` stops the
+spinning; it must be set before Python starts), and each line the load average after
+that run.
 """
 
 from __future__ import annotations
@@ -103,7 +111,8 @@ def main(argv: list[str] | None = None) -> None:
                "sklearn TSNE (Barnes-Hut)": _sklearn(args.threads)}
     print(f"# t-SNE benchmark: make_blobs, {args.dims}-d, {N_CENTERS} centres, float32; "
           f"perplexity {PERPLEXITY:g}, pca init, {MAX_ITER} iterations, "
-          f"{args.threads} threads", file=sys.stderr)
+          f"{args.threads} threads, OMP_WAIT_POLICY "
+          f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}", file=sys.stderr)
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"python {platform.python_version()}, load average "
           f"{', '.join(f'{x:.1f}' for x in os.getloadavg())}", file=sys.stderr)
@@ -130,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"n={n:>7,d} {label:28s} {seconds[label]:8.1f} s ({cpu:.1f} s CPU)  "
                   "trustworthiness "
                   f"{scores['trustworthiness']:.4f}  kNN agreement "
-                  f"{scores['knn_agreement']:.4f}  KL {kl:.3f}", file=sys.stderr, flush=True)
+                  f"{scores['knn_agreement']:.4f}  KL {kl:.3f}  (load average "
+                  f"{os.getloadavg()[0]:.1f})", file=sys.stderr, flush=True)
         if len(seconds) == 2:
             ours, theirs = seconds.values()
             rows.append((n, "ratio (sklearn s / openTSNE s)", theirs / ours, None, None,
