@@ -13,7 +13,7 @@ step (Linux ``VmHWM``, reset after the warm-up; ``ru_maxrss`` elsewhere), which 
 native allocations by numba, Cython and BLAS that ``tracemalloc`` would miss, and how
 far above the resident memory before the step (libraries and data) that peak went.
 Steps whose cost grows as n^2 (spectral, agglomerative, exact silhouette; not t-SNE,
-which openTSNE computes from approximate neighbours and an FFT-interpolated gradient) are
+which openTSNE computes from nearest neighbours and an FFT-interpolated gradient) are
 skipped above ``--quadratic-limit`` points; a step over ``--timeout`` seconds or
 ``--max-memory-gb`` is stopped and reported as such.
 """
