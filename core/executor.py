@@ -159,6 +159,10 @@ def _start_worker(extra_modules: tuple[str, ...], workers: int) -> None:
     user_set = any(variable in os.environ for variable in BLAS_VARIABLES)
     for variable in ("OMP_NUM_THREADS", *BLAS_VARIABLES):
         os.environ.setdefault(variable, str(threads))
+    # OpenMP's idle threads otherwise spin for milliseconds after each parallel loop, on
+    # cores the other workers need (openTSNE's single-threaded FFT step: a third of its
+    # time on a busy 2-core machine). Read when OpenMP loads, after this.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if not user_set:
         # numpy's BLAS was loaded with this module, before the variables were set, and
         # reads them only then: limit its pool directly (libraries loaded later read them).

@@ -27,3 +27,20 @@ def test_a_worker_limits_the_blas_numpy_loaded_before_its_settings(monkeypatch):
                              initargs=((), workers)) as pool:
         threads = pool.submit(_blas_threads).result(timeout=300)
     assert threads and set(threads) == {1}
+
+
+def _environment(name: str) -> str | None:
+    return os.environ.get(name)
+
+
+@pytest.mark.parametrize("user", [None, "ACTIVE"])
+def test_a_worker_lets_idle_openmp_threads_sleep_unless_told_otherwise(monkeypatch, user):
+    if user is None:
+        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    else:
+        monkeypatch.setenv("OMP_WAIT_POLICY", user)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker,
+                             initargs=((), 2)) as pool:
+        policy = pool.submit(_environment, "OMP_WAIT_POLICY").result(timeout=300)
+    assert policy == (user or "PASSIVE")
