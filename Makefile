@@ -28,9 +28,11 @@ demo: $(INSTALLED)
 	$(BIN)/clustergrid run experiments/quickstart.yaml
 	$(BIN)/clustergrid results quickstart
 
+# The test files run side by side on the cores (at most 4: each may train a network or
+# start MLflow), a file's tests in one process so its shared fixtures are built once.
 test: $(INSTALLED) browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 
 bench: $(INSTALLED)
 	$(BIN)/python tests/benchmarks/bench_runner.py
