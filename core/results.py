@@ -20,9 +20,14 @@ def load_results(tracking_uri: str | None, experiment: str,
     """One row per combination: its params, metrics and status, the latest run winning
     when a combination was run more than once (``--no-resume``, or logged again under a
     new hash)."""
-    tracker = Tracker(tracking_uri, experiment, create=False)
+    return results_frame(Tracker(tracking_uri, experiment, create=False).combination_runs(),
+                         include_failed)
+
+
+def results_frame(runs: list, include_failed: bool = False) -> pd.DataFrame:
+    """``load_results`` of combination runs already read (``Tracker.combination_runs``)."""
     rows = []
-    for run in tracker.combination_runs():
+    for run in runs:
         status = run.info.status
         if status != "FINISHED" and not (include_failed and status == "FAILED"):
             continue

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from clustergrid.results import by_status, load_results
+from clustergrid.results import by_status, results_frame
 from clustergrid.runner import INVOCATION_SUMMARY
 from clustergrid.stages import MAP, THUMBNAILS, UNUSUAL
 from clustergrid.tracking import Tracker, run_files
@@ -80,8 +80,9 @@ class ReportData:
 
 def collect(tracking_uri: str | None, experiment: str) -> ReportData:
     """Read what the report of ``experiment`` needs from its tracking store."""
-    frame = load_results(tracking_uri, experiment, include_failed=True)
     tracker = Tracker(tracking_uri, experiment, create=False)
+    runs = {run.info.run_id: run for run in tracker.combination_runs()}
+    frame = results_frame(list(runs.values()), include_failed=True)
     client = tracker.client
     invocations = tracker.invocation_runs()
     data = ReportData(experiment, frame, [])
@@ -99,7 +100,6 @@ def collect(tracking_uri: str | None, experiment: str) -> ReportData:
                 data.maps[key] = np.load(path, allow_pickle=False)
         finished, _ = by_status(frame)
         if not finished.empty:
-            runs = {run.info.run_id: run for run in tracker.combination_runs()}
             for run_id in finished["run_id"]:
                 data.files[run_id] = _combination_files(run_files(client, runs[run_id], tmp))
     return data
