@@ -279,17 +279,23 @@ class Tracker:
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         run_id = run.info.run_id
         self.log(run_id, params=params, metrics=metrics)
-        local = _local_folder(run.info.artifact_uri)
-        if local is not None:
-            _write_artifacts(local, texts, files)
-        else:
-            for artifact_file, text in texts.items():
-                self.client.log_text(run_id, text, artifact_file)
-            for artifact_file, path in files.items():
-                folder = str(Path(artifact_file).parent)
-                self.client.log_artifact(run_id, str(path), None if folder == "." else folder)
+        self._store_artifacts(run_id, _local_folder(run.info.artifact_uri), texts, files)
         self.client.set_terminated(run_id, status=status)
         return run_id
+
+    def _store_artifacts(self, run_id: str, local: Path | None, texts: dict[str, str],
+                         files: dict[str, Path]) -> None:
+        """``texts`` and ``files`` as artifacts of the run, keyed by their path in it:
+        straight into ``local``, its artifact folder on this machine, when known, else
+        through MLflow's client."""
+        if local is not None:
+            _write_artifacts(local, texts, files)
+            return
+        for artifact_file, text in texts.items():
+            self.client.log_text(run_id, text, artifact_file)
+        for artifact_file, path in files.items():
+            folder = str(Path(artifact_file).parent)
+            self.client.log_artifact(run_id, str(path), None if folder == "." else folder)
 
     def _writes_runs(self) -> bool:
         """Whether combinations are written in one transaction (``_write_run``): on a
@@ -387,24 +393,13 @@ class Tracker:
         """``path`` as an artifact of the run, in ``folder``: copied straight into the
         run's artifact folder when it is local and known (an invocation this tracker
         started)."""
-        local = self._artifact_folders.get(run_id)
-        if local is None:
-            self.client.log_artifact(run_id, str(path), folder)
-        else:
-            _write_artifacts(local, {}, {f"{folder}/{path.name}" if folder else path.name: path})
-
-    def _log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        local = self._artifact_folders.get(run_id)
-        if local is None:
-            self.client.log_text(run_id, text, artifact_file)
-        else:
-            _write_artifacts(local, {artifact_file: text}, {})
+        self._store_artifacts(run_id, self._artifact_folders.get(run_id), {},
+                              {f"{folder}/{path.name}" if folder else path.name: path})
 
     def end_invocation(self, run_id: str, status: str, tags: dict[str, str],
                        texts: dict[str, str] | None = None) -> None:
         self.log(run_id, tags=tags)
-        for artifact_file, text in (texts or {}).items():
-            self._log_text(run_id, text, artifact_file)
+        self._store_artifacts(run_id, self._artifact_folders.get(run_id), texts or {}, {})
         self.client.set_terminated(run_id, status=status)
         self._artifact_folders.pop(run_id, None)
 
