@@ -351,3 +351,15 @@ clusterers:
     assert len({hash(d) for d in datasets}) == 3 and config_hash(datasets)
     with pytest.raises(SpecError, match="channels"):
         parse_experiment(text.replace("channels: gray", "channels: cmyk"), registry)
+
+
+def test_a_missing_path_is_named_with_the_folder_it_was_read_from(workdir):
+    from clustergrid.plugins.datasets.files import resolve_files
+
+    with pytest.raises(ValueError, match=r"^data/none: no such file or folder \(from "):
+        resolve_files("data/none", (".png",))
+    (workdir / "empty").mkdir()
+    with pytest.raises(ValueError, match=r"^empty: no files ending with \.png found"):
+        resolve_files("empty", (".png",))
+    with pytest.raises(ValueError, match=r"^data/\*\.png: no files ending with \.png found"):
+        resolve_files("data/*.png", (".png",))  # a pattern that matches nothing

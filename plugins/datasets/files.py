@@ -111,6 +111,9 @@ def resolve_files(path: str, suffixes: tuple[str, ...]) -> list[Path]:
         candidates = [Path(p) for p in glob.glob(str(root), recursive=True)]
         candidates = [p for p in candidates if p.is_file()]
     files = sorted(p for p in candidates if p.name.lower().endswith(suffixes))
+    if not files and not root.exists() and not glob.has_magic(str(root)):
+        # A relative path is read from the current folder, not the experiment file's.
+        raise ValueError(f"{path}: no such file or folder (from {Path.cwd()})")
     if not files:
         raise ValueError(f"{path}: no files ending with {', '.join(suffixes)} found")
     return files
