@@ -16,12 +16,13 @@ p-value is below ``ALPHA``.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
 
 #: part of the describe and cards steps' keys: a new definition computes them again
-VERSION = "1"
+VERSION = "2"
 #: items described at most (a fixed random sample beyond): a card's medians and tests need
 #: thousands of items, not every one of a large survey, and describing costs ~ms an image
 MAX_DESCRIBED = 5000
@@ -32,16 +33,25 @@ EFFECT_THRESHOLD = 0.33
 ALPHA = 0.01
 #: most and least typical members listed per cluster
 TYPICAL = 5
-#: descriptors a clustering should not merely follow
-NUISANCES = ("brightness", "size", "orientation")
-#: NMI with a nuisance above which a clustering is said to follow it
-NUISANCE_THRESHOLD = 0.5
+#: descriptors a clustering should not merely follow, unless the experiment says which
+#: are physics for its science (``verdict: {nuisances: [...]}``; a size can be either)
+NUISANCES = ("brightness", "size", "orientation", "offset", "background")
+#: images narrower than this (rows of a table stored as 1 x d images) have no nuisances
+MIN_IMAGE_SIDE = 3
+#: adjusted mutual information with a nuisance from which a clustering can be said to
+#: follow it: a tenth of what a perfect match explains, beyond chance
+NUISANCE_EFFECT = 0.1
+#: shuffles of the clusters in the permutation test of each nuisance: enough for a
+#: Holm-corrected p below ALPHA over five nuisances (the smallest p is 1/1000)
+PERMUTATIONS = 999
+#: items at most in the permutation test (a fixed random sample beyond)
+PERMUTATION_ITEMS = 2000
 #: quantile bins of a nuisance at most (as many as there are clusters, at least 2)
 MAX_BINS = 10
 
 #: the descriptors of every image, in output order; colours follow when there are bands
 DESCRIPTORS = ("brightness", "size", "concentration", "asymmetry", "ellipticity", "gini",
-               "m20", "orientation")
+               "m20", "orientation", "offset", "background")
 
 #: descriptor -> (what a cluster is when it is higher, when it is lower)
 WORDS = {
@@ -54,7 +64,17 @@ WORDS = {
     "m20": ("brightest light more spread (higher M20)", "brightest light more central "
             "(lower M20)"),
     "orientation": ("at larger position angles", "at smaller position angles"),
+    "offset": ("farther from the image centre", "nearer the image centre"),
+    "background": ("on a higher background", "on a lower background"),
 }
+
+
+def is_descriptor(name: str) -> bool:
+    """Whether ``name`` is one of ``describe_image``'s values for some number of bands."""
+    if name in DESCRIPTORS:
+        return True
+    bands = re.fullmatch(r"colour_c(\d+)_c(\d+)", name)
+    return bands is not None and int(bands[2]) == int(bands[1]) + 1
 
 
 def descriptor_names(n_channels: int) -> list[str]:
@@ -75,6 +95,9 @@ def describe_image(image: np.ndarray) -> np.ndarray:
     - ``ellipticity``: ``1 - width / length``;
     - ``orientation``: position angle of the major axis in degrees, in [0, 180),
       counter-clockwise from ``+x`` (0 for a round source);
+    - ``offset``: distance of the light's centroid from the image centre (px);
+    - ``background``: the median of the outermost ring of pixels of the summed bands,
+      before cleaning: the sky level or pedestal the source sits on;
     - ``colour_cK_cK+1``: ``-2.5 log10(F_K / F_K+1)`` of the positive fluxes of adjacent
       bands (higher is redder when bands run from blue to red); NaN when either is 0.
 
@@ -95,6 +118,8 @@ def describe_image(image: np.ndarray) -> np.ndarray:
         morphology.gini(cleaned),
         morphology.m20(cleaned),
         math.degrees(angle) % 180.0 if np.isfinite(angle) else math.nan,
+        moments["distance"],
+        float(np.median(_border(image.sum(axis=0)))),
     ]
     if len(image) > 1:
         flux = np.clip(image, 0.0, None).sum(axis=(1, 2))
@@ -102,6 +127,13 @@ def describe_image(image: np.ndarray) -> np.ndarray:
             colours = -2.5 * np.log10(flux[:-1] / flux[1:])
         values.extend(np.where((flux[:-1] > 0) & (flux[1:] > 0), colours, np.nan).tolist())
     return np.asarray(values, dtype=np.float64)
+
+
+def _border(image: np.ndarray) -> np.ndarray:
+    """The outermost ring of pixels of a 2-D image."""
+    if min(image.shape) <= 2:
+        return image.ravel()
+    return np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
 
 
 def sample_index(n: int, limit: int = MAX_DESCRIBED, seed: int = 0) -> np.ndarray:
@@ -269,44 +301,118 @@ def quantile_bins(values: np.ndarray, bins: int) -> np.ndarray:
 
 
 def nuisance_check(labels: np.ndarray, descriptors: np.ndarray, names: list[str],
-                   truth: np.ndarray | None = None,
-                   threshold: float = NUISANCE_THRESHOLD) -> dict[str, Any]:
-    """How much of a clustering each nuisance descriptor explains: the normalized mutual
-    information (arithmetic mean) between the clusters and the descriptor binned into as
-    many quantiles as there are clusters (2 to ``MAX_BINS``), over the clustered items
-    (noise left out). With ``truth``, ``labels`` is the NMI between clusters and classes.
-    ``flag`` is 1 when the largest nuisance NMI is above ``threshold`` and, when classes
-    are known, above theirs too; ``follows`` names that nuisance (empty when not flagged).
-    All NMIs are NaN with fewer than two clusters."""
+                   truth: np.ndarray | None = None, nuisances: tuple[str, ...] = NUISANCES,
+                   permutations: int = PERMUTATIONS, seed: int = 0) -> dict[str, Any]:
+    """How much each descriptor explains a clustering, judged against chance and against
+    the descriptors that are physics, over the clustered items (noise left out).
+
+    For every descriptor: the mutual information between the clusters and the descriptor
+    binned into as many quantiles as there are clusters (2 to ``MAX_BINS``), as the
+    adjusted mutual information (``sklearn.metrics.adjusted_mutual_info_score``: 0 is
+    what a random partition of the same sizes scores, 1 a perfect match), and its
+    for each nuisance, its p-value under a permutation null (``permutations`` shuffles
+    of the clusters), Holm-corrected over the nuisances. The clustering *follows* the nuisance of
+    ``nuisances`` (names of ``names``) that explains it best when that one is
+    significant at ``ALPHA``, explains at least ``NUISANCE_EFFECT`` of it, and explains
+    it at least as well as every other descriptor (the physics). Labels never decide it:
+    with ``truth``, ``labels`` is the NMI between clusters and classes, for the cards.
+
+    Returns each nuisance's AMI under its name and its corrected p under ``<name>_p``;
+    ``physics`` (the best AMI of the other descriptors) and ``physics_name``; ``flag``
+    (1.0 when it follows a nuisance) and ``follows`` (that nuisance, or ""). NaN with
+    fewer than two clusters."""
+    from sklearn.metrics import adjusted_mutual_info_score as ami
     from sklearn.metrics import normalized_mutual_info_score as nmi
 
     labels = np.asarray(labels)
+    descriptors = np.asarray(descriptors, dtype=np.float64)
     clustered = labels != -1
     k = len(np.unique(labels[clustered]))
-    out: dict[str, Any] = {}
-    for name in NUISANCES:
-        out[name] = math.nan
-        if name not in names or k < 2:
-            continue
-        values = np.asarray(descriptors, dtype=np.float64)[:, names.index(name)]
+    effect, p = np.full(len(names), math.nan), np.full(len(names), math.nan)
+    # The permutation test runs on a fixed sample: its cost grows with the items.
+    sample = np.zeros(len(labels), dtype=bool)
+    sample[sample_index(len(labels), PERMUTATION_ITEMS, seed)] = True
+    tested: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for column in range(len(names)) if k >= 2 else ():
+        values = descriptors[:, column]
         keep = clustered & np.isfinite(values)
-        if keep.sum() < 2:
+        if len(np.unique(labels[keep])) < 2 or len(np.unique(values[keep])) < 2:
             continue
         bins = quantile_bins(values[keep], min(max(k, 2), MAX_BINS))
-        out[name] = float(nmi(labels[keep], bins))
+        effect[column] = ami(labels[keep], bins)
+        if names[column] in nuisances and len(np.unique(labels[keep & sample])) >= 2:
+            tested[column] = (labels[keep & sample], bins[sample[keep]])
+    by_labels: dict[bytes, list[int]] = {}
+    for column, (tested_labels, _) in tested.items():
+        by_labels.setdefault(tested_labels.tobytes(), []).append(column)
+    for columns in by_labels.values():
+        # Shuffles shared by the descriptors defined on the same items; a nuisance that
+        # cannot reach ALPHA once corrected stops early.
+        values = permutation_p(tested[columns[0]][0], [tested[c][1] for c in columns],
+                               permutations, seed, stop_above=ALPHA)
+        p[columns] = values
+    p = holm(p)
+    out: dict[str, Any] = {}
+    for name in nuisances:
+        column = names.index(name) if name in names else None
+        out[name] = float(effect[column]) if column is not None else math.nan
+        out[f"{name}_p"] = float(p[column]) if column is not None else math.nan
+    physics = [c for c, name in enumerate(names) if name not in nuisances
+               and np.isfinite(effect[c])]
+    best_physics = max(physics, key=lambda c: effect[c], default=None)
+    out["physics"] = float(effect[best_physics]) if best_physics is not None else math.nan
+    out["physics_name"] = names[best_physics] if best_physics is not None else ""
+    candidates = {name: out[name] for name in nuisances if np.isfinite(out[name])}
+    top = max(candidates, key=candidates.get) if candidates else ""
+    follows = bool(top) and out[f"{top}_p"] < ALPHA and out[top] >= NUISANCE_EFFECT and \
+        not out["physics"] > out[top]
+    out["flag"] = float(follows)
+    out["follows"] = top if follows else ""
     if truth is not None:
         truth = np.asarray(truth)
         keep = clustered & (truth >= 0)
         out["labels"] = float(nmi(labels[keep], truth[keep])) if k >= 2 and keep.any() \
             else math.nan
-    scores = {name: out[name] for name in NUISANCES if np.isfinite(out[name])}
-    top = max(scores, key=scores.get) if scores else ""
-    label_nmi = out.get("labels", math.nan)
-    flagged = bool(top) and scores[top] > threshold and not (
-        np.isfinite(label_nmi) and label_nmi >= scores[top])
-    out["flag"] = float(flagged)
-    out["follows"] = top if flagged else ""
     return out
+
+
+def permutation_p(labels: np.ndarray, binned: list[np.ndarray], permutations: int,
+                  seed: int = 0, chunk: int = 200, stop_above: float = 1.0) -> list[float]:
+    """One-sided p-value of the mutual information between ``labels`` and each of
+    ``binned`` (codings of the same items) against ``permutations`` random shuffles of
+    ``labels``, shared by all of them: ``(1 + as high) / (1 + shuffles)``, the chance of
+    an association this strong when there is none. A coding whose p-value is already
+    above ``stop_above`` after a chunk of shuffles is not shuffled further: its p-value
+    is then the one of the shuffles done."""
+    codes = np.unique(labels, return_inverse=True)[1].reshape(-1)
+    binned = [np.asarray(bins, dtype=np.int64) for bins in binned]
+    observed = [mutual_information(codes[None], bins)[0] - 1e-12 for bins in binned]
+    higher, done = np.zeros(len(binned)), np.zeros(len(binned))
+    rng = np.random.default_rng(seed)
+    for start in range(0, permutations, chunk):
+        live = [i for i in range(len(binned)) if (1 + higher[i]) / (1 + done[i]) <= stop_above
+                or done[i] == 0]
+        if not live:
+            break
+        size = min(chunk, permutations - start)
+        shuffled = rng.permuted(np.broadcast_to(codes, (size, len(codes))), axis=1)
+        for i in live:
+            higher[i] += int((mutual_information(shuffled, binned[i]) >= observed[i]).sum())
+            done[i] += size
+    return [float((1 + h) / (1 + d)) for h, d in zip(higher, done, strict=True)]
+
+
+def mutual_information(codes: np.ndarray, bins: np.ndarray) -> np.ndarray:
+    """Mutual information (nats) between each row of ``codes`` (``(m, n)`` integer
+    codings) and ``bins`` (``(n,)``), from their contingency tables, all rows at once."""
+    rows, n = codes.shape
+    kc, kb = int(codes.max()) + 1, int(bins.max()) + 1
+    cells = (np.arange(rows)[:, None] * kc + codes) * kb + bins
+    joint = np.bincount(cells.ravel(), minlength=rows * kc * kb).reshape(rows, kc, kb) / n
+    outer = joint.sum(axis=2, keepdims=True) * joint.sum(axis=1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(joint > 0, joint * np.log(joint / outer), 0.0)
+    return terms.sum(axis=(1, 2))
 
 
 def nuisance_sentence(check: dict[str, Any]) -> str:
@@ -314,10 +420,13 @@ def nuisance_sentence(check: dict[str, Any]) -> str:
     if not check.get("flag"):
         return ""
     name = check["follows"]
-    line = f"These clusters mostly follow {name} (NMI {check[name]:.2f}"
+    line = f"These clusters mostly follow {name} (AMI {check[name]:.2f}"
+    if check.get("physics_name"):
+        line += f", against {check['physics']:.2f} for {check['physics_name']}, the best " \
+                "of the other descriptors"
     label_nmi = check.get("labels")
     if label_nmi is not None and np.isfinite(label_nmi):
-        line += f", against {label_nmi:.2f} with the classes"
+        line += f"; NMI {label_nmi:.2f} with the classes"
     return line + ")."
 
 

@@ -32,6 +32,8 @@ STAGE_METRICS: dict[str, str] = {
     "stability_ari_std": "descriptive",
     "stability_seeds": "descriptive",
     # The verdict's evidence (clustergrid.evidence, clustergrid.verdict).
+    "validity": "higher",
+    "validity_excess": "higher",
     "adjusted_silhouette": "higher",
     "honest_silhouette": "higher",
     "excess": "higher",
@@ -39,13 +41,9 @@ STAGE_METRICS: dict[str, str] = {
     "gap": "higher",
     "resampling_ari": "higher",
     "resampling_jaccard": "higher",
-    # The cards' nuisance check (clustergrid.cards.nuisance_check): NMI between the
-    # clusters and a nuisance, or the classes; a flag, not a score.
-    "nuisance.brightness": "descriptive",
-    "nuisance.size": "descriptive",
-    "nuisance.orientation": "descriptive",
-    "nuisance.labels": "descriptive",
-    "nuisance.flag": "descriptive",
+    # The cards' nuisance check (clustergrid.cards.nuisance_check): how much each
+    # nuisance explains the clusters, and whether they follow one; flags, not scores.
+    "nuisance.*": "descriptive",
 }
 
 _GLOB = frozenset("*?[")

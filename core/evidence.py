@@ -10,6 +10,13 @@
 - The **gap** of the gap statistic (Tibshirani, Walther & Hastie, 2001): how much
   tighter the clusters are than the same pipeline's on null data, as a log-ratio of
   within-cluster dispersions, noise counting around the mean of all points.
+- **Density-based validity** (DBCV; Moulavi, Jaskowiak, Campello, Zimek & Sander,
+  2014): each cluster's density separation from its nearest cluster against its own
+  density sparseness, over mutual-reachability distances, weighted by its share of all
+  points (noise included). It asks whether clusters are dense regions parted by sparse
+  ones, whatever their shape: rings, moons and chains score as well as round blobs, and
+  a cut through a dense region scores badly, where the silhouette and the gap reward
+  any compact partition.
 - **Clusterwise stability** under subsampling (Hennig, 2007): for each cluster of the
   full fit, the best Jaccard overlap with a cluster of a refit on a subsample, averaged
   over subsamples.
@@ -24,11 +31,16 @@ import numpy as np
 
 #: part of every evidence step's key: bump it when what these functions compute changes,
 #: so cached evidence is recomputed rather than read back stale
-VERSION = "3"
+VERSION = "4"
 #: the scores the evidence steps log with every combination (their diagnostics are
 #: prefixed by their stage); ``clustergrid results --recommend`` is their reading
-SCORES = ("honest_silhouette", "adjusted_silhouette", "excess", "coverage", "gap",
-          "resampling_ari", "resampling_jaccard")
+SCORES = ("validity", "validity_excess", "honest_silhouette", "adjusted_silhouette", "excess",
+          "coverage", "gap", "resampling_ari", "resampling_jaccard")
+
+
+#: the smallest difference of density-based validity read as real (it spans [-1, 1]): the
+#: floor of the null's spread in the validity's excess
+VALIDITY_RESOLUTION = 0.05
 
 
 def sample_index(n: int, size: int, seed: int) -> np.ndarray:
@@ -88,6 +100,60 @@ def log_dispersion(X: np.ndarray, labels: np.ndarray, max_points: int, seed: int
         members = labels == cluster
         residuals[members] = X[members] - X[members].mean(axis=0)
     return float(np.log(max(np.sum(residuals**2), 1e-300)))
+
+
+def density_validity(X: np.ndarray, labels: np.ndarray, max_points: int,
+                     seed: int = 0, per_cluster: bool = False):
+    """DBCV (Moulavi et al., 2014) on the sample ``honest_silhouette`` uses, in [-1, 1].
+
+    As the authors define it and ``hdbscan.validity.validity_index`` computes it, with
+    two differences that keep it defined where that one is not: the all-points core
+    distance ``(mean_j d_ij^-D)^(-1/D)`` is computed in log space, so it neither
+    overflows nor underflows in hundreds of dimensions (where the library returns NaN),
+    and a solution with fewer than two clusters of two or more points scores 0, what
+    claiming no structure is worth. Singleton clusters count as noise; noise counts in
+    the weights, so calling points noise never raises the score."""
+    from scipy.sparse.csgraph import minimum_spanning_tree
+    from scipy.spatial.distance import cdist
+    from scipy.special import logsumexp
+
+    index = sample_index(len(X), max_points, seed)
+    X, labels = np.asarray(X[index], dtype=np.float64), np.asarray(labels[index])
+    ids, counts = np.unique(labels[labels != -1], return_counts=True)
+    ids = ids[counts >= 2]
+    if len(ids) < 2:
+        return (0.0, np.zeros(0)) if per_cluster else 0.0
+    dimension = X.shape[1]
+    members = [np.flatnonzero(labels == cluster) for cluster in ids]
+    distances = cdist(X, X)
+    core = np.zeros(len(X))
+    internal, sparseness = [], []
+    for where in members:
+        within = distances[np.ix_(where, where)]
+        with np.errstate(divide="ignore"):
+            log_inverse = np.where(within > 0, -np.log(within), -np.inf) * dimension
+        # Coincident points add nothing to a density, as in the library.
+        log_mean = logsumexp(log_inverse, axis=1) - np.log(len(where) - 1)
+        core[where] = np.where(np.isfinite(log_mean), np.exp(-log_mean / dimension), 0.0)
+        reach = np.maximum(within, np.maximum.outer(core[where], core[where]))
+        # Zero-weight edges vanish from a sparse graph: nudge them to the smallest float.
+        tree = minimum_spanning_tree(np.maximum(reach, np.finfo(float).tiny)).tocoo()
+        degree = np.bincount(np.r_[tree.row, tree.col], minlength=len(where))
+        inner = degree > 1
+        edges = inner[tree.row] & inner[tree.col]
+        # With no internal edge (a cluster of two), the authors take the largest edge.
+        sparseness.append(float(tree.data[edges].max() if edges.any() else tree.data.max()))
+        internal.append(where[inner] if inner.any() else where)
+    validity = np.empty(len(ids))
+    for i, nodes in enumerate(internal):
+        separation = min(
+            float(np.maximum(distances[np.ix_(nodes, other)],
+                             np.maximum.outer(core[nodes], core[other])).min())
+            for j, other in enumerate(internal) if j != i)
+        validity[i] = (separation - sparseness[i]) / max(separation, sparseness[i], 1e-300)
+    score = float(sum(len(where) / len(X) * v for where, v in zip(members, validity,
+                                                                   strict=True)))
+    return (score, validity) if per_cluster else score
 
 
 def clusterwise_jaccard(full: np.ndarray, sub: np.ndarray) -> dict[int, float]:

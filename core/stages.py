@@ -419,15 +419,16 @@ def _null(step, cache: Cache, registry: Registry, folder: Path):
     reducer, clusterer = step.components
     mean, axes = cache.load(reference, "mean"), cache.load(reference, "axes")
     size = min(int(cache.load(reference, "n")), options["max_points"])
-    scores, dispersions, found = [], [], []
+    scores, dispersions, validities, found = [], [], [], []
     for draw in range(options["draws"]):
         data = evidence.draw_reference(mean, axes, size, seed=draw)
         labels, space = _fit_pipeline(reducer, clusterer, data, registry, draw)
         scores.append(evidence.honest_silhouette(space, labels, options["max_points"]))
         dispersions.append(evidence.log_dispersion(space, labels, options["max_points"]))
+        validities.append(evidence.density_validity(space, labels, options["max_points"]))
         found.append(float(len(np.unique(labels[labels != -1]))))
     return {"metrics": {"null_scores": scores, "null_log_dispersions": dispersions,
-                        "null_clusters": found}}
+                        "null_validities": validities, "null_clusters": found}}
 
 
 def _fit_pipeline(reducer: Component, clusterer: Component, X: np.ndarray,
@@ -483,8 +484,9 @@ def _resampling(step, cache: Cache, registry: Registry, folder: Path):
 
 
 def _calibration(step, cache: Cache, registry: Registry, folder: Path):
-    """The combination's noise-honest silhouette against its pipeline's null, and the
-    shape of its solution (coverage, largest cluster, the k-selection curve)."""
+    """The combination's density-based validity and noise-honest silhouette against its
+    pipeline's null, and the shape of its solution (coverage, largest cluster, the
+    k-selection curve)."""
     cluster, reduce, null = step.parents
     options = dict(step.options)
     labels = cache.load(cluster, "labels")
@@ -494,9 +496,19 @@ def _calibration(step, cache: Cache, registry: Registry, folder: Path):
     null_scores = np.asarray(null_metrics["null_scores"], dtype=float)
     null_dispersions = np.asarray(null_metrics["null_log_dispersions"], dtype=float)
     null_mean, spread = float(null_scores.mean()), float(np.std(null_scores, ddof=1))
+    validity, per_cluster = evidence.density_validity(X, labels, options["max_points"],
+                                                      per_cluster=True)
+    null_validities = np.asarray(null_metrics["null_validities"], dtype=float)
+    validity_mean = float(null_validities.mean())
+    validity_spread = float(np.std(null_validities, ddof=1))
     clustered = labels[labels != -1]
     sizes = np.bincount(clustered - clustered.min()) if len(clustered) else np.zeros(1)
     scores = {
+        "validity": validity,
+        # As the silhouette's excess below: a null on which the pipeline always finds
+        # nothing (validity 0 every time) must not turn a small validity into certainty.
+        "validity_excess": (validity - validity_mean)
+        / max(validity_spread, evidence.VALIDITY_RESOLUTION),
         "honest_silhouette": observed,
         # Chance-corrected like the ARI: the share of the way from what the pipeline
         # scores on structureless data to a perfect score.
@@ -512,6 +524,11 @@ def _calibration(step, cache: Cache, registry: Registry, folder: Path):
     }
     diagnostics = {
         "gap_sd": float(np.std(null_dispersions, ddof=1) * np.sqrt(1 + 1 / len(null_scores))),
+        # Clusters whose density separation from the others exceeds their own sparseness.
+        "separated_clusters": float(np.count_nonzero(per_cluster > 0)),
+        "validity_min": float(per_cluster.min()) if len(per_cluster) else float("nan"),
+        "null_validity": validity_mean,
+        "null_validity_std": validity_spread,
         "null_silhouette": null_mean,
         "null_silhouette_std": spread,
         "null_draws": float(len(null_scores)),
@@ -567,8 +584,13 @@ def _cards(step, cache: Cache, registry: Registry, folder: Path):
     found = cards.cluster_cards(
         descriptors, names, labels, index, X=cache.load(reduce, "X", mmap=True), truth=truth,
         class_names=cache.meta(data).get("class_names"), ids=cache.load(data, "ids"))
+    nuisances = tuple(dict(step.options).get("nuisances", cards.NUISANCES))
+    if min(cache.load(data, "images", mmap=True).shape[2:]) < cards.MIN_IMAGE_SIDE:
+        # Rows of a table or an embedding stored as 1 x d "images": no brightness, size
+        # or orientation to speak of.
+        nuisances = ()
     check = cards.nuisance_check(labels[index], descriptors, names,
-                                 truth[index] if truth is not None else None)
+                                 truth[index] if truth is not None else None, nuisances)
     (folder / ARTIFACTS).mkdir()
     (folder / ARTIFACTS / CARDS_JSON).write_text(json.dumps(cards.finite({
         "descriptors": names, "described": len(index), "test": "mann-whitney-u, holm",
@@ -578,7 +600,11 @@ def _cards(step, cache: Cache, registry: Registry, folder: Path):
         writer = csv.writer(handle)
         writer.writerow(cards.CSV_COLUMNS)
         writer.writerows(cards.csv_rows(found))
-    metrics = {f"nuisance.{key}": value for key, value in check.items() if key != "follows"}
+    metrics = {f"nuisance.{key}": value for key, value in check.items()
+               if key not in ("follows", "physics_name")}
+    # Which nuisance it follows, as numbers the verdict averages over seeds.
+    metrics.update({f"nuisance.follows.{name}": float(check["follows"] == name)
+                    for name in nuisances})
     return {"metrics": metrics, "artifacts": [CARDS_CSV, CARDS_JSON]}
 
 

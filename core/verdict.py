@@ -1,29 +1,40 @@
 """The label-free verdict: which pipelines to trust on each dataset, and whether any
 finds structure at all. This module is the one place the rule lives; ``clustergrid
-results --recommend`` and the report's Recommendation section both read it.
+results --recommend``, the results table, the report and the explorer all read it.
 
 The evidence is gathered by the plan's own steps (``clustergrid.evidence``): for every
-combination, its noise-honest silhouette against the same pipeline fitted on Gaussian
-null data of the embedding's covariance, its clusterwise stability under subsampling,
-and the shape of its solution. The rule, per dataset:
+combination, its density-based validity (DBCV) and noise-honest silhouette against the
+same pipeline fitted on Gaussian null data of the embedding's covariance, its
+clusterwise stability under subsampling, the agreement of its seeds, the shape of its
+solution, and how much its clusters follow each nuisance descriptor of the images
+(``clustergrid.cards.nuisance_check``). The rule, per dataset:
 
 1. A pipeline's numbers are means over its seeds.
-2. **Structure beyond the null.** The excess ``z = (s - mean_null) / sd_null`` over
-   ``D`` null draws is compared with Student's t on ``D - 1`` degrees of freedom
-   (``z / sqrt(1 + 1/D)`` is t-distributed when the data are as structureless as the
-   null), one-sided, Bonferroni-corrected over the dataset's pipelines at ``alpha``. A
-   pipeline shows structure when that test passes and no flag bars it (``BARRING``: a
-   degenerate solution, or clusters that dissolve under resampling).
-3. **Flags** mark what a scientist should distrust (``FLAGS``); those about the choice
-   of k warn without barring.
-4. **Ranking**: pipelines showing structure first, then those not barred, then the
-   larger gap (Tibshirani, Walther & Hastie, 2001): how much tighter the clusters are
-   than the same pipeline's on the null, as a log-ratio of within-cluster dispersions.
-   Scale-free, it puts pipelines on different encoders and reducers on one scale, and
-   unlike the silhouette it does not favour a few well-separated clusters over the
-   finer partition the data support. It is not the test of step 2: on a few hundred
-   points its null spread is so small that the null's own misfit (a covariance
-   estimated from the data) reads as significant, where the silhouette's does not.
+2. **Structure beyond the null.** The excess ``z = (v - mean_null) / sd_null`` of its
+   density-based validity over ``D`` null draws is compared with Student's t on ``D - 1``
+   degrees of freedom (``z / sqrt(1 + 1/D)`` is t-distributed when the data are as
+   structureless as the null), one-sided, Bonferroni-corrected over the dataset's
+   pipelines at ``alpha``. A pipeline shows structure when that test passes and no flag
+   bars it.
+3. **Flags** mark what a scientist should distrust (``FLAGS``). Those in ``BARRING`` (a
+   degenerate solution, clusters that dissolve under resampling, seeds that disagree)
+   bar a pipeline; ``follows_<nuisance>`` ranks it below every pipeline that follows
+   none; those about the choice of k warn.
+4. **Ranking**: pipelines not barred first, then those following no nuisance, then
+   those showing structure, then those whose every cluster is *density-separated*, the
+   finest of them first (the most such clusters), then the higher density-based
+   validity. Density-based validity (DBCV, Moulavi et al. 2014) asks whether clusters
+   are dense regions parted by sparse ones; a cluster is density-separated when its
+   per-cluster validity is positive: its density separation from the nearest other
+   cluster exceeds the sparsest link inside it. So rings, moons, chains, unequal sizes
+   and groups in background noise are judged on the terms round blobs are, and a cut
+   through a dense region (k-means on a ring) is not. Among partitions of separated
+   clusters the finest is preferred because DBCV alone prefers the coarsest level of a
+   hierarchy (two close groups merged score higher than apart when a third is far):
+   the finest level whose every cluster is separated is the leaves of the cluster tree
+   (Hartigan 1975), what the data support. The gap statistic this replaces rewarded the
+   most compact partition, and so k-means, whatever the data held
+   (``bench_verdict.py`` measures both on a battery of shapes).
 
 Labels never enter the rule; ``grade`` only shows, afterwards, how it did.
 """
@@ -36,27 +47,51 @@ from typing import Any
 
 import pandas as pd
 
-from clustergrid.results import component_labels
+from clustergrid.cards import DESCRIPTORS
+from clustergrid.results import component_labels, pipeline_names
 
 #: the score the verdict ranks by, a logged metric of every combination with evidence
-SCORE = "gap"
+SCORE = "validity"
+#: its excess over the null, which the test for structure reads
+EXCESS = "validity_excess"
 #: family-wise error rate of the test for structure beyond the null, per dataset
 ALPHA = 0.05
 #: Hennig (2007): clusters whose mean Jaccard under resampling is below 0.6 are not stable
 STABLE_JACCARD = 0.6
+#: mean ARI between the seeds of a stochastic pipeline below which they found different
+#: clusterings: halfway between chance (0) and the same partition (1)
+SEED_AGREEMENT = 0.5
+#: share of a pipeline's seeds that must follow a nuisance for it to be flagged
+FOLLOWING_SEEDS = 0.5
 #: flag -> what it says
 FLAGS = {
     "no_null": "no null reference could be computed: nothing to calibrate against",
     "single_cluster": "fewer than two clusters",
     "dominant_cluster": "one cluster holds over 90% of the items",
     "mostly_noise": "more than half of the items are noise",
+    "unstable": f"clusters dissolve under resampling (mean Jaccard < {STABLE_JACCARD})",
+    "seeds_disagree": f"its seeds find different clusterings (mean ARI between seeds < "
+                      f"{SEED_AGREEMENT})",
     "k_at_edge": "the chosen k is at an edge of k_range",
     "no_clear_k": "the k-selection curve has no clear optimum",
-    "unstable": f"clusters dissolve under resampling (mean Jaccard < {STABLE_JACCARD})",
+    **{f"follows_{name}": f"its clusters follow {name}, a nuisance, more than any other "
+       "descriptor of the images" for name in DESCRIPTORS},
 }
 #: flags that bar a claim of structure: a degenerate solution, or clusters that do not
-#: survive resampling; the others warn about how k was chosen
-BARRING = ("no_null", "single_cluster", "dominant_cluster", "mostly_noise", "unstable")
+#: survive resampling or a new seed; the others warn
+BARRING = ("no_null", "single_cluster", "dominant_cluster", "mostly_noise", "unstable",
+           "seeds_disagree")
+#: the prefix of the flags naming a nuisance
+FOLLOWS = "follows_"
+
+
+def flag_text(flag: str) -> str:
+    """What ``flag`` says, also for a nuisance declared by the experiment (a colour)."""
+    if flag in FLAGS:
+        return FLAGS[flag]
+    if flag.startswith(FOLLOWS):
+        return f"its clusters follow {flag.removeprefix(FOLLOWS)}, a nuisance"
+    return flag
 
 
 @dataclass
@@ -67,7 +102,9 @@ class Assessment:
     pipeline: str
     rank: int
     structure: bool
+    #: density-based validity (DBCV), mean over seeds
     score: float
+    #: its excess over the pipeline's null, in null standard deviations
     excess: float
     p_value: float
     #: mean clusterwise Jaccard under subsampling
@@ -78,6 +115,22 @@ class Assessment:
     seeds: int
     #: ARI between seeds, when there are several
     seed_stability: float = math.nan
+    #: the full pipeline name, dataset included, exactly as ``results`` prints it (its
+    #: ``pipeline`` column without the seed): the key that joins the verdict to any table
+    name: str = ""
+    #: one plain sentence on why the pipeline is where it is ("barred: seeds disagree")
+    reason: str = ""
+    #: the corrected level its p-value was tested against (``alpha`` / pipelines tested)
+    threshold: float = math.nan
+    #: the noise-honest silhouette's excess over the same null, shown beside the validity
+    silhouette_excess: float = math.nan
+    #: the nuisance its clusters follow ("" when none) and how much (adjusted MI)
+    follows: str = ""
+    follows_ami: float = math.nan
+    #: clusters whose density separation from the others exceeds their own sparseness,
+    #: and whether every cluster is (mean over seeds of the least separated one > 0)
+    separated: float = math.nan
+    all_separated: bool = False
 
     @property
     def barred(self) -> bool:
@@ -87,7 +140,7 @@ class Assessment:
     def record(self) -> dict[str, Any]:
         """As JSON-ready values: NaN (no evidence) becomes None."""
         return {key: None if isinstance(value, float) and math.isnan(value) else value
-                for key, value in asdict(self).items()}
+                for key, value in {**asdict(self), "barred": self.barred}.items()}
 
 
 @dataclass
@@ -107,6 +160,28 @@ class DatasetVerdict:
     def choice(self) -> Assessment:
         return self.ranking[0]
 
+    def headline(self) -> str:
+        """The verdict on this dataset in one sentence, the same in every view."""
+        choice = self.choice
+        if choice.structure and not choice.follows:
+            return f"Recommended: {choice.name}."
+        if choice.structure:
+            return (f"Recommended with care: {choice.name}. Its clusters follow "
+                    f"{choice.follows}, a nuisance, as do those of every pipeline that "
+                    "shows structure.")
+        followers = [a for a in self.ranking if a.structure and a.follows]
+        if followers:
+            return (f"No pipeline shows structure that does not follow a nuisance: the "
+                    f"best, {followers[0].name}, follows {followers[0].follows}.")
+        return ("No pipeline shows structure beyond its null reference: these clusters are "
+                "what any clustering finds in structureless data.")
+
+
+def assessments(verdicts: list[DatasetVerdict]) -> dict[str, Assessment]:
+    """Every pipeline's assessment by its full name (``Assessment.name``), for views that
+    order and mark rows of ``results`` by the verdict."""
+    return {a.name: a for verdict in verdicts for a in verdict.ranking}
+
 
 def recommend(finished: pd.DataFrame, alpha: float = ALPHA) -> list[DatasetVerdict]:
     """The verdict on each dataset of ``finished`` (``results.load_results`` rows of
@@ -118,23 +193,33 @@ def recommend(finished: pd.DataFrame, alpha: float = ALPHA) -> list[DatasetVerdi
     frame = finished.assign(
         _dataset=labels["dataset"] + _transforms(labels),
         _pipeline=labels[["encoder", "reducer", "clusterer"]].astype(str).agg(" / ".join,
-                                                                              axis=1))
+                                                                              axis=1),
+        _name=pipeline_names(finished))
     verdicts = []
     for dataset, rows in frame.groupby("_dataset", sort=False):
         pipelines = [_assess(dataset, pipeline, group)
                      for pipeline, group in rows.groupby("_pipeline", sort=False)]
         tested = sum(math.isfinite(a.excess) for a in pipelines) or 1
         for assessment in pipelines:
-            assessment.structure = (assessment.p_value < alpha / tested
+            assessment.threshold = alpha / tested
+            assessment.structure = (assessment.p_value < assessment.threshold
                                     and not assessment.barred)
-        pipelines.sort(key=lambda a: (not a.structure, a.barred,
-                                      -a.score if math.isfinite(a.score) else math.inf))
+            assessment.reason = reason(assessment)
+        pipelines.sort(key=_order)
         for rank, assessment in enumerate(pipelines, start=1):
             assessment.rank = rank
         verdict = DatasetVerdict(dataset, pipelines)
         verdict.grade = grade(verdict, rows)
         verdicts.append(verdict)
     return verdicts
+
+
+def _order(a: Assessment) -> tuple:
+    """Not barred, then following no nuisance, then showing structure, then every
+    cluster separated (the finest first), then validity."""
+    return (a.barred, bool(a.follows), not a.structure, not a.all_separated,
+            -a.separated if a.all_separated else 0.0,
+            -a.score if math.isfinite(a.score) else math.inf)
 
 
 def _transforms(labels: pd.DataFrame) -> pd.Series:
@@ -148,37 +233,91 @@ def _assess(dataset: str, pipeline: str, rows: pd.DataFrame) -> Assessment:
     def mean(column: str) -> float:
         return float(rows[column].mean()) if column in rows else math.nan
 
-    excess, draws = mean("excess"), mean("calibration.null_draws")
+    excess, draws = mean(EXCESS), mean("calibration.null_draws")
     evidence = {
         "clusters": mean("calibration.clusters"),
         "largest": mean("calibration.largest_cluster"),
         "coverage": mean("coverage"),
         "stability": mean("resampling_jaccard"),
+        "seed_stability": mean("stability_ari"),
         "k_at_edge": float(rows["calibration.k_at_edge"].max())
         if "calibration.k_at_edge" in rows else math.nan,
         "k_prominence": mean("calibration.k_prominence"),
     }
+    follows, amount = following(rows)
+    raised = flags(excess, evidence)
+    if follows:
+        raised.append(FOLLOWS + follows)
     return Assessment(
         dataset=dataset, pipeline=pipeline, rank=0, structure=False, score=mean(SCORE),
         excess=excess, p_value=excess_p_value(excess, draws),
         stability=evidence["stability"], coverage=evidence["coverage"],
-        clusters=evidence["clusters"], flags=flags(excess, evidence), seeds=len(rows),
-        seed_stability=mean("stability_ari"))
+        clusters=evidence["clusters"], flags=raised, seeds=len(rows),
+        seed_stability=evidence["seed_stability"], name=str(rows["_name"].iloc[0]),
+        silhouette_excess=mean("excess"), follows=follows, follows_ami=amount,
+        separated=mean("calibration.separated_clusters"),
+        all_separated=mean("calibration.validity_min") > 0)
+
+
+def following(rows: pd.DataFrame) -> tuple[str, float]:
+    """The nuisance most of a pipeline's seeds follow (``nuisance.follows.<name>``, from
+    the cards step) and its mean adjusted mutual information with the clusters; ``("",
+    nan)`` when none."""
+    prefix = "nuisance.follows."
+    shares = {column.removeprefix(prefix): float(rows[column].mean())
+              for column in rows.columns if column.startswith(prefix)}
+    shares = {name: share for name, share in shares.items()
+              if math.isfinite(share) and share >= FOLLOWING_SEEDS}
+    if not shares:
+        return "", math.nan
+    name = max(shares, key=shares.get)
+    column = f"nuisance.{name}"
+    return name, float(rows[column].mean()) if column in rows else math.nan
 
 
 def flags(excess: float, evidence: dict[str, float]) -> list[str]:
     """The ``FLAGS`` that ``evidence`` raises (NaN evidence raises none, but a missing
-    null raises ``no_null``)."""
+    null raises ``no_null``); ``follows_*`` is raised by the caller."""
     raised = {
         "no_null": not math.isfinite(excess),
         "single_cluster": evidence["clusters"] < 2,
         "dominant_cluster": evidence["largest"] > 0.9,
         "mostly_noise": evidence["coverage"] < 0.5,
+        "unstable": evidence["stability"] < STABLE_JACCARD,
+        "seeds_disagree": evidence.get("seed_stability", math.nan) < SEED_AGREEMENT,
         "k_at_edge": evidence["k_at_edge"] >= 1,
         "no_clear_k": evidence["k_prominence"] < 1,
-        "unstable": evidence["stability"] < STABLE_JACCARD,
     }
-    return [flag for flag in FLAGS if raised[flag]]
+    return [flag for flag in FLAGS if raised.get(flag)]
+
+
+def reason(a: Assessment) -> str:
+    """One plain sentence on ``a``'s place, with the numbers and thresholds it rests on."""
+    barring = [flag for flag in a.flags if flag in BARRING]
+    if barring:
+        details = {
+            "unstable": f"clusters dissolve under resampling (Jaccard {a.stability:.2f} < "
+                        f"{STABLE_JACCARD})",
+            "seeds_disagree": f"seeds disagree (ARI between seeds {a.seed_stability:.2f} < "
+                              f"{SEED_AGREEMENT})",
+            "dominant_cluster": "one cluster holds over 90% of the items",
+            "mostly_noise": f"most items are noise (coverage {a.coverage:.2f})",
+            "single_cluster": "fewer than two clusters",
+            "no_null": "no null reference to test it against",
+        }
+        return "barred: " + "; ".join(details[flag] for flag in barring)
+    test = (f"validity {a.score:.2f}, {a.excess:.1f} sd above its null, p {a.p_value:.2g}"
+            if math.isfinite(a.p_value) else "")
+    if a.follows:
+        return (f"follows {a.follows} (adjusted MI {a.follows_ami:.2f}), a nuisance: ranked "
+                f"below pipelines that follow none" + (f"; {test}" if test else ""))
+    if a.structure:
+        shape = (f"all {a.separated:.0f} clusters density-separated" if a.all_separated else
+                 f"{a.clusters - a.separated:.0f} of {a.clusters:.0f} clusters not "
+                 "density-separated")
+        return f"structure, {shape}: {test}, below the corrected {a.threshold:.2g}"
+    return (f"no structure: p {a.p_value:.2g} is not below the corrected {a.threshold:.2g} "
+            f"(validity {a.score:.2f}, {a.excess:.1f} sd above its null)")
 
 
 def excess_p_value(excess: float, draws: float) -> float:

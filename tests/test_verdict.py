@@ -143,7 +143,7 @@ def test_excess_p_value_is_uniform_when_the_data_are_as_structureless_as_the_nul
 # The rule -----------------------------------------------------------------------------
 
 def _row(clusterer: str, **metrics) -> dict:
-    evidence_defaults = {"gap": 0.3, "excess": 40.0, "coverage": 1.0,
+    evidence_defaults = {"validity": 0.3, "validity_excess": 40.0, "coverage": 1.0,
                          "resampling_jaccard": 0.95, "calibration.null_draws": 5.0,
                          "calibration.clusters": 3.0, "calibration.largest_cluster": 0.4}
     return {"param.dataset": "blobs", "param.encoder": "pixels", "param.reducer": "none",
@@ -153,8 +153,9 @@ def _row(clusterer: str, **metrics) -> dict:
 
 def test_a_degenerate_solution_is_flagged_and_ranked_below_a_sound_one():
     frame = pd.DataFrame([
-        _row("dominant", gap=0.9, excess=300.0, **{"calibration.largest_cluster": 0.95}),
-        _row("noisy", gap=0.8, excess=200.0, coverage=0.3),
+        _row("dominant", validity=0.9, validity_excess=300.0,
+             **{"calibration.largest_cluster": 0.95}),
+        _row("noisy", validity=0.8, validity_excess=200.0, coverage=0.3),
         _row("sound"),
     ])
     (verdict,) = recommend(frame)
@@ -167,10 +168,16 @@ def test_a_degenerate_solution_is_flagged_and_ranked_below_a_sound_one():
 
 def test_structure_needs_an_excess_beyond_the_bonferroni_corrected_null():
     # p of z=4 with 5 draws is about 0.007: significant alone, not among 10 pipelines.
-    alone = pd.DataFrame([_row("kmeans", excess=4.0)])
-    many = pd.DataFrame([_row(f"c{i}", excess=4.0) for i in range(10)])
+    alone = pd.DataFrame([_row("kmeans", validity_excess=4.0)])
+    many = pd.DataFrame([_row(f"c{i}", validity_excess=4.0) for i in range(10)])
     assert recommend(alone)[0].structure
-    assert not recommend(many)[0].structure
+    (verdict,) = recommend(many)
+    assert not verdict.structure
+    # The reason says which threshold the p-value missed.
+    first = verdict.choice
+    assert first.threshold == pytest.approx(0.005)
+    assert first.reason == (f"no structure: p {first.p_value:.2g} is not below the corrected "
+                            f"0.005 (validity 0.30, 4.0 sd above its null)")
 
 
 def test_every_flag_has_a_description_and_unstable_clusters_are_flagged():
