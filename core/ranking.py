@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -176,13 +177,15 @@ def cliques(ranks: pd.Series, cd: float) -> list[tuple[str, ...]]:
     return groups
 
 
-def critical_difference_svg(ranking: Ranking) -> str:
+def critical_difference_svg(ranking: Ranking, marked: Mapping[str, str] | None = None) -> str:
     """The critical-difference diagram of `ranking` as a self-contained inline SVG.
 
     A rank axis from 1 to k, each pipeline's name joined to its average rank (best half on
     the left), a thick bar under each clique and a "CD" scale bar on top. When the critical
     difference is undefined the ranks are still drawn, with no CD scale and no bars; the
-    caller shows `ranking.reason`. Raises ValueError when no dataset is complete.
+    caller shows `ranking.reason`. `marked` (pipeline -> a note) gives those pipelines'
+    labels the class "marked" and the note in their title. Raises ValueError when no
+    dataset is complete.
     """
     if ranking.n_datasets == 0 or ranking.ranks.isna().any():
         raise ValueError("no dataset has a score for every pipeline: there are no ranks to draw")
@@ -236,7 +239,8 @@ def critical_difference_svg(ranking: Ranking) -> str:
     for side, x_text, anchor in sides:
         for row, i in enumerate(side):
             at = (x_text, first_row_y + row * _ROW_PX)
-            parts.append(_name_label(names[i], values[i], (x_of(values[i]), axis_y), at, anchor))
+            parts.append(_name_label(names[i], values[i], (x_of(values[i]), axis_y), at, anchor,
+                                     (marked or {}).get(names[i])))
 
     rank_of = dict(zip(names, values, strict=True))
     for row, group in enumerate(bars):
@@ -251,13 +255,18 @@ def critical_difference_svg(ranking: Ranking) -> str:
 
 
 def _name_label(
-    name: str, rank: float, on_axis: tuple[float, float], at: tuple[float, float], anchor: str
+    name: str, rank: float, on_axis: tuple[float, float], at: tuple[float, float], anchor: str,
+    note: str | None = None,
 ) -> str:
-    """One pipeline: a line from its rank on the axis down and across to its escaped name."""
+    """One pipeline: a line from its rank on the axis down and across to its escaped name;
+    with a `note`, marked and the note in its title."""
     safe = html.escape(name)
     (x_rank, axis_y), (x_text, y) = on_axis, at
+    mark = "" if note is None else " marked"
+    title = f"{safe}: average rank {rank:.2f}" + ("" if note is None else
+                                                   f"; {html.escape(note)}")
     return (
-        f'<g class="pipeline-label"><title>{safe}: average rank {rank:.2f}</title>'
+        f'<g class="pipeline-label{mark}"><title>{title}</title>'
         f'<polyline points="{x_rank:.1f},{axis_y} {x_rank:.1f},{y} {x_text:.1f},{y}" '
         'fill="none" stroke="#555"/>'
         f'<text class="pipeline" x="{x_text + (-3 if anchor == "end" else 3):.1f}" '

@@ -56,7 +56,29 @@ def leaderboard(page: str) -> list[dict[str, str]]:
                        page).group(1)
     columns = re.findall(r"<th[^>]*>([^<]*)</th>", header)
     return [dict(zip(columns, re.findall(r"<td([^>]*)>", row), strict=True))
-            for row in re.findall(r"<tr data-run='[^']*'>(.*?)</tr>", page)]
+            for row in re.findall(r"<tr data-run='[^']*'[^>]*>(.*?)</tr>", page)]
+
+
+def leaderboard_rows(page: str) -> list[tuple[str, str, str]]:
+    """Each leaderboard row in the page's order: its run, its own attributes, its cells."""
+    table = re.search(r"<table class='sortable' id='leaderboard-table'>.*?</table>", page,
+                      re.S).group(0)
+    return re.findall(r"<tr data-run='([^']*)'([^>]*)>(.*?)</tr>", table)
+
+
+def section(page: str, name: str) -> str:
+    found = re.search(rf"<section id='{name}'>(.*?)</section>", page, re.S)
+    return found.group(1) if found else ""
+
+
+def shown_view(text: str) -> tuple[str, str]:
+    """The one view (``by-metric`` block) of a section that is not hidden: its key and
+    its content."""
+    views = re.findall(r"<div class='by-metric' data-metric='([^']*)'( hidden)?>(.*?)"
+                       r"(?=<div class='by-metric'|$)", text, re.S)
+    shown = [(key, body) for key, hidden, body in views if not hidden]
+    assert len(shown) == 1, [key for key, _, _ in views]
+    return shown[0]
 
 
 def directed_report(directions: dict[str, str] | None) -> str:
@@ -101,13 +123,16 @@ def test_declared_directions_drive_marks_heatmaps_and_ranking():
     # Lower is better: b, the smallest spread, is the darkest cell and ranks first.
     heatmap = re.search(r"<section id='heatmaps'>.*?data-metric='spread'[^>]*>(.*?)</div>",
                         page, re.S).group(1)
-    darkest = re.findall(r"<td style='background:rgb\(8,69,148\)[^']*'>([^<]+)</td>",
+    darkest = re.findall(r"<td[^>]* style='background:rgb\(8,69,148\)[^']*'>([^<]+)</td>",
                          heatmap)
     assert darkest == ["1.050", "2.050"]  # d1 then d2
     ranking = re.search(r"<section id='ranking'>.*?data-metric='spread'[^>]*>(.*?)</table>",
                         page, re.S).group(1)
     ranks = re.findall(r"<td class='text'>([^<]+)</td><td>([\d.]+)</td>", ranking)
     assert ranks[0] == ("pixels / none / b", "1.00")
+    # Without verdict evidence nothing is ranked or marked by a verdict.
+    assert "class='barred'" not in page and "<span class='verdict-mark" not in page
+    assert "id='recommendation'" not in page and "value='(verdict)'" not in page
 
 
 def test_stores_without_recorded_directions_use_the_installed_metrics():
@@ -138,8 +163,179 @@ def test_recommendation_opens_with_the_verdict_on_each_dataset(grid, page):
         assert headline in section
     # Labels grade the choice: digits and the named blobs are labelled.
     assert section.count("Against the labels, which the verdict never uses: ari") == 2
-    # Without a choice of metric, heatmaps and ranking show the verdict's score.
-    assert re.search(r"<option selected>gap</option>", page)
+    # Without a choice of metric, heatmaps and ranking show the verdict's own ranks.
+    assert re.search(r"<option value='\(verdict\)' selected>", page)
+
+
+def test_every_view_opens_in_the_verdicts_order(grid, page):
+    from clustergrid.results import pipeline_names
+    from clustergrid.verdict import recommend
+
+    folder, experiment, _ = grid
+    frame = load_results(str(folder), experiment.name)
+    verdicts = recommend(frame)
+    order = [a.name for verdict in verdicts for a in verdict.ranking]
+    assert len(verdicts) == 2 and len(order) == 8
+    name_of = dict(zip(frame["run_id"], pipeline_names(frame), strict=True))
+    # The leaderboard's rows, dataset by dataset, best first; each row's verdict rank.
+    rows = leaderboard_rows(page)
+    assert [name_of[run] for run, _, _ in rows] == order
+    ranks = [int(re.search(r"<td class='text verdict' data-value='(\d+)'>", cells).group(1))
+             for _, _, cells in rows]
+    assert ranks == [a.rank for verdict in verdicts for a in verdict.ranking]
+    # Heatmaps and ranking open on the verdict's ranks, not on a metric.
+    key, heatmaps = shown_view(section(page, "heatmaps"))
+    assert key == "(verdict)"
+    cells = re.findall(r"<td data-pipeline='([^']*)'[^>]*>(\d+)</td>", heatmaps)
+    shown = [html.unescape(name) for name, _ in cells]
+    assert sorted(shown) == sorted(order)
+    assert shown[0] == verdicts[0].choice.name  # the first table opens on the choice
+    rank_of = {a.name: a.rank for verdict in verdicts for a in verdict.ranking}
+    assert all(int(rank) == rank_of[html.unescape(name)] for name, rank in cells)
+    for table in re.findall(r"<table class='heatmap'>(.*?)</table>", heatmaps, re.S):
+        # One encoder here: a table's row lists its clusterers in the verdict's order.
+        in_table = [html.unescape(n) for n in re.findall(r"data-pipeline='([^']*)'", table)]
+        assert in_table == sorted(in_table, key=order.index)
+    key, _ = shown_view(section(page, "ranking"))
+    assert key == "(verdict)"
+    # The explorer opens on the verdict's choice on the first dataset, its first seed.
+    runs = [run["id"] for run in payload(page)["runs"]]
+    choice = frame[pipeline_names(frame) == verdicts[0].choice.name]
+    first = choice.loc[choice["param.seed"].astype(int).idxmin(), "run_id"]
+    assert runs[0] == first
+    assert re.search(r"<select id='combination'><option value='([^']*)' selected[ >]",
+                     page).group(1) == first
+    assert list(dict.fromkeys(name_of[run] for run in runs)) == order
+    # Their cards and unusual items open on it too.
+    assert re.search(r"<div class='unusual-run' data-run='([^']*)'>", page).group(1) == first
+
+
+def test_the_verdicts_ranking_across_datasets_averages_its_ranks(grid, page):
+    from clustergrid.ranking import compare_pipelines
+    from clustergrid.verdict import recommend
+
+    folder, experiment, _ = grid
+    verdicts = recommend(load_results(str(folder), experiment.name))
+    ranks = pd.DataFrame({v.dataset: {a.pipeline: a.rank for a in v.ranking}
+                          for v in verdicts})
+    expected = compare_pipelines(ranks, higher_is_better=False).ranks
+    _, view = shown_view(section(page, "ranking"))
+    shown = re.findall(r"<td class='text'>([^<]+)</td><td>([\d.]+)</td>", view)
+    assert {html.unescape(name): float(rank) for name, rank in shown} == pytest.approx(
+        expected.to_dict())
+    assert [float(rank) for _, rank in shown] == sorted(expected.to_list())
+    assert f"4 pipelines on {len(verdicts)} dataset(s)" in view and "<svg" in view
+
+
+def verdict_report(datasets: tuple[str, ...] = ("d1", "d2")) -> tuple[str, pd.DataFrame]:
+    """The page of three pipelines (clusterers dominant, sound and weak) on ``datasets``,
+    two seeds each, with the verdict's evidence, and the frame it was built from.
+    ``dominant`` has the best gap, silhouette and ari, and one cluster holding 95% of the
+    items; ``weak`` the worst of all."""
+    from clustergrid.report.collect import ReportData
+
+    evidence = {"dominant": {"gap": 0.9, "excess": 300.0, "calibration.largest_cluster": 0.95,
+                             "silhouette": 0.8, "ari": 0.9},
+                "sound": {"gap": 0.5, "excess": 40.0, "calibration.largest_cluster": 0.4,
+                          "silhouette": 0.4, "ari": 0.6},
+                "weak": {"gap": 0.2, "excess": 8.0, "calibration.largest_cluster": 0.4,
+                         "silhouette": 0.2, "ari": 0.3}}
+    rows = []
+    for dataset, clusterer, seed in itertools.product(datasets, evidence, (0, 1)):
+        rows.append({"pipeline": f"{dataset} / pixels / none / {clusterer} / seed={seed}",
+                     "param.dataset": dataset, "param.encoder": "pixels",
+                     "param.reducer": "none", "param.clusterer": clusterer,
+                     "param.seed": str(seed), "status": "FINISHED",
+                     "run_id": f"{dataset}{clusterer}{seed}", "step.data": dataset,
+                     "coverage": 1.0, "resampling_jaccard": 0.95,
+                     "calibration.null_draws": 5.0, "calibration.clusters": 3.0,
+                     **{k: v + 0.01 * seed for k, v in evidence[clusterer].items()}})
+        # The same evidence under the names of the density-based rule.
+        rows[-1].update(validity=rows[-1]["gap"], validity_excess=rows[-1]["excess"])
+    frame = pd.DataFrame(rows)
+    directions = {"gap": "higher", "silhouette": "higher", "ari": "higher"}
+    return html_report(ReportData("verdict", frame, [{"directions": directions}])), frame
+
+
+def test_a_pipeline_the_verdict_bars_is_marked_and_never_called_best():
+    from clustergrid.verdict import FLAGS, assessments, recommend
+
+    page, frame = verdict_report()
+    marks = assessments(recommend(frame))
+    barred = {name for name, a in marks.items() if a.barred}
+    assert barred == {"d1 / pixels / none / dominant", "d2 / pixels / none / dominant"}
+    assert all(marks[name].flags == ["dominant_cluster"] for name in barred)
+    # Leaderboard: its rows are marked, with the flag and what it means; the best value of
+    # each metric, its own on all of them, goes to the best pipeline it does not bar.
+    rows = leaderboard_rows(page)
+    assert len(rows) == 6
+    sentence = html.escape(FLAGS["dominant_cluster"])
+    for run, attributes, cells in rows:
+        if run.removesuffix("0").endswith("dominant"):
+            assert "class='barred'" in attributes and sentence in attributes
+            assert "<span class='verdict-mark barred'" in cells and "class='best'" not in cells
+        else:
+            assert "barred" not in attributes + cells
+    best = [(run, cells.count("class='best'")) for run, _, cells in rows
+            if "class='best'" in cells]
+    assert best == [("d1sound0", 3), ("d2sound0", 3)]
+    values = sorted(float(v) for _, _, cells in rows
+                    for v in re.findall(r"<td class='best' data-value='([^']*)'>", cells))
+    # sound's silhouette, gap and ari (means over seeds), not dominant's 0.805, 0.905, 0.905
+    assert values == pytest.approx([0.405, 0.405, 0.505, 0.505, 0.605, 0.605])
+    # Heatmaps: open on the verdict; in every view its cells are marked and never shaded,
+    # and the darkest cell of each table is the best the verdict does not bar.
+    key, _ = shown_view(section(page, "heatmaps"))
+    assert key == "(verdict)"
+    cells = re.findall(r"<td data-pipeline='([^']*)'([^>]*)>([^<]*)</td>",
+                       section(page, "heatmaps"))
+    assert len(cells) == 6 * 4  # (verdict), gap, silhouette, ari
+    for name, attributes, _ in cells:
+        if name in barred:
+            assert "class='barred'" in attributes and "dominant_cluster" in attributes
+            assert "style=" not in attributes
+        else:
+            assert "barred" not in attributes
+    darkest = {name for name, attributes, _ in cells if "rgb(8,69,148)" in attributes}
+    assert darkest == {"d1 / pixels / none / sound", "d2 / pixels / none / sound"}
+    # Ranking across datasets: opens on the verdict, the barred pipeline last and marked.
+    key, view = shown_view(section(page, "ranking"))
+    assert key == "(verdict)"
+    ranked = re.findall(r"<tr( class=barred)?><td class='text'>([^<]+)</td><td>([\d.]+)</td>",
+                        view)
+    assert [(name, rank) for _, name, rank in ranked] == [
+        ("pixels / none / sound", "1.00"), ("pixels / none / weak", "2.00"),
+        ("pixels / none / dominant", "3.00")]
+    assert [bool(mark) for mark, _, _ in ranked] == [False, False, True]
+    assert "title='barred on 2 of 2 datasets" in view
+    assert re.search(r'<g class="pipeline-label marked"><title>pixels / none / dominant:', view)
+    # On a metric the barred pipeline would lead, it is still marked there.
+    metric_view = re.search(r"data-metric='gap' hidden>(.*?)</table>", section(page, "ranking"),
+                            re.S).group(1)
+    assert re.search(r"<tr class=barred><td class='text'>(none / )?pixels / none / dominant"
+                     r"</td><td>1.00</td>", metric_view)
+    # Recommendation: never it; where the labels rate it highest, it is marked there too.
+    recommendation = section(page, "recommendation")
+    assert "Recommended: <b>pixels / none / sound</b>" in recommendation
+    assert re.findall(r"highest in the grid [\d.]+ \(([^<]*)<span class='verdict-mark "
+                      r"barred'", recommendation) == ["pixels / none / dominant"] * 2
+    assert not re.search(r"best[^<]{0,80}dominant", page)
+
+
+def test_one_dataset_has_no_ranking_across_datasets():
+    page, _ = verdict_report(("d1",))
+    assert "id='heatmaps'" in page and "id='recommendation'" in page
+    assert "id='ranking'" not in page and "Ranking across datasets" not in page
+    assert "Critical difference diagram" not in page and "<svg" not in page
+    # Without a verdict either.
+    from clustergrid.report.collect import ReportData
+
+    frame = pd.DataFrame([{"pipeline": f"d / pixels / none / {c}", "param.dataset": "d",
+                           "param.encoder": "pixels", "param.reducer": "none",
+                           "param.clusterer": c, "param.seed": "none", "status": "FINISHED",
+                           "run_id": c, "ari": score} for c, score in (("a", 0.5), ("b", 0.7))])
+    plain = html_report(ReportData("plain", frame, [{"directions": {"ari": "higher"}}]))
+    assert "<section id='heatmaps'>" in plain and "id='ranking'" not in plain
 
 
 def test_heatmaps_one_per_dataset_and_reducer(page):
@@ -243,6 +439,17 @@ def test_markdown_table_has_a_row_per_pipeline(grid):
     rows = [line for line in text.splitlines() if line.startswith("| digits")]
     assert len(rows) == 4  # 2 reducers x 2 k, averaged over seeds
     assert "&lt;script&gt;" in text and INJECTION not in text
+    # In the verdict's order, with its rank and what it bars.
+    from clustergrid.verdict import recommend
+
+    (digits, _) = recommend(load_results(str(folder), experiment.name))
+    lines = text.splitlines()
+    header = lines[lines.index(next(line for line in lines if line.startswith("|---"))) - 1]
+    header = [c.strip() for c in header.strip("|").split("|")]
+    column = header.index("verdict")
+    shown = [row.strip("|").split("|")[column].strip() for row in rows]
+    assert [cell.split()[0] for cell in shown] == [str(a.rank) for a in digits.ranking]
+    assert ["(barred:" in cell for cell in shown] == [a.barred for a in digits.ranking]
 
 
 def test_results_can_be_written_as_parquet_and_csv(grid, tmp_path):
