@@ -18,10 +18,10 @@ def register_datasets(register):
     from clustergrid.plugins.datasets.sim_galaxies import SimGalaxies
     from clustergrid.plugins.datasets.sim_lenses import SimLenses
     from clustergrid.plugins.datasets.simtel import SimtelFiles
-    from clustergrid.plugins.datasets.synthetic import Blobs, Noise
+    from clustergrid.plugins.datasets.synthetic import Blobs, Noise, Shapes
 
-    for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov, Blobs, Noise, SimtelFiles,
-                    ImageFolder, NpyFiles, FitsFiles, Hdf5File):
+    for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov, Blobs, Shapes, Noise,
+                    SimtelFiles, ImageFolder, NpyFiles, FitsFiles, Hdf5File):
         register(dataset)
 
 

@@ -66,8 +66,9 @@ class SimGalaxies(SimulatedDataset):
       widening tidal tails carrying 15-30 % of the light in blue colours.
 
     Every galaxy gets a random position angle, a position jitter of 0.2 arcsec rms, a
-    total r-band flux drawn log-uniformly in 2.5e4-2.5e5 counts and a colour scatter of
-    0.05 mag per band.
+    total r-band flux drawn log-uniformly in ``flux_range`` (2.5e4-2.5e5 counts, one
+    decade; widen it to make brightness a nuisance stronger than the classes) and a
+    colour scatter of 0.05 mag per band.
 
     Parameters:
 
@@ -98,6 +99,7 @@ class SimGalaxies(SimulatedDataset):
         psf_fwhm: float = 0.7,
         sky_level: float = 2500.0,
         read_noise: float = 5.0,
+        flux_range: tuple[float, float] = FLUX_RANGE,
         classes: Sequence[str] | None = None,
         class_weights: Sequence[float] | Mapping[str, float] | None = None,
         seed: int = 0,
@@ -109,6 +111,7 @@ class SimGalaxies(SimulatedDataset):
         self.psf_fwhm = psf_fwhm
         self.sky_level = sky_level
         self.read_noise = read_noise
+        self.flux_range = flux_range
         self.classes = classes
         self.class_weights = class_weights
         self.seed = seed
@@ -129,13 +132,17 @@ class SimGalaxies(SimulatedDataset):
         if self.bands not in BANDS:
             raise ValueError(f"bands must be 1, 2 or 3, got {self.bands!r}")
         self._require(positive=("fov", "psf_fwhm"), non_negative=("sky_level", "read_noise"))
+        low, high = self.flux_range
+        if not 0 < low <= high:
+            raise ValueError(f"flux_range must be [low, high] with 0 < low <= high, got "
+                             f"{list(self.flux_range)}")
 
     def _simulate(self, rng: np.random.Generator, class_name: str) -> tuple[np.ndarray, dict]:
         pixel = self.fov / self.size
         x, y = pixel_grid(self.size * OVERSAMPLE, pixel / OVERSAMPLE)
         centre = rng.normal(0.0, 0.2, size=2)
         x, y = x - centre[0], y - centre[1]
-        flux = log_uniform(rng, *FLUX_RANGE)
+        flux = log_uniform(rng, *self.flux_range)
         components, tau, truth = _BUILDERS[class_name](rng, x, y)
 
         bands = BANDS[self.bands]
