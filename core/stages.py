@@ -33,8 +33,9 @@ ENCODE_BATCH_SIZE = 4096
 GALLERY_SIZE = 8
 #: the most unusual items (highest outlier scores) of a combination, shown in the report
 UNUSUAL_SIZE = 16
-#: the smallest difference of silhouettes read as real
-SILHOUETTE_RESOLUTION = evidence.CRITERION_RESOLUTION["silhouette"]
+#: the smallest difference of silhouettes, or of density-based validities (both on [-1, 1]),
+#: read as real
+SCORE_RESOLUTION = evidence.CRITERION_RESOLUTION["silhouette"]
 #: sub-folder of a cache entry holding what its component saved (``Component.save``)
 ARTIFACTS = "artifacts"
 #: the map stage's 2-D coordinates of every item, as a step file
@@ -508,7 +509,7 @@ def _calibration(step, cache: Cache, registry: Registry, folder: Path):
         # As the silhouette's excess below: a null on which the pipeline always finds
         # nothing (validity 0 every time) must not turn a small validity into certainty.
         "validity_excess": (validity - validity_mean)
-        / max(validity_spread, evidence.VALIDITY_RESOLUTION),
+        / max(validity_spread, SCORE_RESOLUTION),
         "honest_silhouette": observed,
         # Chance-corrected like the ARI: the share of the way from what the pipeline
         # scores on structureless data to a perfect score.
@@ -516,7 +517,7 @@ def _calibration(step, cache: Cache, registry: Registry, folder: Path):
         # In null standard deviations, never finer than the silhouette's resolution: a
         # null that always scores the same (a clusterer finding nothing in it) would
         # otherwise turn any difference into an infinite excess.
-        "excess": (observed - null_mean) / max(spread, SILHOUETTE_RESOLUTION),
+        "excess": (observed - null_mean) / max(spread, SCORE_RESOLUTION),
         "coverage": float(len(clustered) / len(labels)),
         # How much tighter than on null data, as a log-ratio of dispersions.
         "gap": float(null_dispersions.mean()

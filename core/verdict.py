@@ -4,37 +4,39 @@ results --recommend``, the results table, the report and the explorer all read i
 
 The evidence is gathered by the plan's own steps (``clustergrid.evidence``): for every
 combination, its density-based validity (DBCV) and noise-honest silhouette against the
-same pipeline fitted on Gaussian null data of the embedding's covariance, its
-clusterwise stability under subsampling, the agreement of its seeds, the shape of its
-solution, and how much its clusters follow each nuisance descriptor of the images
+same pipeline fitted on Gaussian null data of the embedding's covariance, its gap (how
+much tighter its clusters are than on that null), its clusterwise stability under
+subsampling, the agreement of its seeds, the shape of its solution, and how much its
+clusters follow each nuisance descriptor of the images
 (``clustergrid.cards.nuisance_check``). The rule, per dataset:
 
 1. A pipeline's numbers are means over its seeds.
-2. **Structure beyond the null.** The excess ``z = (v - mean_null) / sd_null`` of its
-   density-based validity over ``D`` null draws is compared with Student's t on ``D - 1``
-   degrees of freedom (``z / sqrt(1 + 1/D)`` is t-distributed when the data are as
-   structureless as the null), one-sided, Bonferroni-corrected over the dataset's
-   pipelines at ``alpha``. A pipeline shows structure when that test passes and no flag
-   bars it.
+2. **Structure beyond the null**, seen two ways: as dense groups parted by sparse
+   regions, whatever their shape (the density-based validity, Moulavi et al. 2014), or
+   as compact groups (the noise-honest silhouette). Each score's excess ``z = (s -
+   mean_null) / sd_null`` over ``D`` null draws is compared with Student's t on ``D -
+   1`` degrees of freedom (``z / sqrt(1 + 1/D)`` is t-distributed when the data are as
+   structureless as the null), one-sided, Bonferroni-corrected over both tests of all
+   the dataset's pipelines at ``alpha``. A pipeline shows structure when either test
+   passes and no flag bars it.
 3. **Flags** mark what a scientist should distrust (``FLAGS``). Those in ``BARRING`` (a
    degenerate solution, clusters that dissolve under resampling, seeds that disagree)
    bar a pipeline; ``follows_<nuisance>`` ranks it below every pipeline that follows
    none; those about the choice of k warn.
 4. **Ranking**: pipelines not barred first, then those following no nuisance, then
-   those showing structure, then those whose every cluster is *density-separated*, the
-   finest of them first (the most such clusters), then the higher density-based
-   validity. Density-based validity (DBCV, Moulavi et al. 2014) asks whether clusters
-   are dense regions parted by sparse ones; a cluster is density-separated when its
-   per-cluster validity is positive: its density separation from the nearest other
-   cluster exceeds the sparsest link inside it. So rings, moons, chains, unequal sizes
-   and groups in background noise are judged on the terms round blobs are, and a cut
-   through a dense region (k-means on a ring) is not. Among partitions of separated
-   clusters the finest is preferred because DBCV alone prefers the coarsest level of a
-   hierarchy (two close groups merged score higher than apart when a third is far):
-   the finest level whose every cluster is separated is the leaves of the cluster tree
-   (Hartigan 1975), what the data support. The gap statistic this replaces rewarded the
-   most compact partition, and so k-means, whatever the data held
-   (``bench_verdict.py`` measures both on a battery of shapes).
+   those showing structure; then the *density-separated* partitions, those whose
+   density test passed and whose every cluster has a positive DBCV validity (its
+   density separation from the nearest other cluster exceeds the sparsest link inside
+   it), the finest first; then the larger gap (Tibshirani, Walther & Hastie, 2001).
+   Density-separated clusters are what the data show whatever their shape: rings,
+   moons, chains, unequal sizes and groups in background noise, where a cut through a
+   dense region (k-means on a ring) is not separated. Among them the finest is
+   preferred because DBCV alone prefers the coarsest level of a hierarchy (two close
+   groups merged score higher than apart when a third is far): the finest level whose
+   every cluster is separated is the leaves of the cluster tree (Hartigan 1975). Where
+   the groups touch (overlapping Gaussians, most learned embeddings) no partition is
+   density-separated, and the compactness beyond the null decides, as the gap
+   statistic does. ``bench_verdict.py`` measures the rule on a battery of shapes.
 
 Labels never enter the rule; ``grade`` only shows, afterwards, how it did.
 """
@@ -50,10 +52,8 @@ import pandas as pd
 from clustergrid.cards import DESCRIPTORS
 from clustergrid.results import component_labels, pipeline_names
 
-#: the score the verdict ranks by, a logged metric of every combination with evidence
-SCORE = "validity"
-#: its excess over the null, which the test for structure reads
-EXCESS = "validity_excess"
+#: the score the verdict ranks by where no partition is density-separated
+SCORE = "gap"
 #: family-wise error rate of the test for structure beyond the null, per dataset
 ALPHA = 0.05
 #: Hennig (2007): clusters whose mean Jaccard under resampling is below 0.6 are not stable
@@ -102,9 +102,10 @@ class Assessment:
     pipeline: str
     rank: int
     structure: bool
-    #: density-based validity (DBCV), mean over seeds
+    #: the gap: how much tighter than on the null (``SCORE``), mean over seeds
     score: float
-    #: its excess over the pipeline's null, in null standard deviations
+    #: the noise-honest silhouette's excess over the pipeline's null, in null standard
+    #: deviations, and its p-value
     excess: float
     p_value: float
     #: mean clusterwise Jaccard under subsampling
@@ -120,10 +121,12 @@ class Assessment:
     name: str = ""
     #: one plain sentence on why the pipeline is where it is ("barred: seeds disagree")
     reason: str = ""
-    #: the corrected level its p-value was tested against (``alpha`` / pipelines tested)
+    #: the corrected level its p-values were tested against (``alpha`` / tests)
     threshold: float = math.nan
-    #: the noise-honest silhouette's excess over the same null, shown beside the validity
-    silhouette_excess: float = math.nan
+    #: density-based validity (DBCV), its excess over the null and its p-value
+    validity: float = math.nan
+    validity_excess: float = math.nan
+    validity_p: float = math.nan
     #: the nuisance its clusters follow ("" when none) and how much (adjusted MI)
     follows: str = ""
     follows_ami: float = math.nan
@@ -131,6 +134,8 @@ class Assessment:
     #: and whether every cluster is (mean over seeds of the least separated one > 0)
     separated: float = math.nan
     all_separated: bool = False
+    #: every cluster separated, and the density test passed
+    density_separated: bool = False
 
     @property
     def barred(self) -> bool:
@@ -199,12 +204,13 @@ def recommend(finished: pd.DataFrame, alpha: float = ALPHA) -> list[DatasetVerdi
     for dataset, rows in frame.groupby("_dataset", sort=False):
         pipelines = [_assess(dataset, pipeline, group)
                      for pipeline, group in rows.groupby("_pipeline", sort=False)]
-        tested = sum(math.isfinite(a.excess) for a in pipelines) or 1
-        for assessment in pipelines:
-            assessment.threshold = alpha / tested
-            assessment.structure = (assessment.p_value < assessment.threshold
-                                    and not assessment.barred)
-            assessment.reason = reason(assessment)
+        tests = sum(math.isfinite(p) for a in pipelines for p in (a.p_value, a.validity_p))
+        for a in pipelines:
+            a.threshold = alpha / (tests or 1)
+            dense, compact = a.validity_p < a.threshold, a.p_value < a.threshold
+            a.structure = (dense or compact) and not a.barred
+            a.density_separated = a.structure and dense and a.all_separated
+            a.reason = reason(a)
         pipelines.sort(key=_order)
         for rank, assessment in enumerate(pipelines, start=1):
             assessment.rank = rank
@@ -215,10 +221,10 @@ def recommend(finished: pd.DataFrame, alpha: float = ALPHA) -> list[DatasetVerdi
 
 
 def _order(a: Assessment) -> tuple:
-    """Not barred, then following no nuisance, then showing structure, then every
-    cluster separated (the finest first), then validity."""
-    return (a.barred, bool(a.follows), not a.structure, not a.all_separated,
-            -a.separated if a.all_separated else 0.0,
+    """Not barred, then following no nuisance, then showing structure, then density-
+    separated (the finest first), then the larger gap."""
+    return (a.barred, bool(a.follows), not a.structure, not a.density_separated,
+            -a.separated if a.density_separated else 0.0,
             -a.score if math.isfinite(a.score) else math.inf)
 
 
@@ -233,7 +239,7 @@ def _assess(dataset: str, pipeline: str, rows: pd.DataFrame) -> Assessment:
     def mean(column: str) -> float:
         return float(rows[column].mean()) if column in rows else math.nan
 
-    excess, draws = mean(EXCESS), mean("calibration.null_draws")
+    excess, draws = mean("excess"), mean("calibration.null_draws")
     evidence = {
         "clusters": mean("calibration.clusters"),
         "largest": mean("calibration.largest_cluster"),
@@ -254,7 +260,9 @@ def _assess(dataset: str, pipeline: str, rows: pd.DataFrame) -> Assessment:
         stability=evidence["stability"], coverage=evidence["coverage"],
         clusters=evidence["clusters"], flags=raised, seeds=len(rows),
         seed_stability=evidence["seed_stability"], name=str(rows["_name"].iloc[0]),
-        silhouette_excess=mean("excess"), follows=follows, follows_ami=amount,
+        validity=mean("validity"), validity_excess=mean("validity_excess"),
+        validity_p=excess_p_value(mean("validity_excess"), draws),
+        follows=follows, follows_ami=amount,
         separated=mean("calibration.separated_clusters"),
         all_separated=mean("calibration.validity_min") > 0)
 
@@ -306,18 +314,19 @@ def reason(a: Assessment) -> str:
             "no_null": "no null reference to test it against",
         }
         return "barred: " + "; ".join(details[flag] for flag in barring)
-    test = (f"validity {a.score:.2f}, {a.excess:.1f} sd above its null, p {a.p_value:.2g}"
-            if math.isfinite(a.p_value) else "")
+    tests = (f"density p {a.validity_p:.2g} (validity {a.validity:.2f}), silhouette p "
+             f"{a.p_value:.2g}, against the corrected {a.threshold:.2g}")
     if a.follows:
         return (f"follows {a.follows} (adjusted MI {a.follows_ami:.2f}), a nuisance: ranked "
-                f"below pipelines that follow none" + (f"; {test}" if test else ""))
+                f"below pipelines that follow none; {tests}")
+    if a.density_separated:
+        return (f"structure, all {a.separated:.0f} clusters density-separated: validity "
+                f"{a.validity:.2f}, p {a.validity_p:.2g} below the corrected {a.threshold:.2g}")
     if a.structure:
-        shape = (f"all {a.separated:.0f} clusters density-separated" if a.all_separated else
-                 f"{a.clusters - a.separated:.0f} of {a.clusters:.0f} clusters not "
-                 "density-separated")
-        return f"structure, {shape}: {test}, below the corrected {a.threshold:.2g}"
-    return (f"no structure: p {a.p_value:.2g} is not below the corrected {a.threshold:.2g} "
-            f"(validity {a.score:.2f}, {a.excess:.1f} sd above its null)")
+        return (f"structure, compact beyond the null (gap {a.score:.2f}); {tests}" +
+                ("" if a.all_separated else f"; {a.clusters - a.separated:.0f} of "
+                 f"{a.clusters:.0f} clusters not density-separated"))
+    return f"no structure: neither test passes; {tests}"
 
 
 def excess_p_value(excess: float, draws: float) -> float:

@@ -143,7 +143,8 @@ def test_excess_p_value_is_uniform_when_the_data_are_as_structureless_as_the_nul
 # The rule -----------------------------------------------------------------------------
 
 def _row(clusterer: str, **metrics) -> dict:
-    evidence_defaults = {"validity": 0.3, "validity_excess": 40.0, "coverage": 1.0,
+    evidence_defaults = {"gap": 0.3, "excess": 40.0, "validity": 0.3,
+                         "validity_excess": 40.0, "coverage": 1.0,
                          "resampling_jaccard": 0.95, "calibration.null_draws": 5.0,
                          "calibration.clusters": 3.0, "calibration.largest_cluster": 0.4}
     return {"param.dataset": "blobs", "param.encoder": "pixels", "param.reducer": "none",
@@ -153,9 +154,8 @@ def _row(clusterer: str, **metrics) -> dict:
 
 def test_a_degenerate_solution_is_flagged_and_ranked_below_a_sound_one():
     frame = pd.DataFrame([
-        _row("dominant", validity=0.9, validity_excess=300.0,
-             **{"calibration.largest_cluster": 0.95}),
-        _row("noisy", validity=0.8, validity_excess=200.0, coverage=0.3),
+        _row("dominant", gap=0.9, excess=300.0, **{"calibration.largest_cluster": 0.95}),
+        _row("noisy", gap=0.8, excess=200.0, coverage=0.3),
         _row("sound"),
     ])
     (verdict,) = recommend(frame)
@@ -167,17 +167,52 @@ def test_a_degenerate_solution_is_flagged_and_ranked_below_a_sound_one():
 
 
 def test_structure_needs_an_excess_beyond_the_bonferroni_corrected_null():
-    # p of z=4 with 5 draws is about 0.007: significant alone, not among 10 pipelines.
-    alone = pd.DataFrame([_row("kmeans", validity_excess=4.0)])
-    many = pd.DataFrame([_row(f"c{i}", validity_excess=4.0) for i in range(10)])
+    # p of z=4 with 5 draws is about 0.007: significant alone (two tests, 0.025), not
+    # among 10 pipelines (20 tests, 0.0025).
+    alone = pd.DataFrame([_row("kmeans", excess=4.0, validity_excess=4.0)])
+    many = pd.DataFrame([_row(f"c{i}", excess=4.0, validity_excess=4.0) for i in range(10)])
     assert recommend(alone)[0].structure
     (verdict,) = recommend(many)
     assert not verdict.structure
-    # The reason says which threshold the p-value missed.
+    # The reason says which threshold the p-values missed.
     first = verdict.choice
-    assert first.threshold == pytest.approx(0.005)
-    assert first.reason == (f"no structure: p {first.p_value:.2g} is not below the corrected "
-                            f"0.005 (validity 0.30, 4.0 sd above its null)")
+    assert first.threshold == pytest.approx(0.0025)
+    p = f"{first.p_value:.2g}"
+    assert first.reason == (f"no structure: neither test passes; density p {p} (validity "
+                            f"0.30), silhouette p {p}, against the corrected 0.0025")
+
+
+def test_either_view_of_structure_is_enough():
+    """Rings show structure by density and not by silhouette; blobs that touch, by
+    silhouette and not by density."""
+    (verdict,) = recommend(pd.DataFrame([_row("rings", excess=-2.0, validity_excess=40.0),
+                                         _row("blobs", excess=40.0, validity_excess=-2.0),
+                                         _row("none", excess=-2.0, validity_excess=-2.0)]))
+    found = {a.pipeline.split(" / ")[-1]: a.structure for a in verdict.ranking}
+    assert found == {"rings": True, "blobs": True, "none": False}
+
+
+def test_density_separated_partitions_come_first_the_finest_first():
+    def row(name, gap, separated, clusters):
+        return _row(name, gap=gap, **{"calibration.separated_clusters": separated,
+                                      "calibration.clusters": clusters,
+                                      "calibration.validity_min": 0.2 if separated ==
+                                      clusters else -0.3})
+    (verdict,) = recommend(pd.DataFrame([
+        row("compact", gap=2.0, separated=1, clusters=8),  # tightest, not separated
+        row("merged", gap=0.5, separated=2, clusters=2),  # separated, coarser
+        row("leaves", gap=0.8, separated=3, clusters=3),  # separated, finest
+    ]))
+    assert [a.pipeline.split(" / ")[-1] for a in verdict.ranking] == [
+        "leaves", "merged", "compact"]
+    assert verdict.choice.density_separated
+    assert verdict.choice.reason.startswith("structure, all 3 clusters density-separated")
+    # Without the density test passing, separation alone does not count.
+    (verdict,) = recommend(pd.DataFrame([
+        row("compact", gap=2.0, separated=1, clusters=8),
+        {**row("leaves", gap=0.8, separated=3, clusters=3), "validity_excess": -1.0},
+    ]))
+    assert verdict.choice.pipeline.endswith("compact")
 
 
 def test_every_flag_has_a_description_and_unstable_clusters_are_flagged():
