@@ -15,7 +15,13 @@ import numpy as np
 import pandas as pd
 
 from clustergrid.results import pipeline_names
-from clustergrid.verdict import BARRING, FLAGS, SCORE, Assessment, DatasetVerdict
+from clustergrid.verdict import (
+    BARRING,
+    SCORE,
+    Assessment,
+    DatasetVerdict,
+    flag_text,
+)
 
 esc = html.escape
 
@@ -28,30 +34,28 @@ def recommendation_section(verdicts: list[DatasetVerdict]) -> str:
     parts = ["<section id='recommendation'><h2>Recommendation</h2>",
              "<p>Without labels: each pipeline's clusters are compared with what the same "
              "pipeline finds in structureless data (a Gaussian with the embedding's "
-             "covariance), refitted on subsamples, and checked for degenerate solutions. "
-             "A pipeline shows structure when it beats its null significantly and no flag "
-             "in bold bars it. The order is the verdict's own (<code>clustergrid results "
-             f"--recommend</code> prints the same), <code>{esc(SCORE)}</code> its score; "
-             "labels, when the data have them, only grade its choice afterwards. Every "
-             "other view of this report follows this order and marks the pipelines it "
-             "bars.</p>"]
+             "covariance), refitted on subsamples and with other seeds, checked for "
+             "degenerate solutions and for clusters that follow a nuisance (brightness, "
+             "size, orientation, offset, background). A pipeline shows structure when its "
+             "density-based validity or its silhouette beats its null significantly and no "
+             "flag in bold bars it. Pipelines whose every cluster is density-separated come "
+             "first, the finest first; then the larger gap. The order is the verdict's own "
+             "(<code>clustergrid results --recommend</code> prints the same); labels, when "
+             "the data have them, only grade its choice afterwards. Every other view of this "
+             "report follows this order and marks the pipelines it bars.</p>"]
     parts.extend(_dataset(verdict) for verdict in verdicts)
     raised = sorted({flag for v in verdicts for a in v.ranking for flag in a.flags})
     if raised:
         parts.append("<p class='note'>" + "<br>".join(
-            f"<b>{esc(flag)}</b>: {esc(FLAGS.get(flag, ''))}" for flag in raised) + "</p>")
+            f"<b>{esc(flag)}</b>: {esc(flag_text(flag))}" for flag in raised) + "</p>")
     parts.append("</section>")
     return "".join(parts)
 
 
 def _dataset(verdict: DatasetVerdict) -> str:
-    if verdict.structure:
-        headline = (f"<p class='verdict'>Recommended: <b>{esc(verdict.choice.pipeline)}</b>"
-                    "</p>")
-    else:
-        headline = ("<p class='verdict none'><b>No pipeline shows structure beyond its null "
-                    "reference</b>: the clusters below are what any clustering finds in "
-                    "structureless data of this size and covariance.</p>")
+    shown = verdict.choice.structure and not verdict.choice.follows
+    headline = (f"<p class='verdict{'' if shown else ' none'}'>"
+                f"{esc(verdict.headline())}</p>")
     grade = ""
     if verdict.grade:
         g = verdict.grade
@@ -67,16 +71,19 @@ def _dataset(verdict: DatasetVerdict) -> str:
         rows.append(
             f"<tr{f' class={classes!r}' if classes else ''}><td>{a.rank}</td>"
             f"<td class='text'>{esc(a.pipeline)}</td><td>{'yes' if a.structure else 'no'}</td>"
-            f"<td>{_number(a.score, 3)}</td><td>{_number(a.excess, 1)}</td>"
-            f"<td>{_number(a.p_value, 2, 'g')}</td><td>{_number(a.stability, 2)}</td>"
+            f"<td>{_number(a.validity, 3)}</td><td>{_number(a.validity_p, 2, 'g')}</td>"
+            f"<td>{_number(a.score, 3)}</td><td>{_number(a.p_value, 2, 'g')}</td>"
+            f"<td>{_number(a.stability, 2)}</td>"
             f"<td>{_number(a.seed_stability, 2)}</td><td>{_number(a.coverage, 2)}</td>"
             f"<td>{_number(a.clusters, 1)}</td><td class='text'>{flags}</td>"
             f"<td class='text'>{esc(a.reason)}</td></tr>")
     return (f"<h3>{esc(verdict.dataset)}</h3>{headline}{grade}<div class='scroll'><table>"
             "<thead><tr><th>rank</th><th class='text'>pipeline</th><th>structure</th>"
-            f"<th title='higher is better'>{SCORE}</th>"
-            "<th title='null standard deviations above the null mean'>excess (z)</th>"
-            "<th title='one-sided, before the correction over pipelines'>p</th>"
+            "<th title='density-based validity (DBCV), higher is better'>validity</th>"
+            "<th title='its excess over the null, one-sided, before the correction'>p</th>"
+            f"<th title='how much tighter than on the null'>{SCORE}</th>"
+            "<th title='the silhouette excess over the null, one-sided, before the "
+            "correction'>p (silhouette)</th>"
             "<th title='mean clusterwise Jaccard under subsampling'>stability</th>"
             "<th title='ARI between seeds'>seed stability</th>"
             "<th title='share of items not called noise'>coverage</th><th>clusters</th>"
@@ -119,7 +126,7 @@ def verdict_note(a: Assessment) -> str:
     parts.append(f"verdict rank {a.rank} on {a.dataset}")
     if a.barred and not a.reason:
         parts.append("barred: no structure is claimed for it")
-    parts.extend(f"{flag}: {FLAGS.get(flag, flag)}" for flag in a.flags)
+    parts.extend(f"{flag}: {flag_text(flag)}" for flag in a.flags)
     return "; ".join(parts)
 
 
