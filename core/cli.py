@@ -395,9 +395,11 @@ def results(
 ) -> None:
     """Print an experiment's results, read back from MLflow: a row per pipeline by default.
 
-    The table: each metric's mean ± std over the pipeline's seeds.
-    --per-seed: a row per combination. --format csv or json, and -o: every
-    column of every combination.
+    The table: a numbered row per pipeline (the number `labels -p` takes), in
+    the verdict's order when there is its evidence, each metric's mean ± std over
+    the pipeline's seeds; under it, each number's full pipeline name. Metrics too
+    many for the width go on to a second table. --per-seed: a row per combination.
+    --format csv or json, and -o: every column of every combination.
 
     Examples:
 
@@ -473,86 +475,137 @@ def _print_recommendation(name: str, frame, fmt: TableFormat, alpha: float) -> N
 
 
 def _print_results(name: str, frame, metrics: str | None, per_seed: bool) -> None:
-    """The table of ``results``: a row per pipeline (or, ``per_seed``, per combination),
-    its roles shortened to those that vary, so that it reads in 80 columns."""
+    """The table of ``results``: a row per pipeline (``per_seed``: per combination),
+    numbered, and under it each numbered pipeline's full name.
+
+    A pipeline's name runs to hundreds of characters with a real dataset's path, so no
+    column holds it: the table shows each pipeline's number (the one ``labels -p``
+    takes), its verdict when the combinations carry the verdict's evidence, the labels
+    of the roles that vary between pipelines when they fit on one line, and the metrics.
+    The legend under it gives each full name, wrapped between its components. Metric
+    columns too many for the width side by side are split into several tables, each
+    with the numbers (and verdicts) again: a header or a value is never cut. Rows are in
+    ``results.pipeline_order``: by the verdict's rank within each dataset when there is
+    evidence, else as the pipelines first ran."""
     from clustergrid.report.formatting import mean_spread
     from clustergrid.results import (
-        ROLES,
-        component_labels,
-        split_constant,
+        pipeline_names,
+        pipeline_order,
         summarize_over_seeds,
+        varying_parts,
     )
 
     if frame.empty:
         console.print(f"No finished combinations in '{name}'.")
         return
     chosen = _chosen_metrics(frame, metrics)
+    order = pipeline_order(frame)
+    roles, short = varying_parts(order.names)
+    notes = []
     if per_seed:
-        rows = component_labels(frame)
-        roles = list(rows.columns)
-        for metric in chosen:
-            rows[metric] = frame[metric].map(lambda v: mean_spread(v, None, "±"))
-        caption = None
+        rows = frame.assign(_name=pipeline_names(frame)).reset_index(drop=True)
+        rows = rows.iloc[sorted(range(len(rows)), key=lambda i: (
+            order.number(rows["_name"][i]), _seed_order(rows["param.seed"][i])))]
+        cells = {metric: [mean_spread(value, None, "±") for value in rows[metric]]
+                 for metric in chosen}
     else:
-        summary = summarize_over_seeds(frame)
-        roles = [*(r for r in ROLES if r in summary), "seeds"]
-        rows = summary[roles].copy()
-        for metric in chosen:
-            rows[metric] = [mean_spread(mean, std, "±") for mean, std in
-                            zip(summary[f"{metric} mean"], summary[f"{metric} std"], strict=True)]
+        rows = summarize_over_seeds(frame).rename(columns={"pipeline": "_name"})
+        rows = rows.iloc[sorted(range(len(rows)), key=lambda i: order.number(rows["_name"][i]))]
+        cells = {metric: [mean_spread(mean, std, "±") for mean, std in zip(
+            rows[f"{metric} mean"], rows[f"{metric} std"], strict=True)] for metric in chosen}
         seeds = rows["seeds"].unique()
-        caption = ("mean ± std over each pipeline's seeds; --per-seed for each combination"
-                   if len(seeds) > 1 else
-                   f"mean ± std over {seeds[0]} seeds; --per-seed for each combination"
-                   if seeds[0] > 1 else None)
-    # A role with one value for every row goes in the title, leaving room for the scores.
-    varying, constant = split_constant(rows, roles)
-    title = ", ".join(f"{c}: {v}" for c, v in constant.items() if c != "seeds") or None
-    table = _results_table(rows, varying, chosen, title, caption, compact=False)
-    if _too_wide(table):
-        table = _results_table(rows, varying, chosen, title, caption, compact=True)
-    console.print(table, soft_wrap=False)
+        if len(seeds) > 1:
+            notes.append("mean ± std over each pipeline's seeds; --per-seed for each "
+                         "combination")
+        elif seeds[0] > 1:
+            notes.append(f"mean ± std over {seeds[0]} seeds; --per-seed for each combination")
+    names = list(rows["_name"])
+    fixed = [("#", [str(order.number(n)) for n in names], "right")]
+    if per_seed:
+        fixed.append(("seed", list(rows["param.seed"]), "right"))
+    if order.assessments:
+        fixed.append(("verdict", [_verdict_cell(order.assessments.get(n)) for n in names],
+                      "left"))
+        notes.append("verdict: rows in the label-free verdict's order within each dataset; "
+                     "1st: its choice; barred: a flag bars the pipeline (see --recommend)")
+    varying = ((" / ".join(roles), [short[n] for n in names], "left") if roles else None)
+    metric_columns = [(metric, cells[metric], "right") for metric in chosen]
+    for number, table in enumerate(_fitting_tables(fixed, varying, metric_columns)):
+        if number:
+            console.print()
+        console.print(table, soft_wrap=False)
+    for note in notes:  # wrapped between words, at the terminal's width
+        console.print(note, soft_wrap=False, highlight=False)
+    console.print()
+    _print_legend(order.names)
 
 
-def _results_table(rows, varying: list[str], metrics: list[str], title: str | None,
-                   caption: str | None, compact: bool):
-    """The results as a table; ``compact``: for a terminal too narrow for one line a row,
-    the varying roles in one column that wraps between them, each value above its spread,
-    and a blank line between rows."""
+def _seed_order(seed: str) -> tuple[int, int]:
+    return (0, int(seed)) if seed.lstrip("-").isdigit() else (1, 0)
+
+
+def _verdict_cell(assessment) -> str:
+    """A pipeline's standing in the verdict, in a word or two; never "best" when barred."""
+    from clustergrid.verdict import BARRING
+
+    if assessment is None:
+        return ""
+    if assessment.barred:
+        return f"barred: {next(f for f in assessment.flags if f in BARRING)}"
+    if not getattr(assessment, "structure", True):
+        return "no structure"
+    return "1st" if assessment.rank == 1 else "ok"
+
+
+def _fitting_tables(fixed: list[tuple], varying: tuple | None, metrics: list[tuple]) -> list:
+    """The fewest tables that fit the console's width: every column in one, without
+    the varying roles if they do not fit, else the metrics split among several tables,
+    each with the ``fixed`` columns. A column is ``(header, cells, justify)``."""
+    if varying is not None and _table_width(table := _results_table([*fixed, varying],
+                                                                    metrics)) <= console.width:
+        return [table]
+    if _table_width(table := _results_table(fixed, metrics)) <= console.width:
+        return [table]
+    groups: list[list[tuple]] = [[]]
+    for metric in metrics:
+        if groups[-1] and _table_width(_results_table(fixed, [*groups[-1], metric])) \
+                > console.width:
+            groups.append([])
+        groups[-1].append(metric)
+    return [_results_table(fixed, group) for group in groups]
+
+
+def _results_table(identity: list[tuple], metrics: list[tuple]):
+    """A table of ``(header, cells, justify)`` columns, none of them wrapped: a column
+    that would not fit is left out or moved to another table by ``_fitting_tables``."""
     from rich import box
     from rich.table import Table
 
-    counts = [c for c in varying if c in ("seed", "seeds")]
-    roles = [c for c in varying if c not in counts]
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, show_lines=compact,
-                  pad_edge=not compact, collapse_padding=compact)
-    if compact and roles:
-        identity = [rows[roles].astype(str).agg(" / ".join, axis=1)]
-        table.add_column(" / ".join(roles), overflow="fold")
-    else:
-        identity = [rows[c].astype(str) for c in roles]
-        for role in roles:
-            table.add_column(role, overflow="fold")
-    for count in counts:
-        table.add_column(count, justify="right")
-    cells = []
-    for metric in metrics:
-        column = rows[metric]
-        if compact:
-            column = column.str.replace(" ± ", "\n±", regex=False)
-            # Exactly as wide as a value or its spread; the header folds to fit.
-            width = max(len(part) for cell in column for part in cell.splitlines())
-            table.add_column(metric, justify="right", overflow="fold", width=width)
-        else:
-            table.add_column(metric, justify="right", overflow="fold")
-        cells.append(column)
-    for row in zip(*identity, *(rows[c].astype(str) for c in counts), *cells, strict=True):
+    columns = [*identity, *metrics]
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for header, _, justify in columns:
+        table.add_column(header, justify=justify, no_wrap=True)
+    for row in zip(*(cells for _, cells, _ in columns), strict=True):
         table.add_row(*row)
     return table
 
 
-def _too_wide(table) -> bool:
-    return table.__rich_measure__(console, console.options).maximum > console.width
+def _table_width(table) -> int:
+    return table.__rich_measure__(console, console.options).maximum
+
+
+def _print_legend(pipelines: list[str]) -> None:
+    """Each numbered pipeline's full name, wrapped between its components to the width
+    (``names.wrap``), its later lines indented under its first."""
+    from clustergrid.names import wrap
+
+    digits = len(str(len(pipelines)))
+    indent = " " * (digits + 2)
+    for number, pipeline in enumerate(pipelines, start=1):
+        lines = wrap(pipeline, console.width - len(indent))
+        console.print(f"{number:>{digits}}  {lines[0]}", highlight=False)
+        for line in lines[1:]:
+            console.print(indent + line, highlight=False)
 
 
 def _chosen_metrics(frame, names: str | None) -> list[str]:
@@ -634,8 +687,9 @@ def experiments(tracking_uri: TrackingOption = None) -> None:
 def labels(
     name: Annotated[str, typer.Argument(help="Experiment name.")],
     pipeline: Annotated[str, typer.Option(
-        "--pipeline", "-p", help="The combination: its name as `results` prints it, or any "
-        "part of it that only it contains, e.g. 'pca\\[n_components=10] / kmeans'.")],
+        "--pipeline", "-p", help="The combination: its number in the table `results` "
+        "prints, its name as `results` prints it (parameters in any order), or any part "
+        "of it that only it contains, e.g. 'pca\\[n_components=10] / kmeans'.")],
     output: Annotated[Path, typer.Option(
         "-o", "--output", help="File to write: .fits, .vot (VOTable), .csv or .parquet.")],
     seed: Annotated[int | None, typer.Option(
@@ -658,6 +712,7 @@ def labels(
 
     clustergrid labels quickstart --seed 0 -o clusters.fits \\
       -p 'pca\\[n_components=10] / kmeans\\[n_clusters=10]'
+    clustergrid labels quickstart -p 3 --seed 0 -o clusters.fits
     """
     from clustergrid.export import (
         cards_of,

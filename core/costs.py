@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from clustergrid import names
 from clustergrid.cache import Cache
 from clustergrid.plan import Combination
 from clustergrid.registry import Registry
@@ -207,8 +208,8 @@ def human_seconds(seconds: float) -> str:
 
 def _pipeline(combination: Combination) -> str:
     chain = [combination.dataset.dataset, *combination.dataset.transforms]
-    return " / ".join(["+".join(c.label() for c in chain), combination.encoder.label(),
-                       combination.reducer.label()])
+    return names.PARTS.join([names.chain_label(c.label() for c in chain),
+                             combination.encoder.label(), combination.reducer.label()])
 
 
 class _Shapes:

@@ -11,6 +11,7 @@ TOPCAT, and a user's own catalogue can be joined on an id column.
 from __future__ import annotations
 
 import csv
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clustergrid import names
 from clustergrid.errors import ClustergridError, listing
-from clustergrid.results import load_results
+from clustergrid.results import load_results, pipeline_names, pipeline_order, varying_parts
 from clustergrid.stages import ITEMS, MAP
 from clustergrid.tracking import Tracker
 
@@ -42,30 +44,64 @@ DESCRIPTIONS = {
 
 def find_combination(frame: pd.DataFrame, experiment: str, pipeline: str,
                      seed: int | None) -> pd.Series:
-    """The one finished combination whose name is ``pipeline`` or contains it (and has
-    ``seed``); a ClustergridError naming the candidates otherwise."""
+    """The one finished combination ``pipeline`` names (and has ``seed``): its number as
+    ``clustergrid results`` prints it (``3`` or ``#3``), its name in any spelling
+    (``clustergrid.names.canonical``: parameters in any order, a tuple for a list), or
+    any part of its name that only it contains; a one-line ClustergridError naming a few
+    candidates otherwise."""
     if frame.empty:
         raise ClustergridError(f"no finished combinations in '{experiment}'")
-    names = frame["pipeline"]
-    matches = frame[names == pipeline]
-    if matches.empty:
-        matches = frame[names.str.contains(pipeline, regex=False)]
+    order = pipeline_order(frame)
+    pipelines = pipeline_names(frame)
+    given = pipeline.strip()
+    if re.fullmatch(r"#?\d+", given):
+        number = int(given.lstrip("#"))
+        if not 1 <= number <= len(order.names):
+            raise ClustergridError(
+                f"--pipeline {given}: '{experiment}' has pipelines 1 to {len(order.names)}, "
+                f"numbered as `clustergrid results {experiment}` prints them")
+        matches = frame[pipelines == order.names[number - 1]]
+    else:
+        wanted = names.canonical(given)
+        full = frame["pipeline"].map(names.canonical)
+        matches = frame[(full == wanted) | (pipelines == wanted)]
+        if matches.empty:
+            matches = frame[full.str.contains(wanted, regex=False)
+                            | full.str.contains(given, regex=False)]
     if seed is not None and not matches.empty:
         # A pipeline with nothing stochastic ran once, with no seed: any seed names it.
         matches = matches[matches["param.seed"].isin([str(seed), "none"])]
     if len(matches) == 1:
         return matches.iloc[0]
+    _, short = varying_parts(order.names)
+
+    def candidates(found: pd.Series) -> str:
+        numbers = sorted(order.number(name) for name in set(found) if name in short)
+        return listing((_clip(f"#{number} {short[order.names[number - 1]]}".rstrip())
+                        for number in numbers), 5, "; ")
+
+    quoted = _clip(pipeline.strip(), 60)
     if matches.empty:
         raise ClustergridError(
-            f"no finished combination of '{experiment}' matches --pipeline '{pipeline}'"
+            f"no finished combination of '{experiment}' matches --pipeline '{quoted}'"
             + (f" with --seed {seed}" if seed is not None else "")
-            + f"; its combinations: {listing(sorted(names), 5, '; ')}")
-    seeds = sorted(set(matches["param.seed"]))
-    hint = ("add --seed (one of " + ", ".join(seeds) + ") or more of the name"
-            if len(seeds) > 1 else "give more of the name")
+            + f"; its pipelines: {candidates(pipelines)} (all of them, numbered: "
+            f"clustergrid results {experiment})")
+    seeds = sorted(set(matches["param.seed"]) - {"none"}, key=lambda s: (len(s), s))
+    hints = (["give its number or more of its name"]
+             if pipelines[matches.index].nunique() > 1 else [])
+    if len(seeds) > 1:
+        hints.append("add --seed (one of " + ", ".join(seeds) + ")")
+    hint = " and ".join(hints) or "give more of its name"
     raise ClustergridError(
-        f"--pipeline '{pipeline}' matches {len(matches)} combinations of '{experiment}' "
-        f"({listing(sorted(matches['pipeline']), 5, '; ')}); {hint}")
+        f"--pipeline '{quoted}' matches {len(matches)} combinations of '{experiment}' "
+        f"({candidates(pipelines[matches.index])}); {hint}")
+
+
+def _clip(text: str, limit: int = 70) -> str:
+    """``text``, cut at ``limit`` characters: a message names a candidate, it does not
+    spell out a name hundreds of characters long."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 @dataclass(frozen=True)

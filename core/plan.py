@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from clustergrid import names
 from clustergrid.cards import MAX_DESCRIBED
 from clustergrid.cards import VERSION as cards_version
 from clustergrid.errors import SpecError
@@ -101,10 +102,12 @@ class Combination:
                                   if stage not in REPORT_STAGES))
 
     def label(self) -> str:
+        """The combination's name, its MLflow run name: ``dataset > transforms / encoder /
+        reducer / clusterer / seed=N`` in the one spelling of ``clustergrid.names``."""
         chain = [self.dataset.dataset, *self.dataset.transforms]
-        parts = ["+".join(c.label() for c in chain), self.encoder.label(),
-                 self.reducer.label(), self.clusterer.label()]
-        return " / ".join(parts) + (f" / seed={self.seed}" if self.seed is not None else "")
+        return names.pipeline_label(names.chain_label(c.label() for c in chain),
+                                    self.encoder.label(), self.reducer.label(),
+                                    self.clusterer.label(), self.seed)
 
 
 @dataclass

@@ -6,8 +6,12 @@ works the same against the local store and a remote tracking server.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any
+
 import pandas as pd
 
+from clustergrid import names
 from clustergrid.evidence import SCORES as VERDICT_SCORES
 from clustergrid.plan import STAGES
 from clustergrid.tracking import TAG_HASH, TAG_STEP, Tracker
@@ -36,7 +40,8 @@ def results_frame(runs: list, include_failed: bool = False) -> pd.DataFrame:
             "status": status,
             "hash": run.data.tags.get(TAG_HASH),
             "start_time": run.info.start_time,
-            "pipeline": run.info.run_name,
+            # Stores written before names had one spelling read back in it (``names``).
+            "pipeline": names.canonical(run.info.run_name or ""),
             **{f"param.{k}": v for k, v in run.data.params.items()},
             **run.data.metrics,
             # Each stage's cache key: where its outputs and shared files are found.
@@ -72,22 +77,42 @@ def by_status(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def component_labels(frame: pd.DataFrame) -> pd.DataFrame:
-    """Short ids per role, e.g. ``pca[n_components=10]``, for tables a person reads."""
+    """Each role's label, e.g. ``pca[n_components=10]``, for tables a person reads: the
+    parts of each combination's name (``names.split_pipeline``), or, for a run whose
+    name is not a pipeline's, its params; in the one spelling of ``clustergrid.names``.
+    Columns: dataset, transforms (``none`` when there are none), encoder, reducer,
+    clusterer, seed."""
+    columns = ["dataset", "transforms", "encoder", "reducer", "clusterer"]
+    runs = frame["pipeline"] if "pipeline" in frame else pd.Series(None, index=frame.index)
+    # A grid's names repeat once per seed: each is read once.
+    parsed = {name: _labels_of_name(name) for name in set(runs) if isinstance(name, str)}
+    params = frame[[c for c in frame.columns if c.startswith("param.")]]
+    rows = [parsed.get(name) or _labels_of_params(params.loc[index].to_dict())
+            for index, name in runs.items()]
+    labels = pd.DataFrame(rows, index=frame.index, columns=columns)
+    labels["seed"] = frame.get("param.seed")
+    return labels
+
+
+def _labels_of_name(name: str) -> dict[str, str] | None:
+    parts = names.split_pipeline(name)
+    if parts is None:
+        return None
+    return {"dataset": parts.chain[0], "transforms": names.chain_label(parts.chain[1:]) or "none",
+            "encoder": parts.encoder, "reducer": parts.reducer, "clusterer": parts.clusterer}
+
+
+def _labels_of_params(row: dict) -> dict[str, str]:
     labels = {}
     for role in ("dataset", "encoder", "reducer", "clusterer"):
         prefix = f"param.{role}."
-        params = [c for c in frame.columns if c.startswith(prefix)]
-
-        def label(row, role=role, params=params, prefix=prefix):
-            inner = ",".join(f"{c.removeprefix(prefix)}={row[c]}" for c in params
-                             if pd.notna(row[c]))
-            return f"{row[f'param.{role}']}[{inner}]" if inner else row[f"param.{role}"]
-
-        labels[role] = frame.apply(label, axis=1)
-        if role == "dataset" and "param.transforms" in frame:
-            labels["transforms"] = frame["param.transforms"]
-    labels["seed"] = frame["param.seed"]
-    return pd.DataFrame(labels, index=frame.index)
+        labels[role] = names.label_of_texts(str(row.get(f"param.{role}")), [
+            (key.removeprefix(prefix), str(value)) for key, value in row.items()
+            if key.startswith(prefix) and pd.notna(value)])
+    transforms = row.get("param.transforms")
+    labels["transforms"] = "none" if transforms is None or pd.isna(transforms) \
+        or transforms == "none" else names.canonical(transforms)
+    return labels
 
 
 #: suffixes of values logged beside a score to qualify it, not scores themselves
@@ -111,8 +136,67 @@ def metric_columns(frame: pd.DataFrame, evidence: bool = True) -> list[str]:
 
 def pipeline_names(frame: pd.DataFrame) -> pd.Series:
     """Each combination's pipeline: its run name without the seed (``Combination.label``
-    ends with `` / seed=N`` when a step is stochastic)."""
-    return frame["pipeline"].str.replace(r" / seed=-?\d+$", "", regex=True)
+    ends with `` / seed=N`` when a step is stochastic), in the one spelling of
+    ``clustergrid.names``; built from its params when the frame has no run names."""
+    if "pipeline" not in frame:
+        labels = component_labels(frame)
+        chains = labels["dataset"] + labels["transforms"].map(
+            lambda t: "" if t == "none" else names.CHAIN + t)
+        return pd.Series([names.pipeline_label(*parts) for parts in zip(
+            chains, labels["encoder"], labels["reducer"], labels["clusterer"], strict=True)],
+            index=frame.index, dtype=object)
+    return frame["pipeline"].map(names.canonical).str.replace(r" / seed=-?\d+$", "",
+                                                              regex=True)
+
+
+@dataclass(frozen=True)
+class PipelineOrder:
+    """The pipelines of a results frame in the order ``results`` shows them, numbered
+    from 1 as it numbers them (``labels -p 3`` is the third)."""
+
+    #: each pipeline's name (``pipeline_names``), the first numbered 1
+    names: list[str]
+    #: name -> its ``clustergrid.verdict.Assessment``; empty without the verdict's evidence
+    assessments: dict[str, Any] = field(default_factory=dict)
+    _numbers: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_numbers", {name: number for number, name
+                                              in enumerate(self.names, start=1)})
+
+    def number(self, name: str) -> int:
+        """The number of the pipeline ``name``."""
+        return self._numbers[name]
+
+
+def pipeline_order(frame: pd.DataFrame) -> PipelineOrder:
+    """The one order of a results frame's pipelines, for every view that numbers them:
+    by the verdict when the combinations carry its evidence (each dataset's pipelines
+    by their rank, the datasets as the verdict lists them; a pipeline it did not assess
+    last), else as they first appear in the frame."""
+    # Imported here: the verdict reads its rows through this module.
+    from clustergrid.verdict import assessments, recommend
+
+    order = list(dict.fromkeys(pipeline_names(frame))) if not frame.empty else []
+    finished = frame[frame["status"] == "FINISHED"] if "status" in frame else frame
+    judged = assessments(recommend(finished)) if not finished.empty else {}
+    if judged:
+        datasets = list(dict.fromkeys(a.dataset for a in judged.values()))
+        order.sort(key=lambda name: (datasets.index(judged[name].dataset), judged[name].rank)
+                   if name in judged else (len(datasets), 0))
+    return PipelineOrder(order, judged)
+
+
+def varying_parts(pipelines: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The roles (``ROLES``) whose labels differ between ``pipelines``, and each
+    pipeline's short name: its labels of those roles joined by `` / `` (empty when
+    none differ; the whole name for a name that is not a pipeline's)."""
+    by_role = {name: labels for name in pipelines
+               if (labels := _labels_of_name(name)) is not None}
+    varying = [role for role in ROLES
+               if len({labels[role] for labels in by_role.values()}) > 1]
+    return varying, {name: names.PARTS.join(by_role[name][r] for r in varying)
+                     if name in by_role else name for name in pipelines}
 
 
 def summarize_over_seeds(frame: pd.DataFrame, evidence: bool = True) -> pd.DataFrame:

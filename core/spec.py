@@ -22,7 +22,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from clustergrid import symmetry
+from clustergrid import names, symmetry
 from clustergrid.errors import PluginError, SpecError, listing
 from clustergrid.registry import Registry
 
@@ -131,12 +131,8 @@ class Component:
 
     def label(self) -> str:
         """A stable, readable id such as ``pca[n_components=10]`` or
-        ``pixels[symmetry=d4]``."""
-        shown = (*self.params, *self.options)
-        if not shown:
-            return self.plugin
-        inner = ",".join(f"{k}={v}" for k, v in shown)
-        return f"{self.plugin}[{inner}]"
+        ``pixels[symmetry=d4]``, in the one spelling of ``clustergrid.names``."""
+        return names.component_label(self.plugin, (*self.params, *self.options))
 
 
 @dataclass(frozen=True)

@@ -81,11 +81,18 @@ def test_results_formats_list_every_combination(tiny_store):
                                                cwd=folder).stdout)))
     assert sorted(float(r["ari"]) for r in rows) == sorted(r["ari"] for r in records)
     table = cli("results", "tiny", cwd=folder, env={"COLUMNS": "200"}).stdout
-    assert table.splitlines()[0].strip() == (
-        "dataset: digits[n_samples=200], transforms: none, reducer: none")
-    assert "silhouette" in table and "kmeans[n_clusters=4,n_init=1]" in table
-    # A row per pipeline, one line each when the terminal is wide enough.
-    assert len([line for line in table.splitlines() if "pixels[downsample=" in line]) == 4
+    header = re.split(r"\s{2,}", table.splitlines()[0].strip())
+    assert header[:3] == ["#", "verdict", "encoder / clusterer"]
+    assert "silhouette" in header and "kmeans[n_clusters=4,n_init=1]" in table
+    # A row per pipeline, one line each when the terminal is wide enough, then each
+    # pipeline's full name, as the json's.
+    rows = table_rows(table)
+    assert len(rows) == 4
+    assert all(row["encoder / clusterer"].startswith("pixels[downsample=") for row in
+               rows.values())
+    pipelines = {r["pipeline"].removesuffix(f" / seed={r['param.seed']}") for r in records}
+    assert {line.split("  ", 1)[1] for line in table.splitlines()
+            if re.match(r"\d  digits", line)} == pipelines
     assert "mean ± std over 2 seeds; --per-seed for each combination" in table
 
 
@@ -95,53 +102,81 @@ def tiny_records(tiny_store):
     return json.loads(cli("results", "tiny", "--format", "json", cwd=folder).stdout)
 
 
-def table_rows(text: str) -> list[tuple[str, list[str]]]:
-    """The rows of a table too wide for one line a row (blocks between blank lines under
-    the header's rule), each as its label and its numbers in reading order; the last
-    is the caption."""
-    body = re.split(r"\n *─+ *\n", text, maxsplit=1)[1]
-    rows = []
-    for block in re.split(r"\n\s*\n", body.strip()):
-        tokens = block.split()
-        numbers = [t for t in tokens if re.fullmatch(r"±?\d+(\.\d+)?", t)]
-        rows.append((" ".join(t for t in tokens if t not in numbers), numbers))
+def table_rows(text: str) -> dict[str, dict[str, str]]:
+    """The rows of the table(s) of ``results``, by their number (and ``/seed``, one row
+    per combination), each as ``{header: cell}`` gathered from every table it is split
+    into; cells are at least two spaces apart."""
+    lines = text.splitlines()
+    rows: dict[str, dict[str, str]] = {}
+    for at, line in enumerate(lines):
+        if not re.fullmatch(r"─+", line.strip()):
+            continue
+        header = re.split(r"\s{2,}", lines[at - 1].strip())
+        for row in lines[at + 1:]:
+            if not re.match(r"\s*\d+\s", row):
+                break
+            cells = dict(zip(header, re.split(r"\s{2,}", row.strip()), strict=True))
+            key = cells["#"] + (f"/{cells['seed']}" if "seed" in cells else "")
+            rows.setdefault(key, {}).update(cells)
     return rows
+
+
+def legend(text: str, width: int) -> dict[str, str]:
+    """The full names under the table, by number, each joined from its wrapped lines
+    (a line broken between parameters reads back with a space after the comma)."""
+    from clustergrid.names import canonical
+
+    entries: dict[str, list[str]] = {}
+    block = text.rstrip("\n").split("\n\n")[-1].splitlines()
+    for line in block:
+        assert len(line) <= width, line
+        found = re.match(r"\s*(\d+)  (\S.*)", line)
+        if found and not line.startswith("   "):
+            entries[found.group(1)] = [found.group(2)]
+        else:
+            entries[list(entries)[-1]].append(line.strip())
+    return {number: canonical(" ".join(lines)) for number, lines in entries.items()}
 
 
 def test_results_table_reads_in_80_columns_a_row_per_pipeline(tiny_store, tiny_records):
     folder, _ = tiny_store
     table = cli("results", "tiny", cwd=folder, env={"COLUMNS": "80"}).stdout
     assert max(len(line) for line in table.splitlines()) <= 80
-    *rows, caption = table_rows(table)
-    assert caption[0] == "mean ± std over seeds; --per-seed for each combination"
+    assert "mean ± std over each pipeline's seeds; --per-seed for each combination" in table \
+        or "mean ± std over 2 seeds; --per-seed for each combination" in table
     metrics = ["ari", "davies_bouldin", "silhouette", "stability_ari"]
     pipelines: dict[str, list[dict]] = {}
     for record in tiny_records:
         pipelines.setdefault(record["pipeline"].rsplit(" / seed=", 1)[0], []).append(record)
     assert len(pipelines) == 4 and all(len(seeds) == 2 for seeds in pipelines.values())
-    # One row per pipeline, named by the roles that vary, each value above its spread.
-    assert len(rows) == 4
-    for pipeline, seeds in pipelines.items():
-        _, encoder, _, clusterer = pipeline.split(" / ")
-        (numbers,) = [numbers for label, numbers in rows if label == f"{encoder} / {clusterer}"]
-        means = [f"{statistics.mean(r[m] for r in seeds):.3f}" for m in metrics]
-        assert numbers[:4] == means
-        assert numbers[4] == f"±{statistics.stdev(r['ari'] for r in seeds):.3f}"
+    # One row per pipeline, numbered; its full name under the table by its number.
+    rows, names = table_rows(table), legend(table, 80)
+    assert sorted(rows) == sorted(names) == ["1", "2", "3", "4"]
+    assert sorted(names.values()) == sorted(pipelines)
+    for number, name in names.items():
+        seeds = pipelines[name]
+        for metric in metrics:
+            mean = statistics.mean(r[metric] for r in seeds)
+            assert rows[number][metric].startswith(f"{mean:.3f}")
+        spread = statistics.stdev(r["ari"] for r in seeds)
+        assert rows[number]["ari"] == f"{statistics.mean(r['ari'] for r in seeds):.3f} ± " \
+                                      f"{spread:.3f}"
     per_seed = cli("results", "tiny", "--per-seed", cwd=folder, env={"COLUMNS": "80"}).stdout
     assert max(len(line) for line in per_seed.splitlines()) <= 80
-    rows = table_rows(per_seed)
+    rows, numbers = table_rows(per_seed), {name: n for n, name in legend(per_seed, 80).items()}
     assert len(rows) == 8
     for record in tiny_records:
-        _, encoder, _, clusterer, _ = record["pipeline"].split(" / ")
-        assert (f"{encoder} / {clusterer}", [record["param.seed"], *(
-            f"{record[m]:.3f}" for m in metrics)]) in rows
+        name, seed = record["pipeline"].rsplit(" / seed=", 1)
+        row = rows[f"{numbers[name]}/{seed}"]
+        assert [row[m] for m in metrics] == [f"{record[m]:.3f}" for m in metrics]
 
 
 def test_results_metrics_chooses_the_columns(tiny_store):
     folder, _ = tiny_store
     table = cli("results", "tiny", "--metrics", "gap,ari", cwd=folder,
                 env={"COLUMNS": "200"}).stdout
-    assert table.splitlines()[2].split() == ["encoder", "clusterer", "gap", "ari"]
+    assert re.split(r"\s{2,}", table.splitlines()[0].strip()) == [
+        "#", "verdict", "encoder / clusterer", "gap", "ari"]
     unknown = cli("results", "tiny", "--metrics", "ari,nope", cwd=folder)
     assert unknown.returncode == 1
     assert len(unknown.stderr.splitlines()) == 1
@@ -177,6 +212,217 @@ def test_results_of_an_unknown_experiment_is_one_line(tiny_store):
     result = cli("results", "nope", cwd=folder)
     assert result.returncode == 1
     assert result.stderr.startswith("error: no experiment named 'nope' in sqlite:///")
+
+
+# Long names: a real dataset's path, transforms, parameters in several components ------
+
+LONG = """\
+name: long
+seeds: [0]
+datasets:
+  - plugin: images
+    path: {images}
+    labels_from: folders
+    on_error: skip
+    transforms:
+      - plugin: resize
+        size: 8
+      - plugin: normalize
+encoders:
+  - plugin: pixels
+reducers:
+  - plugin: pca
+    n_components: [3, 5]
+clusterers:
+  - plugin: kmeans
+    n_clusters: 2
+    n_init: 1
+  - plugin: gmm
+    n_clusters: auto
+    k_range: [[2, 4]]
+    criterion: bic
+metrics: [silhouette, davies_bouldin, calinski_harabasz, ari, homogeneity, nmi]
+map: null
+verdict: {{null_draws: 2, resamples: 2}}
+tracking: {{uri: "{store}"}}
+cache: "{store}/cache"
+"""
+
+
+@pytest.fixture(scope="module")
+def long_store(tmp_path_factory):
+    """A grid of 4 pipelines on images in a deep folder, its names over 170 characters;
+    returns the store and the json records of ``results``."""
+    import numpy as np
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from clustergrid import runner
+    from clustergrid.cli import app
+    from clustergrid.registry import Registry
+    from clustergrid.spec import parse_experiment
+
+    folder = tmp_path_factory.mktemp("long")
+    images = folder / "data" / "surveys" / "first" / "frdeep" / "images"
+    rng = np.random.default_rng(0)
+    for kind, level in (("FRI", 60), ("FRII", 180)):
+        (images / kind).mkdir(parents=True)
+        for index in range(20):
+            pixels = np.clip(rng.normal(level, 30, (16, 16)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(images / kind / f"{kind}_{index:03d}.png")
+    store = folder / "store"
+    registry = Registry.load()
+    summary = runner.run(parse_experiment(LONG.format(images=images, store=store), registry),
+                         registry)
+    assert summary.finished == 4 and not summary.failed
+    output = CliRunner().invoke(app, ["results", "long", "--format", "json", "--tracking-uri",
+                                      str(store)]).output
+    return str(store), json.loads(output)
+
+
+def _results(store: str, width: int, monkeypatch, *options: str) -> str:
+    """``clustergrid results long`` as a terminal (or a file) ``width`` columns wide."""
+    from typer.testing import CliRunner
+
+    from clustergrid import cli as module
+
+    monkeypatch.setattr(module.console, "width", width)
+    result = CliRunner().invoke(module.app, ["results", "long", "--tracking-uri", store,
+                                             *options])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 200])
+def test_long_names_read_on_whole_lines_at_any_width(long_store, width, monkeypatch):
+    from clustergrid.names import split_pipeline
+    from clustergrid.results import load_results
+    from clustergrid.verdict import assessments, recommend
+
+    store, records = long_store
+    names = {r["pipeline"].removesuffix(" / seed=0") for r in records}
+    assert len(names) == 4 and min(len(name) for name in names) > 170
+    for options in ((), ("--per-seed",)):
+        text = _results(store, width, monkeypatch, *options)
+        lines = text.splitlines()
+        assert all(len(line) <= width for line in lines)
+        assert not [line for line in lines if len(line.strip()) == 1]
+        # Every pipeline's full name, on whole lines under the table, by its number.
+        legend_names = legend(text, width)
+        assert sorted(legend_names.values()) == sorted(names)
+        for name in names:
+            (number,) = [n for n, legend_name in legend_names.items() if legend_name == name]
+            entry = text.split("\n\n")[-1].split(f"\n{number}  ", 1)[-1]
+            parts = split_pipeline(name)
+            for component in (*parts.chain, parts.encoder, parts.reducer, parts.clusterer):
+                if len(component) <= width - 3:  # a component that fits is not broken
+                    assert any(component in line for line in entry.splitlines()[:4]), \
+                        (component, text)
+        # Every metric, its header whole, in some table; a row for every pipeline.
+        rows = table_rows(text)
+        assert sorted(rows) == (["1", "2", "3", "4"] if not options else
+                                ["1/0", "2/0", "3/0", "4/0"])
+        for row in rows.values():
+            assert set(row) >= {"ari", "calinski_harabasz", "davies_bouldin", "homogeneity",
+                                "nmi", "silhouette"}
+    # In the verdict's order: by rank, a barred pipeline never the first choice.
+    judged = assessments(recommend(load_results(store, "long")))
+    by_number = {number: judged[name] for number, name in legend_names.items()}
+    assert [by_number[n].rank for n in sorted(by_number)] == [1, 2, 3, 4]
+    for number, row in table_rows(_results(store, width, monkeypatch)).items():
+        if by_number[number].barred:
+            assert row["verdict"].startswith("barred: ")
+        assert row["verdict"] != "1st" or (by_number[number].rank == 1
+                                            and not by_number[number].barred)
+
+
+def test_labels_takes_a_name_as_results_prints_it_in_any_spelling_or_its_number(
+        long_store, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from clustergrid.cli import app
+    from clustergrid.errors import ClustergridError
+    from clustergrid.export import choose
+
+    store, records = long_store
+    printed = legend(_results(store, 100, monkeypatch), 100)
+    for number, name in printed.items():
+        assert choose(store, "long", number).row["pipeline"] == f"{name} / seed=0"
+        assert choose(store, "long", f"#{number}").row["pipeline"] == f"{name} / seed=0"
+    gmm = next(r["pipeline"] for r in records if "gmm[" in r["pipeline"])
+    assert "gmm[criterion=bic,k_range=[2, 4],n_clusters=auto]" in gmm
+    chain, rest = gmm.split(" / ", 1)
+    dataset, *transforms = chain.split(" > ")
+    plugin, inner = dataset[:-1].split("[", 1)
+    reordered = f"{plugin}[{', '.join(reversed(inner.split(',')))}]"
+    spellings = [
+        gmm, gmm.removesuffix(" / seed=0"),
+        "+".join([reordered, *transforms]) + " / " + rest.replace(
+            "gmm[criterion=bic,k_range=[2, 4],n_clusters=auto]",
+            "gmm[n_clusters=auto, k_range=(2, 4), criterion='bic']"),
+    ]
+    for spelling in spellings:
+        assert choose(store, "long", spelling).row["pipeline"] == gmm, spelling
+    output = tmp_path / "clusters.csv"
+    done = CliRunner().invoke(app, ["labels", "long", "-p", spellings[-1], "-o", str(output),
+                                    "--tracking-uri", store])
+    assert done.exit_code == 0, done.output
+    assert output.read_text().count("\n") >= 40
+    for unknown in ("spectral", "99", "images[path=/" + "x" * 1500 + "]"):
+        failed = CliRunner().invoke(app, ["labels", "long", "-p", unknown, "-o", str(output),
+                                          "--tracking-uri", store])
+        assert isinstance(failed.exception, ClustergridError), failed.output
+        message = str(failed.exception)
+        assert "\n" not in message and len(message) < 500, message
+
+
+def test_results_rows_follow_the_verdict_and_mark_barred_pipelines(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from clustergrid import cli as module
+    from clustergrid import verdict
+    from clustergrid.export import find_combination
+
+    monkeypatch.setattr(module.console, "width", 80)
+    ran = [("d1", "dominant"), ("d1", "sound"), ("d2", "kmeans"), ("d1", "noisy"), ("d2", "gmm")]
+    frame = pd.DataFrame([{"pipeline": f"{data}[n=1] / pixels / none / {clusterer} / seed=0",
+                           "param.seed": "0", "status": "FINISHED", "ari": 0.5}
+                          for data, clusterer in ran])
+    # The verdict's assessments, as ``clustergrid.verdict`` gives them: each dataset's
+    # pipelines ranked, a barred one with its flags.
+    judged = {
+        "d1[n=1] / pixels / none / sound": (1, True, []),
+        "d1[n=1] / pixels / none / dominant": (2, False, ["k_at_edge", "dominant_cluster"]),
+        "d1[n=1] / pixels / none / noisy": (3, False, ["mostly_noise"]),
+        "d2[n=1] / pixels / none / gmm": (1, True, []),
+        "d2[n=1] / pixels / none / kmeans": (2, False, []),
+    }
+    fakes = {name: SimpleNamespace(name=name, dataset=name.split(" /")[0], rank=rank,
+                                   structure=structure, flags=flags, reason="",
+                                   barred=bool(set(flags) & set(verdict.BARRING)))
+             for name, (rank, structure, flags) in judged.items()}
+    with monkeypatch.context() as patched:
+        patched.setattr(verdict, "recommend", lambda finished, *args: ["verdicts"])
+        patched.setattr(verdict, "assessments", lambda verdicts: fakes)
+        module._print_results("x", frame, None, per_seed=False)
+        text = capsys.readouterr().out
+        rows, names = table_rows(text), legend(text, 80)
+        assert {number: (name.split("[")[0], name.rsplit(" / ", 1)[1], rows[number]["verdict"])
+                for number, name in names.items()} == {
+            "1": ("d1", "sound", "1st"), "2": ("d1", "dominant", "barred: dominant_cluster"),
+            "3": ("d1", "noisy", "barred: mostly_noise"), "4": ("d2", "gmm", "1st"),
+            "5": ("d2", "kmeans", "no structure")}
+        assert find_combination(frame, "x", "4", None)["pipeline"].startswith("d2[n=1]")
+        assert find_combination(frame, "x", "4", None)["pipeline"].endswith("/ gmm / seed=0")
+    # Without the verdict's evidence: no verdict, the order the pipelines ran in.
+    module._print_results("x", frame, None, per_seed=False)
+    text = capsys.readouterr().out
+    assert "verdict" not in text
+    assert [name.rsplit(" / ", 1)[1] for name in legend(text, 80).values()] == [
+        clusterer for _, clusterer in ran]
+    assert find_combination(frame, "x", "1", None)["pipeline"].endswith("/ dominant / seed=0")
 
 
 def test_report_command_writes_html_and_markdown(tiny_store):
