@@ -434,7 +434,7 @@ def results(
 
 
 def _print_recommendation(name: str, frame, fmt: TableFormat, alpha: float) -> None:
-    from clustergrid.verdict import FLAGS, SCORE, recommend
+    from clustergrid.verdict import flag_text, recommend
 
     verdicts = recommend(frame, alpha)
     if fmt == TableFormat.json:
@@ -446,32 +446,34 @@ def _print_recommendation(name: str, frame, fmt: TableFormat, alpha: float) -> N
     if not verdicts:
         console.print(f"No finished combinations with verdict evidence in '{name}'.")
         return
-    # One line per pipeline rather than a table: pipeline names are long, and a table
-    # squeezed into a terminal's width would cut them.
+    # A block per pipeline rather than a table: pipeline names are long, and a table
+    # squeezed into a terminal's width would cut them. Each is numbered as `results`
+    # numbers it, the number `labels -p` takes.
+    from clustergrid.results import pipeline_order
+
+    order = pipeline_order(frame)
     for verdict in verdicts:
-        console.print(f"\n{verdict.dataset}", style="bold")
-        if verdict.structure:
-            console.print(f"Recommended: {verdict.choice.pipeline}")
-        else:
-            console.print("No pipeline shows structure beyond its null reference: these "
-                          "clusters are what any clustering finds in structureless data.")
+        console.print(f"\n{verdict.dataset}", style="bold", highlight=False)
+        console.print(verdict.headline(), highlight=False)
         for a in verdict.ranking:
+            seeds = (f", seeds agree {a.seed_stability:.2f}" if a.seed_stability == a.seed_stability
+                     else "")
             console.print(
-                f"{a.rank:>3}. {a.pipeline}\n     structure {'yes' if a.structure else 'no'}, "
-                f"{SCORE} {a.score:.3f}, excess {a.excess:.1f} sd (p {a.p_value:.2g}), "
-                f"stability {a.stability:.2f}, coverage {a.coverage:.2f}, "
-                f"{a.clusters:.0f} clusters" + (f"; flags: {', '.join(a.flags)}"
-                                                  if a.flags else ""))
+                f"{'#' + str(order.number(a.name)):>4} {a.pipeline}\n     {a.reason}\n     "
+                f"resampling stability "
+                f"{a.stability:.2f}{seeds}, coverage {a.coverage:.2f}, {a.clusters:.0f} "
+                f"clusters" + (f"; flags: {', '.join(a.flags)}" if a.flags else ""),
+                highlight=False)
         if verdict.grade:
             g = verdict.grade
             console.print(f"Against the labels (never used by the verdict): {g['metric']} of "
                           f"the first choice {g['choice']:.3f}, best in the grid "
-                          f"{g['best']:.3f} ({g['best_pipeline']}).")
+                          f"{g['best']:.3f} ({g['best_pipeline']}).", highlight=False)
     raised = sorted({flag for v in verdicts for a in v.ranking for flag in a.flags})
     if raised:
         console.print("\nFlags:")
     for flag in raised:
-        console.print(f"  {flag}: {FLAGS[flag]}")
+        console.print(f"  {flag}: {flag_text(flag)}", highlight=False)
 
 
 def _print_results(name: str, frame, metrics: str | None, per_seed: bool) -> None:
@@ -552,7 +554,9 @@ def _verdict_cell(assessment) -> str:
         return ""
     if assessment.barred:
         return f"barred: {next(f for f in assessment.flags if f in BARRING)}"
-    if not getattr(assessment, "structure", True):
+    if assessment.follows:
+        return f"follows {assessment.follows}"
+    if not assessment.structure:
         return "no structure"
     return "1st" if assessment.rank == 1 else "ok"
 

@@ -47,7 +47,7 @@ from functools import cached_property
 from typing import Any
 
 from clustergrid import names
-from clustergrid.cards import MAX_DESCRIBED
+from clustergrid.cards import MAX_DESCRIBED, NUISANCES
 from clustergrid.cards import VERSION as cards_version
 from clustergrid.errors import SpecError
 from clustergrid.evidence import VERSION as evidence_version
@@ -206,6 +206,7 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
     clustering_metrics = tuple(m for m in experiment.metrics if scope(m) == "clustering")
     embedding_metrics = tuple(m for m in experiment.metrics if scope(m) == "embedding")
     combinations: dict[str, Combination] = {}
+    nuisances = tuple(experiment.verdict.nuisances if experiment.verdict else NUISANCES)
     for choice in experiment.datasets:
         if choice.dataset not in fingerprints:
             fingerprints[choice.dataset] = _fingerprint(choice.dataset, registry)
@@ -249,7 +250,8 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
                     stage_keys["map"] = add("map", (experiment.map,), (encode,), None)
                 stage_keys["describe"] = describe
                 stage_keys["cards"] = add("cards", (), (cluster, reduce, describe, data), None,
-                                          options={"version": cards_version})
+                                          options={"version": cards_version,
+                                                   "nuisances": nuisances})
                 if experiment.verdict is not None:
                     stage_keys.update(evidence(experiment.verdict, encode, reduce, cluster,
                                                reducer, clusterer))

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from clustergrid import names, symmetry
+from clustergrid.cards import DESCRIPTORS, NUISANCES, is_descriptor
 from clustergrid.errors import PluginError, SpecError, listing
 from clustergrid.registry import Registry
 
@@ -73,6 +74,19 @@ class VerdictConfig(_Model):
     fraction: float = Field(0.8, gt=0.0, lt=1.0)
     #: the null fits, subsample fits and internal scores use at most this many items
     max_points: int = Field(1000, ge=50)
+    #: descriptors of the images that are nuisances for this science: a pipeline whose
+    #: clusters follow one is flagged and ranked below those that do not; the other
+    #: descriptors count as physics (``clustergrid.cards``)
+    nuisances: tuple[str, ...] = NUISANCES
+
+    @field_validator("nuisances")
+    @classmethod
+    def _known_descriptors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [name for name in value if not is_descriptor(name)]
+        if unknown:
+            raise ValueError(f"unknown descriptor {', '.join(map(repr, unknown))}; the "
+                             f"descriptors are {', '.join(DESCRIPTORS)} and colour_cK_cK+1")
+        return tuple(dict.fromkeys(value))
 
 
 #: the map drawn when an experiment file does not say

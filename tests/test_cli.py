@@ -193,8 +193,9 @@ def test_results_recommend_ranks_the_pipelines_without_labels(tiny_store):
     assert all(set(r) >= {"dataset", "pipeline", "score", "stability", "coverage", "flags",
                           "structure"} for r in records)
     assert all(r["seeds"] == 2 and isinstance(r["structure"], bool) for r in records)
-    structured = [r["structure"] for r in records]
-    assert structured == sorted(structured, reverse=True)  # structure shown comes first
+    # Not barred first, then following no nuisance, then showing structure.
+    order = [(r["barred"], bool(r["follows"]), not r["structure"]) for r in records]
+    assert order == sorted(order)
     # The score is the mean over seeds of the logged gap.
     runs = json.loads(cli("results", "tiny", "--format", "json", cwd=folder).stdout)
     seeds = [r["gap"] for r in runs if f" / {records[0]['pipeline']} / "
@@ -202,7 +203,14 @@ def test_results_recommend_ranks_the_pipelines_without_labels(tiny_store):
     assert len(seeds) == 2 and records[0]["score"] == pytest.approx(sum(seeds) / 2)
     text = cli("results", "tiny", "--recommend", cwd=folder).stdout
     assert records[0]["pipeline"] in text
-    assert ("Recommended: " + records[0]["pipeline"] in text) == records[0]["structure"]
+    # The full name (the key that joins results' json), numbered as results numbers it.
+    assert {r["name"] for r in records} == {r["pipeline"].removesuffix(" / seed=0")
+                                           .removesuffix(" / seed=1") for r in runs}
+    assert f"  #1 {records[0]['pipeline']}\n" in text
+    for record in records:
+        assert record["reason"] in " ".join(text.split())
+    if records[0]["structure"]:
+        assert "Recommended" in text and records[0]["name"] in " ".join(text.split())
     assert "Against the labels (never used by the verdict): ari of the first choice" in text
     assert cli("results", "tiny", "--recommend", "--format", "csv", cwd=folder).returncode == 1
 
@@ -386,7 +394,8 @@ def test_results_rows_follow_the_verdict_and_mark_barred_pipelines(monkeypatch, 
     from clustergrid.export import find_combination
 
     monkeypatch.setattr(module.console, "width", 80)
-    ran = [("d1", "dominant"), ("d1", "sound"), ("d2", "kmeans"), ("d1", "noisy"), ("d2", "gmm")]
+    ran = [("d1", "dominant"), ("d1", "sound"), ("d2", "kmeans"), ("d1", "noisy"), ("d2", "gmm"),
+           ("d2", "bright")]
     frame = pd.DataFrame([{"pipeline": f"{data}[n=1] / pixels / none / {clusterer} / seed=0",
                            "param.seed": "0", "status": "FINISHED", "ari": 0.5}
                           for data, clusterer in ran])
@@ -398,10 +407,12 @@ def test_results_rows_follow_the_verdict_and_mark_barred_pipelines(monkeypatch, 
         "d1[n=1] / pixels / none / noisy": (3, False, ["mostly_noise"]),
         "d2[n=1] / pixels / none / gmm": (1, True, []),
         "d2[n=1] / pixels / none / kmeans": (2, False, []),
+        "d2[n=1] / pixels / none / bright": (3, True, ["follows_brightness"]),
     }
     fakes = {name: SimpleNamespace(name=name, dataset=name.split(" /")[0], rank=rank,
                                    structure=structure, flags=flags, reason="",
-                                   barred=bool(set(flags) & set(verdict.BARRING)))
+                                   follows="brightness" if "follows_brightness" in flags
+                                   else "", barred=bool(set(flags) & set(verdict.BARRING)))
              for name, (rank, structure, flags) in judged.items()}
     with monkeypatch.context() as patched:
         patched.setattr(verdict, "recommend", lambda finished, *args: ["verdicts"])
@@ -413,7 +424,7 @@ def test_results_rows_follow_the_verdict_and_mark_barred_pipelines(monkeypatch, 
                 for number, name in names.items()} == {
             "1": ("d1", "sound", "1st"), "2": ("d1", "dominant", "barred: dominant_cluster"),
             "3": ("d1", "noisy", "barred: mostly_noise"), "4": ("d2", "gmm", "1st"),
-            "5": ("d2", "kmeans", "no structure")}
+            "5": ("d2", "kmeans", "no structure"), "6": ("d2", "bright", "follows brightness")}
         assert find_combination(frame, "x", "4", None)["pipeline"].startswith("d2[n=1]")
         assert find_combination(frame, "x", "4", None)["pipeline"].endswith("/ gmm / seed=0")
     # Without the verdict's evidence: no verdict, the order the pipelines ran in.
