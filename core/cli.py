@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import sys
+import textwrap
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -434,6 +435,7 @@ def results(
 
 
 def _print_recommendation(name: str, frame, fmt: TableFormat, alpha: float) -> None:
+    from clustergrid import names
     from clustergrid.verdict import flag_text, recommend
 
     verdicts = recommend(frame, alpha)
@@ -452,28 +454,40 @@ def _print_recommendation(name: str, frame, fmt: TableFormat, alpha: float) -> N
     from clustergrid.results import pipeline_order
 
     order = pipeline_order(frame)
+
+    def say(text: str, indent: int = 0) -> None:
+        # Prose breaks between words; a name inside it, being one word, only when wider
+        # than the line.
+        console.print(textwrap.fill(text, console.width, initial_indent=" " * indent,
+                                    subsequent_indent=" " * (indent + 2 if indent else 2),
+                                    break_on_hyphens=False), highlight=False)
+
     for verdict in verdicts:
-        console.print(f"\n{verdict.dataset}", style="bold", highlight=False)
-        console.print(verdict.headline(), highlight=False)
+        console.print()
+        for line in names.wrap(verdict.dataset, console.width):
+            console.print(line, style="bold", highlight=False)
+        say(verdict.headline())
         for a in verdict.ranking:
+            number = f"{'#' + str(order.number(a.name)):>4} "
+            for index, line in enumerate(names.wrap(a.pipeline, console.width - len(number))):
+                console.print((number if index == 0 else " " * len(number)) + line,
+                              highlight=False)
             seeds = (f", seeds agree {a.seed_stability:.2f}" if a.seed_stability == a.seed_stability
                      else "")
-            console.print(
-                f"{'#' + str(order.number(a.name)):>4} {a.pipeline}\n     {a.reason}\n     "
-                f"resampling stability "
-                f"{a.stability:.2f}{seeds}, coverage {a.coverage:.2f}, {a.clusters:.0f} "
-                f"clusters" + (f"; flags: {', '.join(a.flags)}" if a.flags else ""),
-                highlight=False)
+            say(a.reason, indent=5)
+            say(f"resampling stability {a.stability:.2f}{seeds}, coverage {a.coverage:.2f}, "
+                f"{a.clusters:.0f} clusters" + (f"; flags: {', '.join(a.flags)}" if a.flags
+                                                else ""), indent=5)
         if verdict.grade:
             g = verdict.grade
-            console.print(f"Against the labels (never used by the verdict): {g['metric']} of "
-                          f"the first choice {g['choice']:.3f}, best in the grid "
-                          f"{g['best']:.3f} ({g['best_pipeline']}).", highlight=False)
+            say(f"Against the labels (never used by the verdict): {g['metric']} of the first "
+                f"choice {g['choice']:.3f}, best in the grid {g['best']:.3f} "
+                f"({g['best_pipeline']}).")
     raised = sorted({flag for v in verdicts for a in v.ranking for flag in a.flags})
     if raised:
         console.print("\nFlags:")
     for flag in raised:
-        console.print(f"  {flag}: {flag_text(flag)}", highlight=False)
+        say(f"{flag}: {flag_text(flag)}", indent=2)
 
 
 def _print_results(name: str, frame, metrics: str | None, per_seed: bool) -> None:

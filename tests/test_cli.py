@@ -302,6 +302,33 @@ def _results(store: str, width: int, monkeypatch, *options: str) -> str:
 
 
 @pytest.mark.parametrize("width", [80, 100, 120, 200])
+def test_the_verdict_reads_on_whole_lines_at_any_width(long_store, width, monkeypatch):
+    from clustergrid.names import canonical, split_pipeline
+
+    store, records = long_store
+    full = {r["pipeline"].removesuffix(" / seed=0") for r in records}
+    text = _results(store, width, monkeypatch, "--recommend")
+    lines = text.splitlines()
+    assert all(len(line) <= width for line in lines), text
+    assert not [line for line in lines if len(line.strip()) == 1]
+    # The dataset heads its block, whole once its lines are joined; every pipeline is
+    # numbered as `results` numbers it, its name whole once its lines are joined.
+    joined = " ".join(text.split())
+    (dataset,) = {" > ".join(split_pipeline(name).chain) for name in full}
+    head = lines[1:lines.index(next(line for line in lines if line.startswith(
+        ("Recommended", "No pipeline"))))]
+    assert canonical(" ".join(head)) == dataset
+    numbers = legend(_results(store, width, monkeypatch), width)
+    for number, name in numbers.items():
+        part = name.removeprefix(dataset + " / ")
+        assert f"#{number} {part}" in joined
+        # Lines break between components: each that fits stands whole on one line.
+        for component in part.split(" / "):
+            if len(component) <= width - 5:
+                assert any(component in line for line in lines), (component, text)
+
+
+@pytest.mark.parametrize("width", [80, 100, 120, 200])
 def test_long_names_read_on_whole_lines_at_any_width(long_store, width, monkeypatch):
     from clustergrid.names import split_pipeline
     from clustergrid.results import load_results
