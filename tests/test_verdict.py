@@ -100,6 +100,38 @@ def test_honest_silhouette_is_zero_without_two_clusters(blobs):
     assert evidence.honest_silhouette(X, np.where(labels == 0, 0, -1), 1000) == 0.0
 
 
+@pytest.mark.parametrize("dimensions", [2, 5, 10])
+def test_density_validity_is_the_hdbscan_librarys_dbcv(dimensions):
+    from hdbscan.validity import validity_index
+
+    X, y = make_blobs(300, dimensions, centers=4, cluster_std=2.0, random_state=1)
+    kmeans = KMeans(3, n_init=2, random_state=0).fit_predict(X)
+    with_noise = np.where(np.arange(300) % 7 == 0, -1, y)
+    for labels in (y, kmeans, with_noise):
+        assert evidence.density_validity(X, labels, 1000) == pytest.approx(
+            validity_index(X.astype(np.float64), labels), abs=1e-9)
+
+
+def test_density_validity_tells_moons_from_a_cut_through_them_in_any_dimension():
+    from sklearn.datasets import make_moons
+
+    X, moons = make_moons(400, noise=0.05, random_state=0)
+    cut = KMeans(2, n_init=2, random_state=0).fit_predict(X)
+    score, per_cluster = evidence.density_validity(X, moons, 1000, per_cluster=True)
+    assert score > 0.3 and (per_cluster > 0).all()  # each moon separated from the other
+    assert evidence.density_validity(X, cut, 1000) < 0  # a cut through dense regions
+    # In 512 dimensions (the moons in a plane of the space) the library's core distances,
+    # powers of -512, underflow; in log space they do not, and tell the moons apart.
+    rotation, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(512, 512)))
+    wide = np.hstack([X, np.zeros((400, 510))]) @ rotation * 30
+    assert evidence.density_validity(wide, moons, 1000) > 0.3
+    assert evidence.density_validity(wide, cut, 1000) < 0
+    # One cluster claims nothing; noise never raises the score.
+    assert evidence.density_validity(X, np.zeros(400, dtype=int), 1000) == 0.0
+    noisy = np.where(np.arange(400) % 2 == 0, -1, moons)
+    assert evidence.density_validity(X, noisy, 1000) < score
+
+
 def test_gaussian_reference_has_the_datas_mean_and_covariance():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((3000, 3)) @ np.array([[2.0, 0.5, 0], [0, 1.0, 0.3], [0, 0, 0.2]])
