@@ -70,6 +70,10 @@ def run(
         "--workers", min=1, help="Worker processes (overrides executor.workers).")] = None,
     resume: Annotated[bool, typer.Option(
         "--resume/--no-resume", help="Skip combinations that already have a FINISHED run.")] = True,
+    retry_failed: Annotated[bool, typer.Option(
+        "--retry-failed", help="Run again the combinations whose last run failed for lack "
+        "of memory (a MemoryError, or a worker the operating system killed); by default "
+        "a resumed run leaves them out, saying how many.")] = False,
     tracking_uri: TrackingOption = None,
     report: Annotated[Path | None, typer.Option(
         "--report", help="Where to write the HTML report (default: in the store folder).")] = None,
@@ -90,8 +94,13 @@ def run(
 ) -> None:
     """Run an experiment: every combination not yet finished, each logged to MLflow.
 
-    Exit status: 0 every combination finished; 1 some failed (all are logged and the
-    report is written); 2 a bad experiment file or arguments; 130 interrupted (Ctrl-C).
+    Steps run in worker processes, even with one worker: a step that crashes or runs out
+    of memory fails alone and the rest of the grid goes on. Each worker may use its share
+    of the memory available (CLUSTERGRID_WORKER_MEMORY=2GB sets it; none: no limit).
+
+    Exit status: 0 every combination finished; 1 some failed, or were left out because
+    they failed for lack of memory last time (all are logged and the report is written);
+    2 a bad experiment file or arguments; 130 interrupted (Ctrl-C).
 
     Examples:
 
@@ -108,7 +117,8 @@ def run(
     registry = Registry.load()
     experiment = load_experiment(file, registry, overrides=overrides or ())
     if dry_run:  # needs no confirmation: it is how one looks at a large grid first
-        _plan, preview = runner.dry_run(experiment, registry, tracking_uri, resume)
+        _plan, preview = runner.dry_run(experiment, registry, tracking_uri, resume,
+                                        retry_failed)
         _print_preview(experiment.name, preview)
         console.print("Dry run: nothing was run.")
         return
@@ -130,7 +140,7 @@ def run(
                 experiment, registry, tracking_uri=tracking_uri, workers=workers,
                 resume=resume, on_start=lambda preview: (
                     _print_preview(experiment.name, preview), progress.start(preview)),
-                on_outcome=on_outcome, wait=wait,
+                on_outcome=on_outcome, wait=wait, retry_failed=retry_failed,
             )
     except KeyboardInterrupt:
         # Outside the steps (the runner says what it kept during them); Typer would
@@ -139,8 +149,9 @@ def run(
                           "combinations logged; run again to resume") from None
     status = summary.step_status
     if summary.preview.to_run == 0:
-        console.print("Nothing to run: every combination already has a FINISHED run "
-                      "(--no-resume runs them again, from the cache).")
+        if not summary.preview.out_of_memory:
+            console.print("Nothing to run: every combination already has a FINISHED run "
+                          "(--no-resume runs them again, from the cache).")
     else:
         console.print(
             f"Steps: {status['computed']} computed, {status['cached']} from cache, "
@@ -158,7 +169,7 @@ def run(
                   + (f" --tracking-uri {store}" if store else ""))
     console.print(f"MLflow store: {summary.tracking_uri}")
     console.print(f"Report: {report_path}")
-    if summary.failed:
+    if summary.failed or summary.preview.out_of_memory:
         raise typer.Exit(1)
 
 
@@ -198,6 +209,11 @@ def _print_preview(name: str, preview) -> None:
     console.print(table)
     for line in preview.warnings:  # costly clusterings (``clustergrid.costs``)
         console.print(f"Warning: {line}", style="yellow", highlight=False)
+    if preview.out_of_memory:
+        some = preview.out_of_memory
+        console.print(f"{some} combination{'s' if some > 1 else ''} failed for lack of memory "
+                      "last time; --retry-failed to try them again.", style="yellow",
+                      highlight=False)
 
 
 def _write_report(name: str, tracking_uri: str | None, path: Path | None, summary) -> Path:

@@ -1,17 +1,24 @@
-"""Runs the plan's steps, serially or in a pool of worker processes.
+"""Runs the plan's steps in worker processes, one or many.
 
 Steps are passed to workers as small descriptions and exchange data only through the
 cache, by key, so the same steps can run under any executor. A step whose parent failed
 is skipped; everything independent of a failure still runs.
+
+Steps run in worker processes even with one worker, so a step that crashes (a segfault
+in a compiled library, the operating system killing it for memory) fails that step
+only: the driver reports it, starts a new worker and goes on. Each worker limits its own
+memory (``worker_memory_limit``), so a step that needs more than its share fails with a
+``MemoryError`` rather than taking the machine down.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import traceback
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,9 +26,27 @@ from multiprocessing import get_context
 from typing import Any
 
 from clustergrid.cache import Cache
+from clustergrid.errors import ClustergridError
 from clustergrid.plan import Step
 from clustergrid.registry import Registry, load_registry
 from clustergrid.stages import run_step
+
+#: a size (``2GB``, ``300MB``, ``none`` for no limit) that replaces each worker's share of
+#: the available memory
+WORKER_MEMORY_ENV = "CLUSTERGRID_WORKER_MEMORY"
+#: ``1`` runs the steps of a one-worker run in the driver process, for a debugger or a
+#: profiler; a step that crashes then ends the run
+IN_PROCESS_ENV = "CLUSTERGRID_IN_PROCESS"
+#: the error type of a step whose worker the operating system killed (SIGKILL: most often
+#: for memory), and of one whose worker died otherwise (a signal such as SIGSEGV, an exit)
+WORKER_KILLED = "WorkerKilled"
+WORKER_CRASHED = "WorkerCrashed"
+#: error types that mean a step needed more memory than it had: a rerun leaves their
+#: combinations alone unless asked (``clustergrid run --retry-failed``)
+MEMORY_ERRORS = frozenset({"MemoryError", WORKER_KILLED})
+#: no worker is limited below this, whatever the share: importing the libraries alone
+#: takes about 450 MB of data segment (numpy, scikit-learn, torch, numba)
+MIN_WORKER_MEMORY = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -47,12 +72,20 @@ def execute_step(step: Step, cache: Cache, registry: Registry) -> StepOutcome:
     try:
         meta = run_step(step, cache, registry)
     except Exception as exc:
-        return StepOutcome(
-            step.key, step.stage, "failed", error=str(exc),
-            error_type=type(exc.__cause__ or exc).__name__,
-            traceback="".join(traceback.format_exception(exc)),
-        )
+        cause = exc.__cause__ or exc
+        error = str(exc)
+        if isinstance(cause, MemoryError):  # numpy's is a subclass with a private name
+            error_type = "MemoryError"
+            if _worker_memory is not None:
+                error += (f" (this worker's memory limit is {_size(_worker_memory)}; "
+                          f"{WORKER_MEMORY_ENV} changes it)")
+        else:
+            error_type = type(cause).__name__
+        return StepOutcome(step.key, step.stage, "failed", error=error, error_type=error_type,
+                           traceback="".join(traceback.format_exception(exc)))
     return StepOutcome(step.key, step.stage, "computed", meta)
+
+
 
 
 def execute(
@@ -63,8 +96,13 @@ def execute(
     on_outcome: Callable[[StepOutcome], None] = lambda outcome: None,
 ) -> dict[str, StepOutcome]:
     """Run ``steps``, which list every step's parents before it; ``on_outcome`` sees each
-    result as it arrives, in the driver process."""
+    result as it arrives, in the driver process.
+
+    A worker that dies fails the step it ran, with why (``WORKER_KILLED``,
+    ``WORKER_CRASHED``); the steps other workers were running are run again, one at a
+    time when it is not known which of them killed it, so only the culprit fails."""
     steps = list(steps)
+    workers = max(1, workers)
     outcomes: dict[str, StepOutcome] = {}
 
     def record(outcome: StepOutcome) -> None:
@@ -82,7 +120,7 @@ def execute(
         record(StepOutcome(step.key, step.stage, "skipped", error=cause.error,
                            error_type=cause.error_type, traceback=cause.traceback))
 
-    if workers <= 1:
+    if workers == 1 and os.environ.get(IN_PROCESS_ENV) == "1":
         for step in steps:
             cause = blocked_by(step)
             if cause:
@@ -93,64 +131,198 @@ def execute(
 
     pending = {step.key: step for step in steps}
     running: dict[Future, Step] = {}
-    context = get_context("spawn")  # workers start clean: no inherited threads or locks
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(registry.extra_modules, workers),
-    ) as pool, _stopped_on_interrupt(pool):
-        while pending or running:
+    #: steps in flight when a worker died, each to run again alone
+    suspects: list[Step] = []
+    pool = _WorkerPool(registry.extra_modules, workers, worker_memory_limit(workers))
+    with pool, _stopped_on_interrupt(pool):
+        while pending or running or suspects:
             settled = len(outcomes)
-            for key, step in list(pending.items()):
-                cause = blocked_by(step)
-                if cause:
-                    del pending[key]
-                    skip(step, cause)
-                elif all(parent in outcomes for parent in step.parents):
-                    del pending[key]
-                    if cache.valid(key):  # no need to wake a worker for a cache hit
-                        record(execute_step(step, cache, registry))
-                    else:
-                        running[pool.submit(_execute_in_worker, step, str(cache.root))] = step
+            if suspects:
+                if not running:
+                    step = suspects.pop(0)
+                    running[pool.submit(step, cache)] = step
+            else:
+                for key, step in list(pending.items()):
+                    cause = blocked_by(step)
+                    if cause:
+                        del pending[key]
+                        skip(step, cause)
+                    elif all(parent in outcomes for parent in step.parents):
+                        del pending[key]
+                        if cache.valid(key):  # no need to wake a worker for a cache hit
+                            record(execute_step(step, cache, registry))
+                        else:
+                            running[pool.submit(step, cache)] = step
             if not running:
-                if len(outcomes) == settled:  # nothing can ever become ready
+                if len(outcomes) == settled and not suspects:  # nothing can become ready
                     raise RuntimeError(f"steps whose parents are not in the plan: {list(pending)}")
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
+            if any(isinstance(future.exception(), BrokenProcessPool) for future in done):
+                # Every step in flight in a broken pool fails with it: gather them all.
+                done, _ = wait(running, return_when=ALL_COMPLETED)
+            lost = []
             for future in done:
                 step = running.pop(future)
-                try:
+                if isinstance(future.exception(), BrokenProcessPool):
+                    lost.append(step)
+                else:
                     record(future.result())
-                except BrokenProcessPool as exc:
-                    record(StepOutcome(step.key, step.stage, "failed",
-                                       error=f"the worker process died: {exc}",
-                                       error_type=type(exc).__name__))
+            if not lost:
+                continue
+            error, error_type = pool.replace()
+            if len(lost) == 1:
+                step = lost[0]
+                record(StepOutcome(step.key, step.stage, "failed", error=error,
+                                   error_type=error_type))
+            else:
+                suspects.extend(lost)
     return outcomes
 
 
+def worker_memory_limit(workers: int) -> int | None:
+    """The bytes each worker may allocate: ``CLUSTERGRID_WORKER_MEMORY`` if set (``none``:
+    unlimited), else the memory available now shared between the workers, at least
+    ``MIN_WORKER_MEMORY``.
+
+    The limit is on the data segment (``RLIMIT_DATA``: the heap and private writable
+    mappings, where arrays live), not on the address space (``RLIMIT_AS``): torch, numba
+    and the BLAS libraries reserve large address ranges they never use (over 1 GB of
+    address space after importing torch, several more with CUDA), which would count
+    against ``RLIMIT_AS`` and make the limit a guess."""
+    text = os.environ.get(WORKER_MEMORY_ENV, "").strip()
+    if text:
+        return parse_size(text)
+    available = _available_memory()
+    if available is None:
+        return None
+    return max(available // max(1, workers), MIN_WORKER_MEMORY)
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str) -> int | None:
+    """``2GB``, ``300MB``, ``1.5G``, ``512MiB``, a number of bytes; ``none`` or ``0``:
+    no limit (``None``). Units are powers of 1024."""
+    if text.strip().lower() in ("none", "0", "off", "unlimited"):
+        return None
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
+    if not match:
+        raise ClustergridError(
+            f"{WORKER_MEMORY_ENV}={text!r} is not a size: write e.g. 2GB, 300MB or none")
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+def _size(size: int) -> str:
+    return f"{size / (1 << 30):.1f} GB" if size >= 1 << 30 else f"{size / (1 << 20):.0f} MB"
+
+
+def _available_memory() -> int | None:
+    """The memory the system could give without swapping (``MemAvailable``), else the
+    free memory; ``None`` where neither can be read."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+class _WorkerPool:
+    """A process pool that can be replaced when one of its workers dies, remembering its
+    processes so the driver can say how the dead one ended."""
+
+    def __init__(self, extra_modules: tuple[str, ...], workers: int, memory: int | None):
+        self.extra_modules = extra_modules
+        self.workers = workers
+        self.memory = memory
+        self.pool = self._start()
+        self.processes: dict[int, Any] = {}
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=get_context("spawn"),  # workers start clean: no inherited threads or locks
+            initializer=_start_worker,
+            initargs=(self.extra_modules, self.workers, self.memory),
+        )
+
+    def submit(self, step: Step, cache: Cache) -> Future:
+        future = self.pool.submit(_execute_in_worker, step, str(cache.root))
+        # Processes start on demand; keep each, as the pool forgets them when it breaks.
+        self.processes.update(getattr(self.pool, "_processes", None) or {})
+        return future
+
+    def replace(self) -> tuple[str, str]:
+        """Start a new pool in place of the broken one; the message and error type for
+        the step whose worker died."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        codes = []
+        for process in self.processes.values():
+            process.join(timeout=10)
+            codes.append(process.exitcode)
+        self.processes = {}
+        self.pool = self._start()
+        # The pool ends the workers that outlived the dead one with SIGTERM.
+        deaths = [code for code in codes if code not in (None, 0, -signal.SIGTERM)]
+        code = deaths[0] if deaths else None
+        if code == -signal.SIGKILL:
+            limit = f"; its limit was {_size(self.memory)}" if self.memory else ""
+            return (f"its worker process was killed by the operating system: out of memory? "
+                    f"(SIGKILL{limit})", WORKER_KILLED)
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"its worker process crashed with signal {name}", WORKER_CRASHED
+        if code is not None:
+            return f"its worker process exited with status {code}", WORKER_CRASHED
+        return "its worker process died", WORKER_CRASHED
+
+    def terminate(self) -> None:
+        # The pool has no public way to stop running tasks before Python 3.14.
+        for process in list(getattr(self.pool, "_processes", {}).values()):
+            process.terminate()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> _WorkerPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.pool.shutdown(wait=True)
+
+
 @contextmanager
-def _stopped_on_interrupt(pool: ProcessPoolExecutor) -> Iterator[None]:
+def _stopped_on_interrupt(pool: _WorkerPool) -> Iterator[None]:
     """On Ctrl-C (or any error of the driver) stop the workers now: leaving the pool's
     block would otherwise wait for every submitted step. A killed step leaves no entry,
     only a scratch folder that the next run removes."""
     try:
         yield
     except BaseException:
-        # The pool has no public way to stop running tasks before Python 3.14.
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        pool.terminate()
         raise
 
 
 _worker_registry: Registry | None = None
+#: this worker's memory limit, in bytes (``None``: the driver, or no limit)
+_worker_memory: int | None = None
 #: the variables BLAS libraries read for their thread count, once, when loaded
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _start_worker(extra_modules: tuple[str, ...], workers: int) -> None:
+def _start_worker(extra_modules: tuple[str, ...], workers: int,
+                  memory: int | None = None) -> None:
     global _worker_registry
+    if memory is not None:
+        _limit_memory(memory)
     # Ctrl-C reaches the whole process group: the driver alone handles it, stopping the
     # workers, instead of each printing its own traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -174,3 +346,18 @@ def _start_worker(extra_modules: tuple[str, ...], workers: int) -> None:
 
 def _execute_in_worker(step: Step, cache_root: str) -> StepOutcome:
     return execute_step(step, Cache(cache_root), _worker_registry)
+
+
+def _limit_memory(memory: int) -> None:
+    """Limit this process's data segment to ``memory`` bytes (see ``worker_memory_limit``):
+    an allocation beyond it fails, as a ``MemoryError`` in Python and numpy."""
+    global _worker_memory
+    try:
+        import resource
+    except ImportError:  # Windows: no limit
+        return
+    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        memory = min(memory, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (memory, hard))
+    _worker_memory = memory

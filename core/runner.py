@@ -16,13 +16,14 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from clustergrid.cache import Cache
 from clustergrid.directions import STAGE_METRICS, metric_directions
 from clustergrid.errors import Interrupted
-from clustergrid.executor import StepOutcome, execute
+from clustergrid.executor import MEMORY_ERRORS, StepOutcome, execute
 from clustergrid.locks import held
 from clustergrid.plan import (
     EVIDENCE_STAGES,
@@ -67,6 +68,9 @@ class Preview:
     steps: dict[str, tuple[int, int]]
     #: what would be costly to run, one line each (``clustergrid.costs``; dry runs only)
     warnings: list[str] = field(default_factory=list)
+    #: combinations left out because they failed for lack of memory last time
+    #: (``--retry-failed`` runs them)
+    out_of_memory: int = 0
 
 
 @dataclass
@@ -96,8 +100,9 @@ def cache_root(experiment: Experiment, tracking_uri: str | None = None) -> Path:
     return folder / "cache"
 
 
-def preview(plan: Plan, cache: Cache, finished: set[str], resume: bool) -> Preview:
-    todo = _todo(plan, finished, resume)
+def preview(plan: Plan, cache: Cache, finished: set[str], resume: bool,
+            out_of_memory: set[str] = frozenset()) -> Preview:
+    todo = _todo(plan, finished, resume, out_of_memory)
     totals = Counter()
     cached = Counter()
     # One pass, and no file system call per step when there is no cache yet: a dry run
@@ -108,33 +113,56 @@ def preview(plan: Plan, cache: Cache, finished: set[str], resume: bool) -> Previ
         cached[step.stage] += look and cache.has(step.key)
     counts = {stage: (totals[stage], cached[stage]) for stage in STAGES}
     done = sum(c.key in finished for c in plan.combinations)
-    return Preview(len(plan.combinations), done, len(todo), counts)
+    left_out = sum(c.key in out_of_memory and c.key not in finished
+                   for c in plan.combinations) if resume else 0
+    return Preview(len(plan.combinations), done, len(todo), counts, out_of_memory=left_out)
 
 
-def _todo(plan: Plan, finished: set[str], resume: bool) -> list[Combination]:
+def _todo(plan: Plan, finished: set[str], resume: bool,
+          out_of_memory: set[str] = frozenset()) -> list[Combination]:
+    """The combinations to run: all of them without ``resume``, else those with neither a
+    FINISHED run nor a last run that failed for lack of memory."""
     if not resume:
         return list(plan.combinations)
-    return [c for c in plan.combinations if c.key not in finished]
+    return [c for c in plan.combinations
+            if c.key not in finished and c.key not in out_of_memory]
+
+
+def out_of_memory_hashes(tracker: Tracker, finished: set[str]) -> set[str]:
+    """The combinations whose latest run FAILED for lack of memory (its ``error.type`` a
+    ``MemoryError`` or a worker the operating system killed), and none FINISHED: a rerun
+    would most likely fail the same way, after as long."""
+    latest: dict[str, Any] = {}
+    for run in tracker.combination_runs():
+        key = run.data.tags.get(TAG_HASH)
+        if key and (key not in latest or run.info.start_time > latest[key].info.start_time):
+            latest[key] = run
+    return {key for key, run in latest.items() if key not in finished
+            and run.info.status == "FAILED" and run.data.tags.get("error.type") in MEMORY_ERRORS}
 
 
 def dry_run(experiment: Experiment, registry: Registry, tracking_uri: str | None,
-            resume: bool = True) -> tuple[Plan, Preview]:
+            resume: bool = True, retry_failed: bool = False) -> tuple[Plan, Preview]:
     """The plan and what running it would do; creates nothing, not even the store."""
     from clustergrid import costs
 
     plan = make_plan(experiment, registry)
     uri = tracking_uri or experiment.tracking_uri
     finished: set[str] = set()
+    out_of_memory: set[str] = set()
     if resume and store_exists(uri):
         try:
-            finished = Tracker(uri, experiment.name, create=False).finished_hashes()
+            tracker = Tracker(uri, experiment.name, create=False)
+            finished = tracker.finished_hashes()
+            if not retry_failed:
+                out_of_memory = out_of_memory_hashes(tracker, finished)
         except Exception:  # no such experiment yet: nothing finished
             finished = set()
     cache = Cache(cache_root(experiment, uri))
-    previewed = preview(plan, cache, finished, resume)
+    previewed = preview(plan, cache, finished, resume, out_of_memory)
     # Only estimates: the dimensions clusterers will see, from the cache or the data's shape.
-    previewed.warnings = costs.dry_run_warnings(_todo(plan, finished, resume), registry, cache,
-                                                experiment.verdict)
+    previewed.warnings = costs.dry_run_warnings(_todo(plan, finished, resume, out_of_memory),
+                                                registry, cache, experiment.verdict)
     return plan, previewed
 
 
@@ -147,8 +175,10 @@ def run(
     on_start: Callable[[Preview], None] = lambda preview: None,
     on_outcome: Callable[[StepOutcome], None] = lambda outcome: None,
     wait: bool = False,
+    retry_failed: bool = False,
 ) -> RunSummary:
-    """Run every combination not yet finished and log each to MLflow.
+    """Run every combination not yet finished and log each to MLflow; one whose last run
+    failed for lack of memory only with ``retry_failed``.
 
     One run of an experiment on a store at a time: a second one waits for the first
     (``wait=True``) or is refused in one line naming it, so nothing is computed or logged
@@ -162,13 +192,14 @@ def run(
         # Scratch folders of killed runs; those of live runs (other experiments) stay.
         cache.clean_scratch()
         return _run_locked(experiment, plan, registry, uri, cache, workers, resume,
-                           on_start, on_outcome, started)
+                           on_start, on_outcome, started, retry_failed)
 
 
 def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str | None,
                 cache: Cache, workers: int | None, resume: bool,
                 on_start: Callable[[Preview], None],
-                on_outcome: Callable[[StepOutcome], None], started: float) -> RunSummary:
+                on_outcome: Callable[[StepOutcome], None], started: float,
+                retry_failed: bool = False) -> RunSummary:
     """``run``, once it holds the experiment's lock."""
     new_store = not store_exists(uri)
     # Every MLflow call runs on this one driver thread, in order, while steps compute:
@@ -180,10 +211,12 @@ def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str
         # follows on the MLflow thread while steps compute.
         finished = (mlflow.submit(lambda: opened.result().finished_hashes()).result()
                     if resume and not new_store else set())
+        out_of_memory = (mlflow.submit(lambda: out_of_memory_hashes(opened.result(), finished))
+                         .result() if resume and not new_store and not retry_failed else set())
         abandoned = mlflow.submit(lambda: opened.result().mark_abandoned_runs_killed())
-        todo = _todo(plan, finished, resume)
+        todo = _todo(plan, finished, resume, out_of_memory)
         summary = RunSummary(experiment.name, resolve_uri(uri), cache.root,
-                             preview(plan, cache, finished, resume))
+                             preview(plan, cache, finished, resume, out_of_memory))
         on_start(summary.preview)
         if not todo:
             abandoned.result()  # the store exists once run() returns, even with nothing to do

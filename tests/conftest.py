@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from clustergrid.executor import IN_PROCESS_ENV
 from clustergrid.registry import GROUP, PLUGINS_ENV, SKIP_PLUGINS_ENV, Registry
 
 #: the environment's plugin settings before the session changed them
@@ -28,10 +29,13 @@ def pytest_configure(config):
 
     installed = sorted({ep.name for ep in entry_points(group=GROUP)
                         if ep.dist is None or ep.dist.name != "clustergrid"})
-    for variable in (PLUGINS_ENV, SKIP_PLUGINS_ENV):
+    for variable in (PLUGINS_ENV, SKIP_PLUGINS_ENV, IN_PROCESS_ENV):
         _PLUGIN_SETTINGS[variable] = os.environ.pop(variable, None)
     if installed:
         os.environ[SKIP_PLUGINS_ENV] = ",".join(installed)
+    # One-worker runs compute in the test process, so tests can count a component's calls
+    # and patch modules, and spawn no worker each; tests/test_isolation.py unsets it.
+    os.environ[IN_PROCESS_ENV] = "1"
 
 
 def pytest_unconfigure(config):
