@@ -82,6 +82,21 @@ class Component:
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.parameters()}
 
+    def memory_estimate(self, n: int, d: int) -> int | None:
+        """Bytes this component's work allocates, at its peak, for ``n`` items of ``d``
+        features (for an encoder, ``d`` is the values of one image, channels x height x
+        width), not counting the input itself; None (the default) when unknown.
+
+        Read from the parameters only, before anything runs: a step whose estimate, with
+        the input the stage holds, exceeds what a worker has is refused with one line
+        instead of being attempted (``clustergrid.memory``), and ``--dry-run`` shows the
+        largest of each stage. Count the arrays that grow with the input: ``n^2`` for
+        pairwise distances, ``d^2`` per covariance matrix, ``n * d`` per copy; float64
+        is 8 bytes. An estimate is a non-negative number that grows with ``n``
+        (``clustergrid.testing`` checks both); within a factor of two of the measured peak
+        is good enough, and rather above it than below."""
+        return None
+
     def save(self, folder: Path) -> None:
         """Write files worth keeping after fitting (trained weights, say) into ``folder``.
 

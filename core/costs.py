@@ -13,7 +13,11 @@ mostly known only after encoding, so it is estimated from what is cheap to know:
 - the ``pixels`` encoder's output size, ``c * (h // downsample) * (w // downsample)``;
   any other encoder's only from the cache;
 - reducers ``none`` and ``standardize`` keep the dimension; a reducer with an int
-  ``n_components`` makes it that (at most the input's); any other, only from the cache.
+  ``n_components`` makes it that (at most the input's); any other, only from the cache
+  (``memory.output_dimension``).
+
+The same shapes give each stage's largest memory (``dry_run_memory``), from what the
+components declare (``Component.memory_estimate``).
 
 A clusterer is taken for a Gaussian mixture when it has a ``covariance_type``
 parameter, so a third-party mixture written like scikit-learn's is warned about too.
@@ -33,7 +37,16 @@ import numpy as np
 
 from clustergrid import names
 from clustergrid.cache import Cache
-from clustergrid.plan import Combination
+from clustergrid.memory import (
+    INPUTS,
+    Need,
+    gaussian_mixture_bytes,
+    human_bytes,
+    largest,
+    output_dimension,
+    stage_needs,
+)
+from clustergrid.plan import Combination, Plan
 from clustergrid.registry import Registry
 from clustergrid.spec import Component, VerdictConfig
 
@@ -45,11 +58,6 @@ COSTLY_COVARIANCES = ("full", "tied")
 #: dimensions ran at 1.6e9-4e9 on one BLAS thread of a busy development machine
 #: (tests/benchmarks/bench_mixtures.py); a few cores of BLAS give about this
 MULTIPLY_ADDS_PER_SECOND = 1e10
-#: float64 arrays of one ``d x d`` matrix per component scikit-learn keeps: covariances,
-#: their precisions and the precisions' Cholesky factors
-MATRICES_KEPT = 3
-#: reducers whose output has the dimension of their input
-KEEPS_DIMENSION = frozenset({"none", "standardize"})
 #: the most lines of warnings printed; the rest are counted
 MAX_WARNINGS = 10
 
@@ -75,8 +83,9 @@ class MixtureCost:
 
     @property
     def memory_bytes(self) -> int:
-        """The covariance matrices of the largest k, as scikit-learn keeps them."""
-        return MATRICES_KEPT * self.matrices(max(self.ks)) * self.d**2 * 8
+        """The peak memory of a fit at the largest k (``memory.gaussian_mixture_bytes``,
+        the arithmetic ``gmm`` declares)."""
+        return gaussian_mixture_bytes(self.n, self.d, max(self.ks), self.covariance_type)
 
     def per_iteration(self, n: int | None = None) -> float:
         """Multiply-adds of one EM iteration at every k, on ``n`` items (default: all):
@@ -162,6 +171,42 @@ def dry_run_warnings(combinations: list[Combination], registry: Registry, cache:
     return found
 
 
+def dry_run_memory(plan: Plan, combinations: list[Combination], registry: Registry,
+                   cache: Cache) -> dict[str, Need]:
+    """Stage -> the largest memory one of its steps still to compute will need
+    (``memory.stage_needs``, from the components' declarations), where the input's shape
+    can be estimated (``_Shapes``) and a component declares its memory."""
+    shapes = _Shapes(registry, cache)
+    known: dict[str, tuple[int, ...] | None] = {}
+    for combination in combinations:
+        known[combination.steps["data"]] = shapes.images(combination)
+        known[combination.steps["encode"]] = shapes.encoded(combination)
+        known[combination.steps["reduce"]] = shapes.clusterer_input(combination)
+    built: dict[Component, Any] = {}
+    found: dict[str, Need] = {}
+    cached = cache.root.is_dir()
+    for step in plan.steps_for(combinations):
+        if step.stage not in INPUTS or (cached and cache.has(step.key)):
+            continue
+        index = INPUTS[step.stage][0]
+        parent = step.parents[index] if len(step.parents) > index else None
+        if step.stage == "null" and parent in plan.steps:  # the reference of an encoding
+            parent = next(iter(plan.steps[parent].parents), None)
+        shape = known.get(parent)
+        if shape is None:
+            continue
+        try:
+            components = [(c.label(), built.setdefault(
+                c, registry.get(c.kind, c.plugin).cls(**c.kwargs))) for c in step.components]
+            need = largest(stage_needs(step.stage, components, shape, dict(step.options)))
+        except Exception:  # an estimate is advice: never a reason for a dry run to fail
+            continue
+        if need is not None and (step.stage not in found
+                                 or need.bytes > found[step.stage].bytes):
+            found[step.stage] = need
+    return found
+
+
 def describe(cost: MixtureCost, clusterer: str, pipeline: str) -> str:
     """A warning of one costly mixture: its size, rough memory and time, and the remedy."""
     ks = (f"k={cost.ks[0]}" if len(cost.ks) == 1
@@ -175,7 +220,7 @@ def describe(cost: MixtureCost, clusterer: str, pipeline: str) -> str:
               if cost.refits else "")
     return (
         f"{clusterer} on {pipeline}: {kind} in d={cost.d:,} dimensions ({cost.n:,} points, "
-        f"{ks}): about {human_bytes(cost.memory_bytes)} of d x d matrices; one EM "
+        f"{ks}): about {human_bytes(cost.memory_bytes)} of memory per fit; one EM "
         f"iteration is {order} = {cost.per_iteration():.1e} multiply-adds "
         f"(about {_time(cost.per_iteration())}); up to {_time(cost.at_most())} at {runs}"
         f"{refits}. Consider covariance_type: diag, or a reducer first (such as pca with "
@@ -185,15 +230,6 @@ def describe(cost: MixtureCost, clusterer: str, pipeline: str) -> str:
 
 def _time(multiply_adds: float) -> str:
     return human_seconds(multiply_adds / MULTIPLY_ADDS_PER_SECOND)
-
-
-def human_bytes(size: float) -> str:
-    """``size`` bytes as ``12 MiB``, ``3.4 GiB``."""
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            break
-        size /= 1024
-    return f"{size:.0f} {unit}" if size >= 10 or unit == "bytes" else f"{size:.1f} {unit}"
 
 
 def human_seconds(seconds: float) -> str:
@@ -226,26 +262,31 @@ class _Shapes:
         return self._memo(combination.steps["reduce"], "X",
                           lambda: self._reduced(combination))
 
+    def encoded(self, combination: Combination) -> tuple[int, int] | None:
+        """``(n, d)`` of the combination's encoder output."""
+        return self._memo(combination.steps["encode"], "X",
+                          lambda: self._encoded(combination))
+
+    def images(self, combination: Combination) -> tuple[int, int, int, int] | None:
+        """``(n, c, h, w)`` of the images the combination's encoder is given."""
+        return self._memo(combination.steps["data"], "images",
+                          lambda: self._images(combination))
+
     def _reduced(self, combination: Combination) -> tuple[int, int] | None:
-        encoded = self._memo(combination.steps["encode"], "X",
-                             lambda: self._encoded(combination))
+        encoded = self.encoded(combination)
         if encoded is None:
             return None
         n, d = encoded
         reducer = combination.reducer
-        if reducer.plugin in KEEPS_DIMENSION:
-            return n, d
-        size = _parameter(self.registry, reducer, "n_components")
-        if isinstance(size, int) and not isinstance(size, bool):
-            return n, min(size, d)
-        return None
+        reduced = output_dimension(
+            self.registry.get(reducer.kind, reducer.plugin).cls(**reducer.kwargs), d)
+        return None if reduced is None else (n, reduced)
 
     def _encoded(self, combination: Combination) -> tuple[int, int] | None:
         encoder = combination.encoder
         if encoder.plugin != "pixels":
             return None
-        images = self._memo(combination.steps["data"], "images",
-                            lambda: self._images(combination))
+        images = self.images(combination)
         if images is None:
             return None
         n, c, h, w = images

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from clustergrid import evidence
+from clustergrid import evidence, memory
 from clustergrid.cache import Cache, write_meta
 from clustergrid.components import Component as ComponentBase
 from clustergrid.outliers import knn_outlier_scores, most_unusual
@@ -65,7 +65,9 @@ def build(component: Component, registry: Registry, seed: int | None = None) -> 
 
 
 def run_step(step, cache: Cache, registry: Registry) -> dict[str, Any]:
-    """Compute ``step`` into its cache entry; returns the entry's metadata."""
+    """Compute ``step`` into its cache entry; returns the entry's metadata. A step that
+    cannot fit in its worker's memory raises ``memory.MemoryRefused`` before it starts."""
+    memory.refuse_unless_fits(step, cache, registry)
     started = time.perf_counter()
     culprit = (f"{step.components[0].kind} '{step.components[0].label()}'"
                if step.components else f"the {step.stage} step")

@@ -25,7 +25,7 @@ What is checked, and what is deliberately not:
   ``clustergrid``) and lists the modules of ``HEAVY_MODULES`` it pulled in. Define
   components in a module of their own, not in a test file that imports torch.
 
-The checks live by concept: ``declarations`` (name, flags, parameters), ``imports``,
+The checks live by concept: ``declarations`` (name, flags, parameters, memory), ``imports``,
 ``outputs`` (transforms, encoders, reducers, clusterers), ``datasets`` and ``metrics``,
 on the inputs of ``case``; ``checks`` says which run on each kind.
 """

@@ -15,6 +15,7 @@ from clustergrid.testing.declarations import (
     defaults_are_plain,
     get_params_round_trip,
     init_stores_parameters,
+    memory_estimate_valid,
     name_is_free,
     parameters_are_keywords,
 )
@@ -34,7 +35,7 @@ from clustergrid.testing.outputs import (
 #: the rules every component follows, whatever its kind
 COMMON = (declares_name, name_is_free, declarations_valid, parameters_are_keywords,
           defaults_are_plain, init_stores_parameters, get_params_round_trip,
-          no_heavy_imports)
+          memory_estimate_valid, no_heavy_imports)
 
 #: the checks of each kind, in order: the rules every component follows come first
 CHECKS: dict[str, tuple[Callable[[Case], None], ...]] = {

@@ -6,7 +6,10 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from clustergrid.testing.case import Case, installed_registry, same_value
+from clustergrid.testing.case import Case, installed_registry, is_number, same_value
+
+#: the sizes a memory declaration is asked about: ``(n, d)``, ``n`` growing at each ``d``
+MEMORY_SIZES = ((10, 4), (100, 4), (10_000, 4), (10, 512), (100, 512), (10_000, 512))
 
 
 def declares_name(case: Case) -> None:
@@ -105,3 +108,23 @@ def get_params_round_trip(case: Case) -> None:
     if not all(same_value(again.get_params()[k], v) for k, v in params.items()):
         raise case.fail(f"get_params() gives {params!r}, but rebuilding from it gives "
                         f"{again.get_params()!r}")
+
+
+def memory_estimate_valid(case: Case) -> None:
+    """``memory_estimate(n, d)`` is None (unknown, the default) or a finite, non-negative
+    number of bytes, never smaller for more items at the same ``d``: the runner refuses
+    a step whose estimate exceeds a worker's memory, so a wrong one refuses steps that fit
+    or lets through steps that do not. Only parameters are read: nothing is fitted."""
+    component = case.build()
+    last: dict[int, float] = {}
+    for n, d in MEMORY_SIZES:
+        value = case.call(f"memory_estimate({n}, {d})", component.memory_estimate, n, d)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not is_number(value) or not 0 <= float(value) < float("inf"):
+            raise case.fail(f"memory_estimate({n}, {d}) returned {value!r}; it must be None or "
+                            "a non-negative number of bytes")
+        if d in last and float(value) < last[d]:
+            raise case.fail(f"memory_estimate({n}, {d}) = {value!r} is less than for fewer "
+                            f"items ({last[d]!r}): memory must not shrink as n grows")
+        last[d] = float(value)

@@ -35,6 +35,14 @@ class Agglomerative(KClusterer):
         self.k_range = k_range
         self.criterion = criterion
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """SciPy's linkage on the observations: the condensed distance matrix
+        (``n^2 / 2`` float64) and the copy its merging works on, and the data in float64
+        (tests/benchmarks/bench_memory.py)."""
+        from clustergrid.memory import FLOAT64, pairwise_bytes
+
+        return pairwise_bytes(n, 1.0) + n * d * FLOAT64 + self.criterion_bytes(n)
+
     def _fit(self, X: np.ndarray, k: int, memory: str | None = None) -> tuple[np.ndarray, Any]:
         from sklearn.cluster import AgglomerativeClustering
 

@@ -41,6 +41,13 @@ class Birch(KClusterer):
         self.k_range = k_range
         self.criterion = criterion
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """The CF tree: at worst a subcluster per item, each with its centroid and sum of
+        squares in float64, beside the data in float64."""
+        from clustergrid.memory import FLOAT64
+
+        return 3 * n * d * FLOAT64 + self.criterion_bytes(n)
+
     def _model(self, k: int | None) -> Any:
         from sklearn.cluster import Birch as SklearnBirch
 

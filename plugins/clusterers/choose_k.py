@@ -36,7 +36,7 @@ import numpy as np
 from annotated_types import Ge
 
 from clustergrid import Clusterer
-from clustergrid.plugins.metrics.internal import silhouette_estimate
+from clustergrid.plugins.metrics.internal import silhouette_bytes, silhouette_estimate
 
 #: criterion -> +1 when higher is better, -1 when lower is better
 DIRECTIONS = {"silhouette": 1.0, "bic": -1.0}
@@ -148,6 +148,21 @@ class KClusterer(Clusterer):
 
     def _model_metrics(self, X: np.ndarray, model: Any) -> dict[str, float]:
         return {}
+
+    def criterion_bytes(self, n: int) -> int:
+        """What scoring each k of ``auto`` adds: the silhouette's pairwise distances."""
+        if self.n_clusters != "auto" or getattr(self, "criterion", "silhouette") != "silhouette":
+            return 0
+        return silhouette_bytes(n)
+
+    def largest_k(self, n: int) -> int:
+        """The largest k fitted on ``n`` points (for memory estimates): ``n_clusters``,
+        or the top of ``k_range`` with ``auto``; 2 when either is malformed (the fit then
+        says why)."""
+        k = self.k_range[-1] if self.n_clusters == "auto" else self.n_clusters
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            return 2
+        return max(1, min(int(k), n))
 
     def _memberships(self, X: np.ndarray, model: Any) -> np.ndarray | None:
         """Each item's probability of its cluster under ``model``, for models that have one."""

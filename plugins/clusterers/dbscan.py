@@ -21,6 +21,15 @@ class DBSCAN(Clusterer):
         self.min_samples = min_samples
         self.metric = metric
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """Every item's neighbourhood within ``eps`` (an index and a distance each) is held
+        at once: counted as ten times ``min_samples`` neighbours per item, which dense
+        data exceed (up to ``n^2``); beside the data in float64."""
+        from clustergrid.memory import FLOAT64
+
+        neighbours = min(n, 10 * max(1, int(self.min_samples)))
+        return n * neighbours * 2 * FLOAT64 + n * d * FLOAT64
+
     def fit_predict(self, X: np.ndarray) -> np.ndarray:
         from sklearn.cluster import DBSCAN as SklearnDBSCAN
 

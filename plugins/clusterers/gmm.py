@@ -53,6 +53,18 @@ class GaussianMixture(KClusterer):
         self.k_range = k_range
         self.criterion = criterion
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """The mixture at the largest k (``memory.gaussian_mixture_bytes``): ``d x d``
+        matrices per component with full covariances; with ``auto``, the best model so far
+        is kept beside the one being fitted."""
+        from clustergrid.memory import covariance_bytes, gaussian_mixture_bytes
+
+        k = self.largest_k(n)
+        kept = covariance_bytes(d, k - 1, self.covariance_type) if self.n_clusters == "auto" \
+            else 0
+        return gaussian_mixture_bytes(n, d, k, self.covariance_type) + kept + \
+            self.criterion_bytes(n)
+
     def _fit(self, X: np.ndarray, k: int) -> tuple[np.ndarray, Any]:
         from sklearn.mixture import GaussianMixture as SklearnGaussianMixture
 

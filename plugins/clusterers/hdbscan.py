@@ -6,6 +6,12 @@ import numpy as np
 
 from clustergrid import Clusterer
 
+#: metrics the ``hdbscan`` library's Boruvka algorithms (KD- and ball trees) take: any
+#: other sends it to its generic algorithm, which builds the n x n distance matrix
+TREE_METRICS = frozenset({"euclidean", "l2", "minkowski", "p", "manhattan", "cityblock",
+                          "l1", "chebyshev", "infinity", "seuclidean", "mahalanobis",
+                          "haversine", "braycurtis", "canberra"})
+
 
 class HDBSCAN(Clusterer):
     """HDBSCAN (the ``hdbscan`` library): density clusters of varying density, noise -1.
@@ -37,6 +43,18 @@ class HDBSCAN(Clusterer):
         self.cluster_selection_method = cluster_selection_method
         self.cluster_selection_epsilon = cluster_selection_epsilon
         self.metric = metric
+
+    def memory_estimate(self, n: int, d: int) -> int:
+        """With a metric a KD- or ball tree knows, the library's Boruvka algorithm keeps
+        each item's ``min_samples`` nearest (core distances) and the tree; with any other,
+        its generic algorithm holds the ``n x n`` mutual reachability matrix and the
+        distances it is computed from."""
+        from clustergrid.memory import FLOAT64, pairwise_bytes
+
+        samples = int(self.min_samples or self.min_cluster_size)
+        if self.metric in TREE_METRICS:
+            return (4 * n * max(1, samples) * 2 + 3 * n * d + 16 * n) * FLOAT64
+        return pairwise_bytes(n, 2) + n * d * FLOAT64
 
     def fit_predict(self, X: np.ndarray) -> np.ndarray:
         import hdbscan

@@ -37,6 +37,14 @@ class KMeans(KClusterer):
         self.k_range = k_range
         self.criterion = criterion
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """scikit-learn's centred copy of the data and the centroids, in the data's
+        float32, and each item's distance to each centroid (outlier scores)."""
+        from clustergrid.memory import FLOAT32
+
+        k = self.largest_k(n)
+        return (n * d + 3 * k * d + 2 * n * k + 4 * n) * FLOAT32 + self.criterion_bytes(n)
+
     def _fit(self, X: np.ndarray, k: int) -> tuple[np.ndarray, Any]:
         from sklearn.cluster import KMeans as SklearnKMeans
 

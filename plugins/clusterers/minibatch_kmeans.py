@@ -47,6 +47,16 @@ class MiniBatchKMeans(KClusterer):
         self.k_range = k_range
         self.criterion = criterion
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """A float64 working copy of the data, the centroids of each init, a batch, and
+        each item's distance to each centroid (outlier scores)."""
+        from clustergrid.memory import FLOAT64
+
+        k = self.largest_k(n)
+        batch = min(n, 3 * int(self.batch_size))
+        return ((n * d + 3 * k * d + batch * d + 2 * n * k + 4 * n) * FLOAT64
+                + self.criterion_bytes(n))
+
     def _fit(self, X: np.ndarray, k: int) -> tuple[np.ndarray, Any]:
         from sklearn.cluster import MiniBatchKMeans as SklearnMiniBatchKMeans
 

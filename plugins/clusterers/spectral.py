@@ -39,6 +39,21 @@ class Spectral(KClusterer):
         self.k_range = k_range
         self.criterion = criterion
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """``rbf``: the dense affinity, its Laplacian and their working copies, four
+        ``n x n`` float64. A nearest-neighbour graph: a few sparse matrices of
+        ``n * n_neighbors`` entries (a value and an index each), and the factorisation
+        ARPACK's shift-invert mode solves with, which fills in to about a quarter of a
+        dense ``n x n`` float64 (tests/benchmarks/bench_memory.py). Both with the data in
+        float64."""
+        from clustergrid.memory import FLOAT64, pairwise_bytes
+
+        if self.affinity == "nearest_neighbors":
+            graph = n * max(1, int(self.n_neighbors)) * 16 * 6 + pairwise_bytes(n, 0.25)
+        else:
+            graph = pairwise_bytes(n, 4)
+        return graph + n * d * FLOAT64 + self.criterion_bytes(n)
+
     def _fit(self, X: np.ndarray, k: int) -> tuple[np.ndarray, Any]:
         from sklearn.cluster import SpectralClustering
 

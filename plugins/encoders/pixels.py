@@ -14,6 +14,13 @@ class Pixels(Encoder):
         self.downsample = downsample
         self.batch_size = batch_size
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """The embeddings of the images it is given, which the runner passes in slices
+        of at most 4,096 (``stages.ENCODE_BATCH_SIZE``), and a float32 batch of images,
+        twice (its copy and the averaged blocks), for ``d`` values per image."""
+        rows = min(n, 4096) * d // max(1, int(self.downsample)) ** 2
+        return 4 * (rows + 2 * min(n, max(1, int(self.batch_size))) * d)
+
     def transform(self, images: np.ndarray) -> np.ndarray:
         if self.downsample < 1:
             raise ValueError(f"downsample must be >= 1, got {self.downsample}")

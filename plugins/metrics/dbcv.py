@@ -36,6 +36,12 @@ class DBCV(Metric):
         self.seed = seed
         self.distance = distance
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """The data in float64, and the library's distances and mutual reachabilities
+        between the ``max_points`` (at most) points it scores."""
+        m = min(n, max(2, int(self.max_points)))
+        return n * d * 8 + 3 * m * m * 8
+
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None
     ) -> float:

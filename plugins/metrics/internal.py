@@ -39,6 +39,18 @@ def _clustered(X: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return X, labels
 
 
+#: scikit-learn's working memory: pairwise distances are computed in blocks of this size
+WORKING_MEMORY = 2**30
+
+
+def silhouette_bytes(n: int, max_exact: int = 10_000, sample_size: int = 2_000) -> int:
+    """Peak bytes of ``silhouette_estimate`` on ``n`` points: the float64 distances of
+    the points it scores (all up to ``max_exact``, else ``sample_size``) to each other,
+    computed by scikit-learn in blocks of at most ``WORKING_MEMORY``."""
+    m = n if n <= max_exact or sample_size >= n else sample_size
+    return min(m * m * 8, WORKING_MEMORY + m * 8) + 4 * m * 8
+
+
 def silhouette_estimate(
     X: np.ndarray,
     labels: np.ndarray,
@@ -123,6 +135,10 @@ class Silhouette(Metric):
         self.sample_size = sample_size
         self.n_repeats = n_repeats
         self.seed = seed
+
+    def memory_estimate(self, n: int, d: int) -> int:
+        """The distances between the points it scores (``silhouette_bytes``)."""
+        return silhouette_bytes(n, self.max_exact, self.sample_size)
 
     def compute(
         self, X: np.ndarray, labels: np.ndarray, true_labels: np.ndarray | None = None

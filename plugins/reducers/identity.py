@@ -10,5 +10,9 @@ class NoReduction(Reducer):
 
     name = "none"
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """Nothing beyond its input, which it returns."""
+        return 0
+
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         return X

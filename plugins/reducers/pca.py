@@ -28,6 +28,15 @@ class PCA(Reducer):
         self.n_components = n_components
         self.whiten = whiten
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """scikit-learn's centred copy of the data and, with its exact solver, the SVD's
+        ``n x m`` and ``m x d`` factors (``m = min(n, d)``) and LAPACK's workspace of about
+        as much, in the data's float32."""
+        from clustergrid.memory import FLOAT32
+
+        m = min(n, d)
+        return (n * d + 2 * (n * m + m * d)) * FLOAT32
+
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         from sklearn.decomposition import PCA as SklearnPCA
 

@@ -19,6 +19,12 @@ class Standardize(Reducer):
         self.with_mean = with_mean
         self.with_std = with_std
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """The scaled copy of the data, and its float32 result."""
+        from clustergrid.memory import FLOAT32
+
+        return 2 * n * d * FLOAT32
+
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         from sklearn.preprocessing import StandardScaler
 

@@ -94,6 +94,17 @@ class TSNE(Reducer):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """The affinities: ``3 x perplexity`` neighbours per item, in a few sparse matrices
+        (a value and an index each); the exact neighbour search (up to
+        ``EXACT_NEIGHBOURS_UP_TO`` items) computes distances in blocks of at most 1 GiB
+        (scikit-learn's working memory); the data in float64."""
+        from clustergrid.memory import FLOAT64
+
+        neighbours = min(max(n - 1, 1), max(1, int(3 * self.perplexity)))
+        exact = min(n * n * FLOAT64, 2**30) if n <= EXACT_NEIGHBOURS_UP_TO else 0
+        return n * neighbours * 16 * 4 + exact + n * d * FLOAT64
+
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         import openTSNE
         from openTSNE.affinity import PerplexityBasedNN

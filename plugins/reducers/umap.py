@@ -62,6 +62,16 @@ class UMAP(Reducer):
         self.n_epochs = n_epochs
         self.random_state = random_state
 
+    def memory_estimate(self, n: int, d: int) -> int:
+        """The fuzzy neighbour graph (``n_neighbors`` per item, a few sparse matrices of a
+        value and an index each) and the data in float64; below
+        ``EXACT_NEIGHBOURS_BELOW`` items, the exact search's distances, in blocks of at
+        most 1 GiB (scikit-learn's working memory)."""
+        from clustergrid.memory import FLOAT64
+
+        exact = min(n * n * FLOAT64, 2**30) if n < EXACT_NEIGHBOURS_BELOW else 0
+        return n * max(1, int(self.n_neighbors)) * 16 * 6 + exact + n * d * FLOAT64
+
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         import umap
 
