@@ -118,7 +118,7 @@ def run(
     experiment = load_experiment(file, registry, overrides=overrides or ())
     if dry_run:  # needs no confirmation: it is how one looks at a large grid first
         _plan, preview = runner.dry_run(experiment, registry, tracking_uri, resume,
-                                        retry_failed)
+                                        retry_failed, workers=workers)
         _print_preview(experiment.name, preview)
         console.print("Dry run: nothing was run.")
         return
@@ -202,18 +202,55 @@ def _print_preview(name: str, preview) -> None:
         f"{preview.finished} already finished, {preview.to_run} to run.",
         highlight=False,
     )
-    table = Table("stage", "unique steps", "cached", "to compute", box=None)
+    # A dry run knows each stage's largest memory (``costs.dry_run_memory``).
+    memory = preview.memory if preview.worker_memory is not None else {}
+    table = Table("stage", "unique steps", "cached", "to compute",
+                  *(["largest memory"] if memory else []), box=None)
     for stage, (total, cached) in preview.steps.items():
         if total or stage in ("data", "encode", "reduce", "cluster", "score"):
-            table.add_row(stage, str(total), str(cached), str(total - cached))
+            table.add_row(stage, str(total), str(cached), str(total - cached),
+                          *([_memory_cell(memory.get(stage), preview.worker_memory)]
+                            if memory else []))
     console.print(table)
     for line in preview.warnings:  # costly clusterings (``clustergrid.costs``)
         console.print(f"Warning: {line}", style="yellow", highlight=False)
+    for line, style in _memory_lines(preview):
+        console.print(line, style=style, highlight=False)
     if preview.out_of_memory:
         some = preview.out_of_memory
         console.print(f"{some} combination{'s' if some > 1 else ''} failed for lack of memory "
                       "last time; --retry-failed to try them again.", style="yellow",
                       highlight=False)
+
+
+def _memory_cell(need, worker):
+    """A stage's largest memory, marked when it exceeds what a worker has."""
+    from rich.text import Text
+
+    from clustergrid.memory import human_bytes
+
+    if need is None:
+        return ""
+    if worker.free is not None and need.bytes > worker.free:
+        return Text(f"{human_bytes(need.bytes)}, refused", style="red")
+    return human_bytes(need.bytes)
+
+
+def _memory_lines(preview) -> list[tuple[str, str | None]]:
+    """What a worker has and, for each stage whose largest step needs more, the line it
+    will be refused with (``memory.refusal``); nothing outside a dry run."""
+    from clustergrid.memory import refusal
+
+    worker = preview.worker_memory
+    if worker is None:
+        return []
+    lines: list[tuple[str, str | None]] = [(f"Memory: a worker has {worker.describe()}; "
+                                           "a step that needs more is refused.", None)]
+    for stage, need in preview.memory.items():
+        if worker.free is not None and need.bytes > worker.free:
+            lines.append((f"Refused: {stage} step: {refusal(need, worker, need.built)}",
+                          "yellow"))
+    return lines
 
 
 def _write_report(name: str, tracking_uri: str | None, path: Path | None, summary) -> Path:

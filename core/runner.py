@@ -25,6 +25,7 @@ from clustergrid.directions import STAGE_METRICS, metric_directions
 from clustergrid.errors import Interrupted
 from clustergrid.executor import MEMORY_ERRORS, StepOutcome, execute
 from clustergrid.locks import held
+from clustergrid.memory import Need, WorkerMemory, worker_memory
 from clustergrid.plan import (
     EVIDENCE_STAGES,
     REPORT_STAGES,
@@ -68,6 +69,11 @@ class Preview:
     steps: dict[str, tuple[int, int]]
     #: what would be costly to run, one line each (``clustergrid.costs``; dry runs only)
     warnings: list[str] = field(default_factory=list)
+    #: stage -> the largest memory one of its steps to compute needs, where known
+    #: (``costs.dry_run_memory``; dry runs only)
+    memory: dict[str, Need] = field(default_factory=dict)
+    #: the memory a worker has, and where that comes from (dry runs only)
+    worker_memory: WorkerMemory | None = None
     #: combinations left out because they failed for lack of memory last time
     #: (``--retry-failed`` runs them)
     out_of_memory: int = 0
@@ -142,8 +148,10 @@ def out_of_memory_hashes(tracker: Tracker, finished: set[str]) -> set[str]:
 
 
 def dry_run(experiment: Experiment, registry: Registry, tracking_uri: str | None,
-            resume: bool = True, retry_failed: bool = False) -> tuple[Plan, Preview]:
-    """The plan and what running it would do; creates nothing, not even the store."""
+            resume: bool = True, retry_failed: bool = False,
+            workers: int | None = None) -> tuple[Plan, Preview]:
+    """The plan and what running it would do on ``workers`` (default: the executor's);
+    creates nothing, not even the store."""
     from clustergrid import costs
 
     plan = make_plan(experiment, registry)
@@ -163,6 +171,10 @@ def dry_run(experiment: Experiment, registry: Registry, tracking_uri: str | None
     # Only estimates: the dimensions clusterers will see, from the cache or the data's shape.
     previewed.warnings = costs.dry_run_warnings(_todo(plan, finished, resume, out_of_memory),
                                                 registry, cache, experiment.verdict)
+    # The largest memory a step of each stage needs, beside what a worker will have.
+    previewed.memory = costs.dry_run_memory(plan, _todo(plan, finished, resume, out_of_memory),
+                                            registry, cache)
+    previewed.worker_memory = worker_memory(workers or experiment.executor.workers)
     return plan, previewed
 
 
