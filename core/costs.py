@@ -183,21 +183,32 @@ def dry_run_memory(plan: Plan, combinations: list[Combination], registry: Regist
         known[combination.steps["encode"]] = shapes.encoded(combination)
         known[combination.steps["reduce"]] = shapes.clusterer_input(combination)
     built: dict[Component, Any] = {}
+
+    def component(choice: Component) -> Any:
+        if choice not in built:
+            built[choice] = registry.get(choice.kind, choice.plugin).cls(**choice.kwargs)
+        return built[choice]
+
     found: dict[str, Need] = {}
     cached = cache.root.is_dir()
     for step in plan.steps_for(combinations):
         if step.stage not in INPUTS or (cached and cache.has(step.key)):
             continue
-        index = INPUTS[step.stage][0]
-        parent = step.parents[index] if len(step.parents) > index else None
-        if step.stage == "null" and parent in plan.steps:  # the reference of an encoding
-            parent = next(iter(plan.steps[parent].parents), None)
+        parent = step.parents[INPUTS[step.stage][0]]
+        if parent in plan.steps and plan.steps[parent].stage == "reference":
+            parent = next(iter(plan.steps[parent].parents), None)  # of an encoder output
         shape = known.get(parent)
         if shape is None:
             continue
         try:
-            components = [(c.label(), built.setdefault(
-                c, registry.get(c.kind, c.plugin).cls(**c.kwargs))) for c in step.components]
+            if step.stage in ("null", "subsample") and len(step.parents) > 1:
+                # the clusterer alone, on what its second parent's reducer made
+                reducer = plan.steps[step.parents[1]].components[0]
+                reduced = output_dimension(component(reducer), shape[1])
+                if reduced is None:
+                    continue
+                shape = (shape[0], reduced)
+            components = [(c.label(), component(c)) for c in step.components]
             need = largest(stage_needs(step.stage, components, shape, dict(step.options)))
         except Exception:  # an estimate is advice: never a reason for a dry run to fail
             continue

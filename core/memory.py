@@ -37,12 +37,17 @@ KEEPS_DIMENSION = frozenset({"none", "standardize"})
 #: the dimension suggested when a step would fit after a reducer
 REDUCED_DIMENSION = 50
 #: stages whose steps are checked before they run -> which parent (by position) holds
-#: their input, and its array; the null's parent is the reference model of the encoder
-#: output (its ``n`` and ``mean``)
+#: their input, and its array; the nulls' first parent is the reference model of the
+#: encoder output (its ``n`` and ``mean``)
 INPUTS: dict[str, tuple[int, str]] = {
     "encode": (0, "images"), "reduce": (0, "X"), "map": (0, "X"), "probe": (0, "X"),
     "cluster": (0, "X"), "score": (1, "X"), "subsample": (0, "X"), "null": (0, "mean"),
+    "subsample_reduce": (0, "X"), "null_reduce": (0, "mean"),
 }
+#: the verdict's refits: on at most ``max_points`` items (``refit_size``), a reducer and
+#: a clusterer in one step, or the reducer (``*_reduce``) and the clusterer in two, the
+#: second reading the first's reduced ``spaces`` (its second parent)
+REFITS = frozenset({"null", "subsample", "null_reduce", "subsample_reduce"})
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -219,10 +224,10 @@ def output_dimension(reducer: Any, d: int) -> int | None:
 
 
 def refit_size(stage: str, n: int, options: dict[str, Any]) -> int:
-    """Items the verdict's ``null`` or ``subsample`` step fits on, for ``n`` items of the
-    encoder output (as ``stages._null`` and ``stages._subsample`` size them)."""
+    """Items the verdict's null or subsample refits are on, for ``n`` items of the encoder
+    output (as ``stages`` sizes them)."""
     limit = int(options.get("max_points", n))
-    if stage == "subsample":
+    if stage.startswith("subsample"):
         return min(round(float(options.get("fraction", 1.0)) * n), limit)
     return min(n, limit)
 
@@ -238,14 +243,17 @@ def stage_needs(stage: str, components: list[tuple[str, Any]], shape: tuple[int,
         n, d = shape[0], _features(shape)
         return _needs(components[:1], n, d, held=0)
     n, d = shape[0], _features(shape)
-    if stage in ("null", "subsample"):
-        reducer, clusterer = components
+    if stage in REFITS:  # ``shape``: the encoder output's, or the reduced one's
         size = refit_size(stage, n, options)
-        found = _needs([reducer], size, d, held=size * d * FLOAT32)
-        reduced = output_dimension(reducer[1], d)
-        if reduced is not None:
-            found += _needs([clusterer], size, reduced, held=size * (d + reduced) * FLOAT32
-                            + _cast(clusterer[1], size, reduced))
+        clusterers = [] if stage.endswith("_reduce") else components[-1:]
+        found, space = [], d
+        for reducer in components[:len(components) - len(clusterers)]:
+            found += _needs([reducer], size, d, held=size * d * FLOAT32)
+            space = output_dimension(reducer[1], d)
+        if space is not None and clusterers:
+            held = size * (space + (d if len(components) > 1 else 0)) * FLOAT32
+            found += _needs(clusterers, size, space,
+                            held=held + _cast(clusterers[0][1], size, space))
         return found
     if stage == "cluster":
         return _needs(components, n, d,
@@ -290,12 +298,13 @@ def refuse_unless_fits(step: Any, cache: Any, registry: Any) -> None:
     runs."""
     if step.stage not in INPUTS:
         return
-    shape = _input_shape(step, cache)
-    if shape is None:
+    try:
+        shape = _input_shape(step, cache)
+        components = [(c.label(), registry.get(c.kind, c.plugin).cls(**c.kwargs))
+                      for c in step.components]
+        need = largest(stage_needs(step.stage, components, shape, dict(step.options)))
+    except Exception:  # a stage laid out otherwise: an estimate never fails a step
         return
-    components = [(c.label(), registry.get(c.kind, c.plugin).cls(**c.kwargs))
-                  for c in step.components]
-    need = largest(stage_needs(step.stage, components, shape, dict(step.options)))
     if need is None:
         return
     worker = worker_memory()
@@ -346,17 +355,19 @@ def _or(things: list[str]) -> str:
     return things[0] if len(things) == 1 else ", ".join(things[:-1]) + ", or " + things[-1]
 
 
-def _input_shape(step: Any, cache: Any) -> tuple[int, ...] | None:
+def _input_shape(step: Any, cache: Any) -> tuple[int, ...]:
     """The shape of what ``step`` is given, from its parent's cached array (only its
-    header is read); None when the parent is not there."""
+    header is read)."""
     parent, name = INPUTS[step.stage]
-    if len(step.parents) <= parent:
-        return None
     key = step.parents[parent]
-    try:
-        if step.stage == "null":  # the reference model: the data's size and its mean
-            n = int(cache.load(key, "n"))
-            return (n, len(cache.load(key, name)))
-        return tuple(int(extent) for extent in cache.load(key, name, mmap=True).shape)
-    except Exception:  # a parent saved otherwise (a changed stage): nothing to check
-        return None
+    if name == "mean":  # the reference model: the data's size and its mean
+        shape = (int(cache.load(key, "n")), len(cache.load(key, name)))
+    else:
+        shape = tuple(int(extent) for extent in cache.load(key, name, mmap=True).shape)
+    if step.stage in ("null", "subsample") and len(step.parents) > 1:
+        # The clusterer alone, on the reduced spaces its second parent saved ``(draws,
+        # size, k)``; none saved: the reducer handed its input back.
+        reduced = step.parents[1]
+        if cache.contains(reduced, "spaces"):
+            shape = (shape[0], int(cache.load(reduced, "spaces", mmap=True).shape[-1]))
+    return shape

@@ -207,6 +207,16 @@ def test_the_verdicts_refits_are_sized_as_the_stages_size_them(registry):
                         {"max_points": 1000, "fraction": 0.8})
     assert [(need.component, need.n, need.d) for need in needs] == [
         ("pca", 1000, 64), ("ward", 1000, 10)]
+    # the reducer and the clusterer in steps of their own: the clusterer's input shape is
+    # the reduced one its second parent saved
+    options = {"max_points": 1000, "fraction": 0.8}
+    (reducer,) = stage_needs("subsample_reduce", [("pca", pca)], (10_000, 64), options)
+    (clusterer,) = stage_needs("subsample", [("ward", ward)], (10_000, 10), options)
+    assert reducer == needs[0]
+    assert (clusterer.n, clusterer.d) == (1000, 10)
+    assert clusterer.bytes == 1000 * 10 * FLOAT32 + ward.memory_estimate(1000, 10)
+    (null,) = stage_needs("null", [("ward", ward)], (300, 10), {"max_points": 1000})
+    assert null.n == 300  # the reference's size, at most max_points
 
 
 def test_the_refusal_is_one_line_naming_what_to_do(registry):
@@ -245,6 +255,8 @@ def test_refuse_unless_fits_reads_the_parents_shape(tmp_path, registry, monkeypa
     missing = Step("cluster", "other", step.components, ("absent",))
     monkeypatch.setenv("CLUSTERGRID_WORKER_MEMORY", "1MB")
     memory.refuse_unless_fits(missing, cache, registry)  # no input known: it runs
+    odd = Step("null", "odd", step.components, ("parent",))  # no reference model there
+    memory.refuse_unless_fits(odd, cache, registry)  # a layout it does not know: it runs
 
 
 # -- the grid of the issue, at a reduced size ---------------------------------------------------
