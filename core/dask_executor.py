@@ -120,7 +120,9 @@ def _blocked_by(step: Step, outcomes: dict[str, StepOutcome]) -> StepOutcome | N
 
 def _died(exc: Exception) -> str:
     if isinstance(exc, KilledWorker):
-        return f"the worker process died while running this step, on every try: {exc}"
+        # The nanny restarts a worker past its memory limit; a crash reads the same.
+        return ("the worker process died while running this step, on every try (out of "
+                f"memory, or a crash): {exc}")
     return f"the Dask task did not return ({type(exc).__name__}): {exc}"
 
 

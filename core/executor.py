@@ -14,7 +14,6 @@ memory (``worker_memory_limit``), so a step that needs more than its share fails
 from __future__ import annotations
 
 import os
-import re
 import signal
 import traceback
 from collections.abc import Callable, Iterable, Iterator
@@ -25,15 +24,15 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
+from clustergrid import memory
 from clustergrid.cache import Cache
-from clustergrid.errors import ClustergridError
 from clustergrid.plan import Step
 from clustergrid.registry import Registry, load_registry
 from clustergrid.stages import run_step
 
 #: a size (``2GB``, ``300MB``, ``none`` for no limit) that replaces each worker's share of
-#: the available memory
-WORKER_MEMORY_ENV = "CLUSTERGRID_WORKER_MEMORY"
+#: the available memory (``memory.parse_size``)
+WORKER_MEMORY_ENV = memory.WORKER_MEMORY_VARIABLE
 #: ``1`` runs the steps of a one-worker run in the driver process, for a debugger or a
 #: profiler; a step that crashes then ends the run
 IN_PROCESS_ENV = "CLUSTERGRID_IN_PROCESS"
@@ -44,9 +43,6 @@ WORKER_CRASHED = "WorkerCrashed"
 #: error types that mean a step needed more memory than it had: a rerun leaves their
 #: combinations alone unless asked (``clustergrid run --retry-failed``)
 MEMORY_ERRORS = frozenset({"MemoryError", WORKER_KILLED})
-#: no worker is limited below this, whatever the share: importing the libraries alone
-#: takes about 450 MB of data segment (numpy, scikit-learn, torch, numba)
-MIN_WORKER_MEMORY = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -77,7 +73,8 @@ def execute_step(step: Step, cache: Cache, registry: Registry) -> StepOutcome:
         if isinstance(cause, MemoryError):  # numpy's is a subclass with a private name
             error_type = "MemoryError"
             if _worker_memory is not None:
-                error += (f" (this worker's memory limit is {_size(_worker_memory)}; "
+                error += (f" (this worker's memory limit is "
+                          f"{memory.human_bytes(_worker_memory)}; "
                           f"{WORKER_MEMORY_ENV} changes it)")
         else:
             error_type = type(cause).__name__
@@ -183,65 +180,32 @@ def execute(
 def worker_memory_limit(workers: int) -> int | None:
     """The bytes each worker may allocate: ``CLUSTERGRID_WORKER_MEMORY`` if set (``none``:
     unlimited), else the memory available now shared between the workers, at least
-    ``MIN_WORKER_MEMORY``.
+    ``memory.MIN_WORKER_MEMORY``: what ``memory.worker_memory`` says a worker has, read
+    without importing Dask to ask whether this is a Dask worker.
 
     The limit is on the data segment (``RLIMIT_DATA``: the heap and private writable
     mappings, where arrays live), not on the address space (``RLIMIT_AS``): torch, numba
     and the BLAS libraries reserve large address ranges they never use (over 1 GB of
     address space after importing torch, several more with CUDA), which would count
-    against ``RLIMIT_AS`` and make the limit a guess."""
+    against ``RLIMIT_AS`` and make the limit a guess; the data segment after importing
+    numpy, scikit-learn, torch and numba is about 450 MB."""
     text = os.environ.get(WORKER_MEMORY_ENV, "").strip()
     if text:
-        return parse_size(text)
-    available = _available_memory()
+        return memory.parse_size(text)
+    available = memory.available()
     if available is None:
         return None
-    return max(available // max(1, workers), MIN_WORKER_MEMORY)
-
-
-_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-
-
-def parse_size(text: str) -> int | None:
-    """``2GB``, ``300MB``, ``1.5G``, ``512MiB``, a number of bytes; ``none`` or ``0``:
-    no limit (``None``). Units are powers of 1024."""
-    if text.strip().lower() in ("none", "0", "off", "unlimited"):
-        return None
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)(i?[bB])?\s*", text)
-    if not match:
-        raise ClustergridError(
-            f"{WORKER_MEMORY_ENV}={text!r} is not a size: write e.g. 2GB, 300MB or none")
-    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
-
-
-def _size(size: int) -> str:
-    return f"{size / (1 << 30):.1f} GB" if size >= 1 << 30 else f"{size / (1 << 20):.0f} MB"
-
-
-def _available_memory() -> int | None:
-    """The memory the system could give without swapping (``MemAvailable``), else the
-    free memory; ``None`` where neither can be read."""
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return max(available // max(1, workers), memory.MIN_WORKER_MEMORY)
 
 
 class _WorkerPool:
     """A process pool that can be replaced when one of its workers dies, remembering its
     processes so the driver can say how the dead one ended."""
 
-    def __init__(self, extra_modules: tuple[str, ...], workers: int, memory: int | None):
+    def __init__(self, extra_modules: tuple[str, ...], workers: int, limit: int | None):
         self.extra_modules = extra_modules
         self.workers = workers
-        self.memory = memory
+        self.limit = limit
         self.pool = self._start()
         self.processes: dict[int, Any] = {}
 
@@ -250,7 +214,7 @@ class _WorkerPool:
             max_workers=self.workers,
             mp_context=get_context("spawn"),  # workers start clean: no inherited threads or locks
             initializer=_start_worker,
-            initargs=(self.extra_modules, self.workers, self.memory),
+            initargs=(self.extra_modules, self.workers, self.limit),
         )
 
     def submit(self, step: Step, cache: Cache) -> Future:
@@ -273,7 +237,7 @@ class _WorkerPool:
         deaths = [code for code in codes if code not in (None, 0, -signal.SIGTERM)]
         code = deaths[0] if deaths else None
         if code == -signal.SIGKILL:
-            limit = f"; its limit was {_size(self.memory)}" if self.memory else ""
+            limit = f"; its limit was {memory.human_bytes(self.limit)}" if self.limit else ""
             return (f"its worker process was killed by the operating system: out of memory? "
                     f"(SIGKILL{limit})", WORKER_KILLED)
         if code is not None and code < 0:
@@ -319,10 +283,10 @@ BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _start_worker(extra_modules: tuple[str, ...], workers: int,
-                  memory: int | None = None) -> None:
+                  limit: int | None = None) -> None:
     global _worker_registry
-    if memory is not None:
-        _limit_memory(memory)
+    if limit is not None:
+        _limit_memory(limit)
     # Ctrl-C reaches the whole process group: the driver alone handles it, stopping the
     # workers, instead of each printing its own traceback.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -348,8 +312,8 @@ def _execute_in_worker(step: Step, cache_root: str) -> StepOutcome:
     return execute_step(step, Cache(cache_root), _worker_registry)
 
 
-def _limit_memory(memory: int) -> None:
-    """Limit this process's data segment to ``memory`` bytes (see ``worker_memory_limit``):
+def _limit_memory(limit: int) -> None:
+    """Limit this process's data segment to ``limit`` bytes (see ``worker_memory_limit``):
     an allocation beyond it fails, as a ``MemoryError`` in Python and numpy."""
     global _worker_memory
     try:
@@ -358,6 +322,6 @@ def _limit_memory(memory: int) -> None:
         return
     _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
     if hard != resource.RLIM_INFINITY:
-        memory = min(memory, hard)
-    resource.setrlimit(resource.RLIMIT_DATA, (memory, hard))
-    _worker_memory = memory
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    _worker_memory = limit

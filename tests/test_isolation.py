@@ -11,11 +11,11 @@ from concurrent.futures import ProcessPoolExecutor
 import pytest
 from conftest import cli, install_fake_distribution, write_experiment
 
+from clustergrid import memory
 from clustergrid.executor import (
     IN_PROCESS_ENV,
     WORKER_MEMORY_ENV,
     _start_worker,
-    parse_size,
     worker_memory_limit,
 )
 
@@ -122,7 +122,7 @@ def test_a_crashing_step_fails_alone_and_a_rerun_leaves_memory_failures_alone(
     assert "Combinations: 2 finished, 3 failed" in output
     assert "killed by the operating system: out of memory?" in output
     assert "crashed with signal SIGSEGV" in output
-    assert "memory limit is 1.0 GB" in output
+    assert "memory limit is 1.0 GiB" in output
     runs = _latest_runs(store)
     assert {name: [r.info.status for r in rs] for name, rs in runs.items()} == {
         "kmeans2": ["FINISHED"], "kmeans3": ["FINISHED"], "killed": ["FAILED"],
@@ -152,18 +152,15 @@ def test_a_crashing_step_fails_alone_and_a_rerun_leaves_memory_failures_alone(
         "kmeans2": 1, "kmeans3": 1, "killed": 2, "segfault": 3, "hog": 2}
 
 
-def test_sizes_read_as_powers_of_1024_and_none_means_no_limit(monkeypatch):
-    assert parse_size("2GB") == 2 << 30
-    assert parse_size("300MB") == 300 << 20
-    assert parse_size("1.5G") == 3 << 29
-    assert parse_size("512MiB") == 512 << 20
-    assert parse_size("4096") == 4096
-    assert parse_size("none") is None
+def test_a_worker_has_the_variable_else_its_share_of_what_is_available(monkeypatch):
     monkeypatch.setenv(WORKER_MEMORY_ENV, "300MB")
     assert worker_memory_limit(4) == 300 << 20
+    monkeypatch.setenv(WORKER_MEMORY_ENV, "none")
+    assert worker_memory_limit(4) is None
     monkeypatch.delenv(WORKER_MEMORY_ENV)
-    share = worker_memory_limit(2)
-    assert share is None or share >= 1 << 30
+    monkeypatch.setattr(memory, "available", lambda: 16 << 30)
+    assert worker_memory_limit(4) == 4 << 30
+    assert worker_memory_limit(64) == memory.MIN_WORKER_MEMORY
 
 
 def _data_limit() -> int:
