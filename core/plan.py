@@ -24,9 +24,14 @@ Stages, each with the outputs it writes to the cache:
 The verdict's evidence (``clustergrid.evidence``), when the experiment asks for it:
 
     reference   X                           -> a Gaussian model of X, once per encoder output
-    null        reducer + clusterer on draws from the reference -> their internal scores,
-                once per pipeline whatever its seed
-    subsample   reducer + clusterer refitted on subsamples -> their labels, once per pipeline
+    null_reduce reducer on draws from the reference -> the draws reduced, once per encoder
+                output and reducer, for every clusterer after it
+    null        clusterer on the reduced draws -> its internal scores, once per pipeline
+                whatever its seed
+    subsample_reduce reducer refitted on subsamples -> the subsamples reduced, once per
+                encoder output and reducer
+    subsample   clusterer refitted on the reduced subsamples -> their labels, once per
+                pipeline
     resampling  the combination's clusters against the subsample fits -> their stability
     calibration the combination's internal score against its null -> excess, flags' evidence
 
@@ -56,7 +61,8 @@ from clustergrid.spec import Component, DatasetChoice, Experiment, VerdictConfig
 from clustergrid.symmetry import VERSION as symmetry_version
 
 STAGES = ("data", "encode", "probe", "reduce", "cluster", "score", "stability", "map",
-          "describe", "cards", "reference", "null", "subsample", "resampling", "calibration")
+          "describe", "cards", "reference", "null_reduce", "null", "subsample_reduce",
+          "subsample", "resampling", "calibration")
 #: stages computed for reports: outside a combination's hash and its success
 REPORT_STAGES = frozenset({"map", "describe", "cards"})
 #: the verdict's evidence: inside a combination's hash, outside its success
@@ -187,15 +193,19 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
     def evidence(verdict: VerdictConfig, encode: str, reduce: str, cluster: str,
                  reducer: Component, clusterer: Component) -> dict[str, str]:
         """The verdict's steps of one combination. The reference depends on the encoder
-        output alone, the null and the subsample fits on the pipeline, not its seed: all
-        three are shared."""
+        output alone; the reducer's fits on the null draws and the subsamples on the
+        encoder output and the reducer, shared by every clusterer after it; the
+        clusterer's fits on those on the pipeline, not its seed."""
         limit = {"max_points": verdict.max_points, "version": evidence_version}
+        draws = {**limit, "draws": verdict.null_draws}
+        resamples = {**limit, "resamples": verdict.resamples, "fraction": verdict.fraction}
         reference = add("reference", (), (encode,), None, options=limit)
-        null = add("null", (reducer, clusterer), (reference,), None,
-                   options={**limit, "draws": verdict.null_draws})
-        subsample = add("subsample", (reducer, clusterer), (encode,), None,
-                        options={**limit, "resamples": verdict.resamples,
-                                 "fraction": verdict.fraction})
+        null_reduce = add("null_reduce", (reducer,), (reference,), None, options=draws)
+        null = add("null", (clusterer,), (reference, null_reduce), None, options=draws)
+        subsample_reduce = add("subsample_reduce", (reducer,), (encode,), None,
+                               options=resamples)
+        subsample = add("subsample", (clusterer,), (encode, subsample_reduce), None,
+                        options=resamples)
         return {
             "resampling": add("resampling", (), (cluster, subsample), None,
                               options={"version": evidence_version}),

@@ -412,20 +412,46 @@ def _reference(step, cache: Cache, registry: Registry, folder: Path):
     return {"metrics": {"reference_rank": float(len(model["axes"]))}}
 
 
-def _null(step, cache: Cache, registry: Registry, folder: Path):
-    """The pipeline's reducer and clusterer on ``draws`` structureless datasets of the
-    encoder output's size (at most ``max_points``) and covariance: its internal score
-    when there is nothing to find. Draw ``d`` uses seed ``d`` for the data and the
-    components alike, so every pipeline meets the same null datasets."""
+def _null_reduce(step, cache: Cache, registry: Registry, folder: Path):
+    """The pipeline's reducer on ``draws`` structureless datasets of the encoder output's
+    size (at most ``max_points``) and covariance, once for every clusterer after it.
+    Draw ``d`` uses seed ``d`` for the data and the reducer alike. A reducer that hands
+    its input back (``none``) stores nothing: its draws are drawn again where needed."""
     (reference,) = step.parents
     options = dict(step.options)
-    reducer, clusterer = step.components
-    mean, axes = cache.load(reference, "mean"), cache.load(reference, "axes")
+    (reducer,) = step.components
+    spaces = []
+    for draw in range(options["draws"]):
+        data = _null_draw(cache, reference, options, draw)
+        space = _checked_matrix(build(reducer, registry, draw).fit_transform(data), reducer,
+                                len(data))
+        if np.shares_memory(space, data):
+            return {"passthrough": True}
+        spaces.append(space)
+    _save(folder, "spaces", np.stack(spaces))
+    return {"passthrough": False}
+
+
+def _null_draw(cache: Cache, reference: str, options: dict, draw: int) -> np.ndarray:
+    """Draw ``draw`` of the null reference: the same for every pipeline of an encoding."""
     size = min(int(cache.load(reference, "n")), options["max_points"])
+    return evidence.draw_reference(cache.load(reference, "mean"),
+                                   cache.load(reference, "axes"), size, seed=draw)
+
+
+def _null(step, cache: Cache, registry: Registry, folder: Path):
+    """The pipeline's clusterer on the reducer's null draws (``_null_reduce``): its
+    internal scores when there is nothing to find. Draw ``d`` uses seed ``d``, so every
+    pipeline meets the same null datasets."""
+    reference, reduced = step.parents
+    options = dict(step.options)
+    (clusterer,) = step.components
+    passthrough = cache.meta(reduced)["passthrough"]
     scores, dispersions, validities, found = [], [], [], []
     for draw in range(options["draws"]):
-        data = evidence.draw_reference(mean, axes, size, seed=draw)
-        labels, space = _fit_pipeline(reducer, clusterer, data, registry, draw)
+        space = _null_draw(cache, reference, options, draw) if passthrough else \
+            cache.load(reduced, "spaces", mmap=True)[draw]
+        labels = _fit_clusterer(clusterer, np.asarray(space), registry, draw)
         scores.append(evidence.honest_silhouette(space, labels, options["max_points"]))
         dispersions.append(evidence.log_dispersion(space, labels, options["max_points"]))
         validities.append(evidence.density_validity(space, labels, options["max_points"]))
@@ -434,31 +460,55 @@ def _null(step, cache: Cache, registry: Registry, folder: Path):
                         "null_validities": validities, "null_clusters": found}}
 
 
-def _fit_pipeline(reducer: Component, clusterer: Component, X: np.ndarray,
-                  registry: Registry, seed: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, space)``: a reducer and clusterer fitted afresh on ``X``."""
-    space = _checked_matrix(build(reducer, registry, seed).fit_transform(X), reducer, len(X))
+def _fit_clusterer(clusterer: Component, space: np.ndarray, registry: Registry,
+                   seed: int | None) -> np.ndarray:
+    """A clusterer's labels, fitted afresh on ``space``."""
     fitted = build(clusterer, registry, seed)
-    labels = np.asarray(fitted.fit_predict(clusterer_input(fitted, space)), dtype=np.int64)
-    return labels, space
+    return np.asarray(fitted.fit_predict(clusterer_input(fitted, space)), dtype=np.int64)
 
 
-def _subsample(step, cache: Cache, registry: Registry, folder: Path):
-    """The pipeline's reducer and clusterer refitted on ``resamples`` subsamples of
-    ``fraction`` of the items (at most ``max_points``): subsample ``b`` and its fit use
-    seed ``b``, so the refits vary with the data and the seed alike and are shared by
-    every seed of the pipeline."""
+def _subsample_reduce(step, cache: Cache, registry: Registry, folder: Path):
+    """The pipeline's reducer refitted on ``resamples`` subsamples of ``fraction`` of the
+    items (at most ``max_points``), once for every clusterer after it: subsample ``b``
+    and its fit use seed ``b``. Saves the subsamples' ``index`` and, unless the reducer
+    hands its input back, their reduced ``spaces``."""
     (encode,) = step.parents
     options = dict(step.options)
-    reducer, clusterer = step.components
+    (reducer,) = step.components
     X = cache.load(encode, "X", mmap=True)
     size = min(round(options["fraction"] * len(X)), options["max_points"])
-    indices, fits = [], []
+    indices, spaces, passthrough = [], [], False
     for draw in range(options["resamples"]):
         index = evidence.sample_index(len(X), size, seed=draw)
         indices.append(index)
-        fits.append(_fit_pipeline(reducer, clusterer, np.asarray(X[index]), registry, draw)[0])
+        data = np.asarray(X[index])
+        space = _checked_matrix(build(reducer, registry, draw).fit_transform(data), reducer,
+                                len(data))
+        passthrough = passthrough or np.shares_memory(space, data)
+        if not passthrough:
+            spaces.append(space)
     _save(folder, "index", np.stack(indices))
+    if not passthrough:
+        _save(folder, "spaces", np.stack(spaces))
+    return {"passthrough": passthrough}
+
+
+def _subsample(step, cache: Cache, registry: Registry, folder: Path):
+    """The pipeline's clusterer refitted on the reducer's subsamples
+    (``_subsample_reduce``): their ``index`` and ``labels``, shared by every seed of
+    the pipeline. Refit ``b`` uses seed ``b``, so the refits vary with the data and the
+    seed alike."""
+    encode, reduced = step.parents
+    (clusterer,) = step.components
+    indices = cache.load(reduced, "index")
+    passthrough = cache.meta(reduced)["passthrough"]
+    X = cache.load(encode, "X", mmap=True)
+    fits = []
+    for draw, index in enumerate(indices):
+        space = np.asarray(X[index]) if passthrough else \
+            np.asarray(cache.load(reduced, "spaces", mmap=True)[draw])
+        fits.append(_fit_clusterer(clusterer, space, registry, draw))
+    _save(folder, "index", indices)
     _save(folder, "labels", np.stack(fits))
     return {}
 
@@ -621,7 +671,9 @@ STAGES = {
     "stability": _stability,
     "map": _map,
     "reference": _reference,
+    "null_reduce": _null_reduce,
     "null": _null,
+    "subsample_reduce": _subsample_reduce,
     "subsample": _subsample,
     "resampling": _resampling,
     "calibration": _calibration,

@@ -35,6 +35,7 @@ from typing import Any
 
 from clustergrid.errors import ClustergridError, listing
 from clustergrid.locks import alive, held
+from clustergrid.names import canonical
 
 DEFAULT_STORE = Path("clustergrid-runs")
 #: the store used when neither ``--tracking-uri`` nor the experiment file names one (a URI
@@ -483,8 +484,9 @@ def list_experiments(uri: str | None) -> list[dict[str, Any]]:
         invocations = tracker.invocation_runs()
         if not combinations and not invocations:
             continue  # MLflow's "Default", or an experiment of another tool
-        # A combination run again (--no-resume, a failure retried) counts by its latest run.
-        latest = {run.info.run_name: run.info.status for run in combinations}
+        # A combination run again (--no-resume, a failure retried) counts by its latest run,
+        # whichever spelling of its name an older version logged it under.
+        latest = {canonical(run.info.run_name): run.info.status for run in combinations}
         found.append({
             "name": name,
             "finished": sum(status == "FINISHED" for status in latest.values()),

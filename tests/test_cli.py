@@ -6,7 +6,9 @@ import csv
 import io
 import json
 import re
+import shutil
 import statistics
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -49,10 +51,11 @@ def test_run_prints_the_plan_progress_and_where_results_are(tiny_store):
     assert "Experiment tiny: 8 combinations, 0 already finished, 8 to run." in out
     # 1 data, 2 encoders, 2 reductions (none after each), 8 clusterings and scores, and a
     # stability step for each of the 4 pipelines over its 2 seeds, and a map of each
-    # encoder output; the verdict's evidence: a null reference per encoder output, null
-    # and subsample fits per pipeline, resampling and calibration per combination; the
-    # data described once and each clustering's cards.
-    assert "Steps: 62 computed, 0 from cache, 0 failed, 0 skipped." in out
+    # encoder output; the verdict's evidence: a null reference per encoder output, the
+    # reducer's null and subsample fits per encoder output, the clusterer's per pipeline,
+    # resampling and calibration per combination; the data described once and each
+    # clustering's cards.
+    assert "Steps: 66 computed, 0 from cache, 0 failed, 0 skipped." in out
     assert "Combinations: 8 finished, 0 failed" in out
     assert f"MLflow store: sqlite:///{folder}/clustergrid-runs/mlflow.db" in out
     assert f"Report: {folder}/clustergrid-runs/reports/tiny.html" in out
@@ -258,7 +261,7 @@ cache: "{store}/cache"
 
 
 @pytest.fixture(scope="module")
-def long_store(tmp_path_factory):
+def long_store(tmp_path_factory, request):
     """A grid of 4 pipelines on images in a deep folder, its names over 170 characters;
     returns the store and the json records of ``results``."""
     import numpy as np
@@ -271,7 +274,12 @@ def long_store(tmp_path_factory):
     from clustergrid.spec import parse_experiment
 
     folder = tmp_path_factory.mktemp("long")
-    images = folder / "data" / "surveys" / "first" / "frdeep" / "images"
+    # A real-length path, but one of the same length wherever the tests run (the
+    # temporary folders of parallel test workers are deeper): a value wider than a line
+    # is the one place a name may break inside a word.
+    outside = Path(tempfile.mkdtemp(prefix="clustergrid-long-"))
+    request.addfinalizer(lambda: shutil.rmtree(outside, ignore_errors=True))
+    images = outside / "data" / "surveys" / "first" / "frdeep" / "images"
     rng = np.random.default_rng(0)
     for kind, level in (("FRI", 60), ("FRII", 180)):
         (images / kind).mkdir(parents=True)
@@ -471,11 +479,13 @@ def test_report_command_writes_html_and_markdown(tiny_store):
     assert cli("report", "tiny", "--format", "markdown", "-o", "out.md", cwd=folder).returncode == 0
     lines = (folder / "out.md").read_text().splitlines()
     assert "Every row: dataset: digits[n_samples=200]; transforms: none; reducer: none." in lines
-    assert lines[lines.index("| encoder | clusterer | seeds | ari | davies_bouldin | silhouette "
-                             "| stability_ari |") + 1].startswith("|---|")
+    assert lines[lines.index("| encoder | clusterer | verdict | seeds | ari | davies_bouldin | "
+                             "silhouette | stability_ari |") + 1].startswith("|---|")
     table = [line for line in lines if line.startswith("| pixels[downsample=")]
     assert len(table) == 4  # 2 downsamples x 2 k, each averaged over the 2 seeds
     assert all(" | 2 | " in line and " ± " in line for line in table)
+    # In the verdict's order: its rank leads each row's verdict cell.
+    assert [line.split(" | ")[2].split()[0] for line in table] == ["1", "2", "3", "4"]
 
 
 def test_report_escapes_user_supplied_text(workdir):

@@ -118,5 +118,6 @@ def test_dry_run_counts_cache_hits_and_creates_nothing(registry, workdir):
     assert again.steps == {"data": (1, 1), "encode": (2, 2), "probe": (0, 0), "reduce": (6, 6),
                            "cluster": (48, 48), "score": (48, 48), "stability": (24, 24),
                            "map": (2, 2), "describe": (1, 1), "cards": (48, 48),
-                           "reference": (0, 0), "null": (0, 0),
-                           "subsample": (0, 0), "resampling": (0, 0), "calibration": (0, 0)}
+                           "reference": (0, 0), "null_reduce": (0, 0), "null": (0, 0),
+                           "subsample_reduce": (0, 0), "subsample": (0, 0),
+                           "resampling": (0, 0), "calibration": (0, 0)}

@@ -18,7 +18,8 @@ SIMULATORS = [SimGalaxies, SimLenses, SimCherenkov]
 CHANGES = {
     SimGalaxies: {
         "n_samples": 9, "size": 40, "bands": 1, "fov": 10.0, "psf_fwhm": 1.0,
-        "sky_level": 100.0, "read_noise": 1.0, "classes": ["spiral", "merger"],
+        "sky_level": 100.0, "read_noise": 1.0, "flux_range": (1e3, 1e5),
+        "classes": ["spiral", "merger"],
         "class_weights": [1, 2, 3, 4], "seed": 1,
     },
     SimLenses: {

@@ -276,10 +276,13 @@ def test_null_and_resampling_steps_are_shared_like_any_step(verdict_run):
     computed = pd.Series([stage for stage, status in counts if status == "computed"])
     by_stage = computed.value_counts().to_dict()
     # 2 datasets x 2 reducers x 2 ks x 2 seeds = 16 combinations. The reference depends
-    # on the encoder output alone (one per dataset), the null and the subsample fits on
-    # the pipeline (8), whatever its seed; resampling and calibration on the combination.
+    # on the encoder output alone (one per dataset); the reducer's null and subsample
+    # fits on the reducer (4), shared by both ks; the clusterer's on the pipeline (8),
+    # whatever its seed; resampling and calibration on the combination.
     assert summary.finished == 16
-    assert (by_stage["reference"], by_stage["null"], by_stage["subsample"]) == (2, 8, 8)
+    assert by_stage["reference"] == 2
+    assert (by_stage["null_reduce"], by_stage["subsample_reduce"]) == (4, 4)
+    assert (by_stage["null"], by_stage["subsample"]) == (8, 8)
     assert (by_stage["resampling"], by_stage["calibration"]) == (16, 16)
 
 
