@@ -172,3 +172,67 @@ def test_a_worker_limits_its_own_data_segment():
     with ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker,
                              initargs=((), 1, 1 << 30)) as pool:
         assert pool.submit(_data_limit).result(timeout=300) == 1 << 30
+
+
+BESIDE = '''
+import os
+import signal
+import time
+
+import numpy as np
+
+from clustergrid import Clusterer, hookimpl
+
+
+class Slow(Clusterer):
+    """Healthy, but slow enough to be running when its neighbour's worker dies."""
+
+    name = "slow"
+
+    def fit_predict(self, X):
+        time.sleep(4)
+        return np.arange(len(X)) % 2
+
+
+class KilledLater(Clusterer):
+    """Killed by SIGKILL a second into its fit, while ``slow`` runs beside it."""
+
+    name = "killed-later"
+
+    def fit_predict(self, X):
+        time.sleep(1)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@hookimpl
+def register_clusterers(register):
+    register(Slow)
+    register(KilledLater)
+'''
+
+
+def test_the_steps_beside_a_dead_worker_run_again_and_only_the_culprit_fails(
+        workdir, fake_site, monkeypatch):
+    from clustergrid import runner
+    from clustergrid.registry import Registry
+    from clustergrid.spec import parse_experiment
+
+    install_fake_distribution(fake_site, "fake-beside", "fake_beside", BESIDE)
+    monkeypatch.delenv(IN_PROCESS_ENV, raising=False)
+    monkeypatch.setenv(WORKER_MEMORY_ENV, LIMIT)
+    registry = Registry.load()
+    grid = GRID.format(workers=2, store=workdir / "store")
+    grid = grid[:grid.index("clusterers:")] + (
+        "clusterers:\n  - plugin: slow\n  - plugin: killed-later\n"
+    ) + grid[grid.index("metrics:"):]
+    outcomes = []
+    summary = runner.run(parse_experiment(grid, registry), registry,
+                         on_outcome=outcomes.append)
+
+    assert summary.finished == 1
+    [(label, error)] = summary.failed
+    assert "killed-later" in label
+    assert "killed by the operating system: out of memory?" in error
+    clustered = {o.status: o for o in outcomes if o.stage == "cluster"}
+    assert set(clustered) == {"computed", "failed"}
+    assert clustered["failed"].error_type == "WorkerKilled"
