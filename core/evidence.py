@@ -27,6 +27,8 @@ ranking is ``clustergrid.verdict``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 #: part of every evidence step's key: bump it when what these functions compute changes,
@@ -70,16 +72,43 @@ def honest_silhouette(X: np.ndarray, labels: np.ndarray, max_points: int,
     """Mean silhouette over all points, noise (-1) scoring 0; on a fixed sample of
     ``max_points`` items when larger (its cost is quadratic). 0 when fewer than two
     clusters remain: there is no separation to measure."""
+    return internal_scores(X, labels, max_points, seed).silhouette
+
+
+@dataclass(frozen=True)
+class InternalScores:
+    """What ``internal_scores`` measures of one clustering."""
+
+    #: ``honest_silhouette``
+    silhouette: float
+    #: ``log_dispersion``
+    log_dispersion: float
+    #: ``density_validity``, and each cluster's own validity
+    validity: float
+    per_cluster: np.ndarray
+
+
+def internal_scores(X: np.ndarray, labels: np.ndarray, max_points: int,
+                    seed: int = 0) -> InternalScores:
+    """The silhouette, the dispersion and the density-based validity of one clustering,
+    on one fixed sample of ``max_points`` items and one matrix of its distances: the
+    verdict scores every combination and every null draw with all three, and the
+    distances are most of their cost."""
+    from scipy.spatial.distance import cdist
     from sklearn.metrics import silhouette_samples
 
     index = sample_index(len(X), max_points, seed)
-    X, labels = np.asarray(X[index]), np.asarray(labels[index])
+    X, labels = np.asarray(X[index], dtype=np.float64), np.asarray(labels[index])
+    distances = cdist(X, X)
     clustered = labels != -1
     n_clusters = len(np.unique(labels[clustered]))
-    if n_clusters < 2 or n_clusters >= clustered.sum():
-        return 0.0
-    values = silhouette_samples(X[clustered], labels[clustered])
-    return float(values.sum() / len(labels))
+    silhouette = 0.0
+    if 2 <= n_clusters < clustered.sum():
+        values = silhouette_samples(distances[np.ix_(clustered, clustered)],
+                                    labels[clustered], metric="precomputed")
+        silhouette = float(values.sum() / len(labels))
+    validity, per_cluster = _density_validity(distances, labels, X.shape[1])
+    return InternalScores(silhouette, _log_dispersion(X, labels), validity, per_cluster)
 
 
 def log_dispersion(X: np.ndarray, labels: np.ndarray, max_points: int, seed: int = 0) -> float:
@@ -89,7 +118,10 @@ def log_dispersion(X: np.ndarray, labels: np.ndarray, max_points: int, seed: int
     points, as it would in a solution with no clusters at all, so calling points noise
     does not make clusters look tighter."""
     index = sample_index(len(X), max_points, seed)
-    X, labels = np.asarray(X[index], dtype=np.float64), np.asarray(labels[index])
+    return _log_dispersion(np.asarray(X[index], dtype=np.float64), np.asarray(labels[index]))
+
+
+def _log_dispersion(X: np.ndarray, labels: np.ndarray) -> float:
     residuals = X - X.mean(axis=0)
     for cluster in np.unique(labels[labels != -1]):
         members = labels == cluster
@@ -108,20 +140,22 @@ def density_validity(X: np.ndarray, labels: np.ndarray, max_points: int,
     and a solution with fewer than two clusters of two or more points scores 0, what
     claiming no structure is worth. Singleton clusters count as noise; noise counts in
     the weights, so calling points noise never raises the score."""
+    scores = internal_scores(X, labels, max_points, seed)
+    return (scores.validity, scores.per_cluster) if per_cluster else scores.validity
+
+
+def _density_validity(distances: np.ndarray, labels: np.ndarray,
+                      dimension: int) -> tuple[float, np.ndarray]:
+    """DBCV and each cluster's validity from the items' pairwise ``distances``."""
     from scipy.sparse.csgraph import minimum_spanning_tree
-    from scipy.spatial.distance import cdist
     from scipy.special import logsumexp
 
-    index = sample_index(len(X), max_points, seed)
-    X, labels = np.asarray(X[index], dtype=np.float64), np.asarray(labels[index])
     ids, counts = np.unique(labels[labels != -1], return_counts=True)
     ids = ids[counts >= 2]
     if len(ids) < 2:
-        return (0.0, np.zeros(0)) if per_cluster else 0.0
-    dimension = X.shape[1]
+        return 0.0, np.zeros(0)
     members = [np.flatnonzero(labels == cluster) for cluster in ids]
-    distances = cdist(X, X)
-    core = np.zeros(len(X))
+    core = np.zeros(len(labels))
     internal, sparseness = [], []
     for where in members:
         within = distances[np.ix_(where, where)]
@@ -146,9 +180,9 @@ def density_validity(X: np.ndarray, labels: np.ndarray, max_points: int,
                              np.maximum.outer(core[nodes], core[other])).min())
             for j, other in enumerate(internal) if j != i)
         validity[i] = (separation - sparseness[i]) / max(separation, sparseness[i], 1e-300)
-    score = float(sum(len(where) / len(X) * v for where, v in zip(members, validity,
-                                                                   strict=True)))
-    return (score, validity) if per_cluster else score
+    score = float(sum(len(where) / len(labels) * v for where, v in zip(members, validity,
+                                                                        strict=True)))
+    return score, validity
 
 
 def clusterwise_jaccard(full: np.ndarray, sub: np.ndarray) -> dict[int, float]:

@@ -452,9 +452,10 @@ def _null(step, cache: Cache, registry: Registry, folder: Path):
         space = _null_draw(cache, reference, options, draw) if passthrough else \
             cache.load(reduced, "spaces", mmap=True)[draw]
         labels = _fit_clusterer(clusterer, np.asarray(space), registry, draw)
-        scores.append(evidence.honest_silhouette(space, labels, options["max_points"]))
-        dispersions.append(evidence.log_dispersion(space, labels, options["max_points"]))
-        validities.append(evidence.density_validity(space, labels, options["max_points"]))
+        measured = evidence.internal_scores(space, labels, options["max_points"])
+        scores.append(measured.silhouette)
+        dispersions.append(measured.log_dispersion)
+        validities.append(measured.validity)
         found.append(float(len(np.unique(labels[labels != -1]))))
     return {"metrics": {"null_scores": scores, "null_log_dispersions": dispersions,
                         "null_validities": validities, "null_clusters": found}}
@@ -544,13 +545,13 @@ def _calibration(step, cache: Cache, registry: Registry, folder: Path):
     options = dict(step.options)
     labels = cache.load(cluster, "labels")
     X = cache.load(reduce, "X", mmap=True)
-    observed = evidence.honest_silhouette(X, labels, options["max_points"])
+    measured = evidence.internal_scores(X, labels, options["max_points"])
+    observed, validity, per_cluster = measured.silhouette, measured.validity, \
+        measured.per_cluster
     null_metrics = cache.meta(null)["metrics"]
     null_scores = np.asarray(null_metrics["null_scores"], dtype=float)
     null_dispersions = np.asarray(null_metrics["null_log_dispersions"], dtype=float)
     null_mean, spread = float(null_scores.mean()), float(np.std(null_scores, ddof=1))
-    validity, per_cluster = evidence.density_validity(X, labels, options["max_points"],
-                                                      per_cluster=True)
     null_validities = np.asarray(null_metrics["null_validities"], dtype=float)
     validity_mean = float(null_validities.mean())
     validity_spread = float(np.std(null_validities, ddof=1))
@@ -572,8 +573,7 @@ def _calibration(step, cache: Cache, registry: Registry, folder: Path):
         "excess": (observed - null_mean) / max(spread, SCORE_RESOLUTION),
         "coverage": float(len(clustered) / len(labels)),
         # How much tighter than on null data, as a log-ratio of dispersions.
-        "gap": float(null_dispersions.mean()
-                     - evidence.log_dispersion(X, labels, options["max_points"])),
+        "gap": float(null_dispersions.mean() - measured.log_dispersion),
     }
     diagnostics = {
         "gap_sd": float(np.std(null_dispersions, ddof=1) * np.sqrt(1 + 1 / len(null_scores))),
