@@ -528,7 +528,8 @@ def _print_recommendation(name: str, frame, fmt: TableFormat, alpha: float) -> N
             seeds = (f", seeds agree {a.seed_stability:.2f}" if a.seed_stability == a.seed_stability
                      else "")
             say(a.reason, indent=5)
-            say(f"resampling stability {a.stability:.2f}{seeds}, coverage {a.coverage:.2f}, "
+            stability = "n/a" if a.stability != a.stability else f"{a.stability:.2f}"
+            say(f"resampling stability {stability}{seeds}, coverage {a.coverage:.2f}, "
                 f"{a.clusters:.0f} clusters" + (f"; flags: {', '.join(a.flags)}" if a.flags
                                                 else ""), indent=5)
         if verdict.grade:
