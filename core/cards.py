@@ -41,8 +41,8 @@ MIN_IMAGE_SIDE = 3
 #: adjusted mutual information with a nuisance from which a clustering can be said to
 #: follow it: a tenth of what a perfect match explains, beyond chance
 NUISANCE_EFFECT = 0.1
-#: shuffles of the clusters in the permutation test of each nuisance: enough for a
-#: Holm-corrected p below ALPHA over five nuisances (the smallest p is 1/1000)
+#: shuffles of the clusters in the permutation test of a nuisance: enough for a p below
+#: ALPHA corrected over five nuisances (the smallest p is 1/1000)
 PERMUTATIONS = 999
 #: items at most in the permutation test (a fixed random sample beyond)
 PERMUTATION_ITEMS = 2000
@@ -309,15 +309,16 @@ def nuisance_check(labels: np.ndarray, descriptors: np.ndarray, names: list[str]
     For every descriptor: the mutual information between the clusters and the descriptor
     binned into as many quantiles as there are clusters (2 to ``MAX_BINS``), as the
     adjusted mutual information (``sklearn.metrics.adjusted_mutual_info_score``: 0 is
-    what a random partition of the same sizes scores, 1 a perfect match), and its
-    for each nuisance, its p-value under a permutation null (``permutations`` shuffles
-    of the clusters), Holm-corrected over the nuisances. The clustering *follows* the nuisance of
-    ``nuisances`` (names of ``names``) that explains it best when that one is
-    significant at ``ALPHA``, explains at least ``NUISANCE_EFFECT`` of it, and explains
-    it at least as well as every other descriptor (the physics). Labels never decide it:
-    with ``truth``, ``labels`` is the NMI between clusters and classes, for the cards.
+    what a random partition of the same sizes scores, 1 a perfect match). The
+    clustering *follows* the nuisance of ``nuisances`` (names of ``names``) that
+    explains it best when that one explains at least ``NUISANCE_EFFECT`` of it,
+    explains it at least as well as every other descriptor (the physics), and is
+    significant at ``ALPHA`` under a permutation null (``permutations`` shuffles of the
+    clusters), Bonferroni-corrected over the nuisances. Labels never decide it: with
+    ``truth``, ``labels`` is the NMI between clusters and classes, for the cards.
 
-    Returns each nuisance's AMI under its name and its corrected p under ``<name>_p``;
+    Returns each nuisance's AMI under its name and, for the one tested, its corrected p
+    under ``<name>_p`` (NaN for the others: they could not be followed);
     ``physics`` (the best AMI of the other descriptors) and ``physics_name``; ``flag``
     (1.0 when it follows a nuisance) and ``follows`` (that nuisance, or ""). NaN with
     fewer than two clusters."""
@@ -328,11 +329,8 @@ def nuisance_check(labels: np.ndarray, descriptors: np.ndarray, names: list[str]
     descriptors = np.asarray(descriptors, dtype=np.float64)
     clustered = labels != -1
     k = len(np.unique(labels[clustered]))
-    effect, p = np.full(len(names), math.nan), np.full(len(names), math.nan)
-    # The permutation test runs on a fixed sample: its cost grows with the items.
-    sample = np.zeros(len(labels), dtype=bool)
-    sample[sample_index(len(labels), PERMUTATION_ITEMS, seed)] = True
-    tested: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    effect = np.full(len(names), math.nan)
+    binned: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for column in range(len(names)) if k >= 2 else ():
         values = descriptors[:, column]
         keep = clustered & np.isfinite(values)
@@ -340,23 +338,11 @@ def nuisance_check(labels: np.ndarray, descriptors: np.ndarray, names: list[str]
             continue
         bins = quantile_bins(values[keep], min(max(k, 2), MAX_BINS))
         effect[column] = ami(labels[keep], bins)
-        if names[column] in nuisances and len(np.unique(labels[keep & sample])) >= 2:
-            tested[column] = (labels[keep & sample], bins[sample[keep]])
-    by_labels: dict[bytes, list[int]] = {}
-    for column, (tested_labels, _) in tested.items():
-        by_labels.setdefault(tested_labels.tobytes(), []).append(column)
-    for columns in by_labels.values():
-        # Shuffles shared by the descriptors defined on the same items; a nuisance that
-        # cannot reach ALPHA once corrected stops early.
-        values = permutation_p(tested[columns[0]][0], [tested[c][1] for c in columns],
-                               permutations, seed, stop_above=ALPHA)
-        p[columns] = values
-    p = holm(p)
+        binned[column] = keep, bins
     out: dict[str, Any] = {}
     for name in nuisances:
-        column = names.index(name) if name in names else None
-        out[name] = float(effect[column]) if column is not None else math.nan
-        out[f"{name}_p"] = float(p[column]) if column is not None else math.nan
+        out[name] = float(effect[names.index(name)]) if name in names else math.nan
+        out[f"{name}_p"] = math.nan
     physics = [c for c, name in enumerate(names) if name not in nuisances
                and np.isfinite(effect[c])]
     best_physics = max(physics, key=lambda c: effect[c], default=None)
@@ -364,8 +350,19 @@ def nuisance_check(labels: np.ndarray, descriptors: np.ndarray, names: list[str]
     out["physics_name"] = names[best_physics] if best_physics is not None else ""
     candidates = {name: out[name] for name in nuisances if np.isfinite(out[name])}
     top = max(candidates, key=candidates.get) if candidates else ""
-    follows = bool(top) and out[f"{top}_p"] < ALPHA and out[top] >= NUISANCE_EFFECT and \
-        not out["physics"] > out[top]
+    # Only the nuisance that could be followed is tested: the shuffles are most of the
+    # check's cost, and no other one's p-value can change the answer.
+    follows = bool(top) and out[top] >= NUISANCE_EFFECT and not out["physics"] > out[top]
+    if follows:
+        keep, bins = binned[names.index(top)]
+        sample = np.zeros(len(labels), dtype=bool)
+        sample[sample_index(len(labels), PERMUTATION_ITEMS, seed)] = True
+        tested = labels[keep & sample]
+        if len(np.unique(tested)) >= 2:
+            (raw,) = permutation_p(tested, [bins[sample[keep]]], permutations, seed,
+                                   stop_above=ALPHA / len(candidates))
+            out[f"{top}_p"] = min(1.0, raw * len(candidates))
+        follows = out[f"{top}_p"] < ALPHA
     out["flag"] = float(follows)
     out["follows"] = top if follows else ""
     if truth is not None:
@@ -381,17 +378,18 @@ def permutation_p(labels: np.ndarray, binned: list[np.ndarray], permutations: in
     """One-sided p-value of the mutual information between ``labels`` and each of
     ``binned`` (codings of the same items) against ``permutations`` random shuffles of
     ``labels``, shared by all of them: ``(1 + as high) / (1 + shuffles)``, the chance of
-    an association this strong when there is none. A coding whose p-value is already
-    above ``stop_above`` after a chunk of shuffles is not shuffled further: its p-value
-    is then the one of the shuffles done."""
+    an association this strong when there is none. A coding whose p-value can no longer
+    reach ``stop_above``, however the shuffles left fall, is not shuffled further: its
+    p-value is then the one of the shuffles done."""
     codes = np.unique(labels, return_inverse=True)[1].reshape(-1)
     binned = [np.asarray(bins, dtype=np.int64) for bins in binned]
     observed = [mutual_information(codes[None], bins)[0] - 1e-12 for bins in binned]
     higher, done = np.zeros(len(binned)), np.zeros(len(binned))
     rng = np.random.default_rng(seed)
     for start in range(0, permutations, chunk):
-        live = [i for i in range(len(binned)) if (1 + higher[i]) / (1 + done[i]) <= stop_above
-                or done[i] == 0]
+        # Shuffled on while the shuffles left could still bring it to stop_above.
+        live = [i for i in range(len(binned))
+                if (1 + higher[i]) / (1 + permutations) <= stop_above]
         if not live:
             break
         size = min(chunk, permutations - start)
