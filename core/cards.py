@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 #: part of the describe and cards steps' keys: a new definition computes them again
-VERSION = "2"
+VERSION = "3"
 #: items described at most (a fixed random sample beyond): a card's medians and tests need
 #: thousands of items, not every one of a large survey, and describing costs ~ms an image
 MAX_DESCRIBED = 5000
