@@ -15,7 +15,31 @@ from clustergrid import Dataset
 from clustergrid.plugins.datasets.simulation import item_rng
 
 
-class Blobs(Dataset):
+class _Points(Dataset):
+    """Labelled points made in memory, each item a 1 x 1 x ``n_features`` image: a
+    subclass makes them in ``_data`` as ``(X, y)``."""
+
+    n_samples: int
+    n_features: int
+
+    def _data(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (1, 1, self.n_features)
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        return self._data()[0][start:stop, None, None, :]
+
+    def labels(self) -> np.ndarray:
+        return self._data()[1]
+
+
+class Blobs(_Points):
     """Isotropic Gaussian blobs (scikit-learn's make_blobs), each item a 1 x 1 x d image.
 
     ``centers`` blobs of ``cluster_std`` with centres drawn uniformly in
@@ -46,19 +70,6 @@ class Blobs(Dataset):
             self._blobs = X.astype(np.float32), y.astype(np.int64)
         return self._blobs
 
-    def __len__(self) -> int:
-        return self.n_samples
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (1, 1, self.n_features)
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        return self._data()[0][start:stop, None, None, :]
-
-    def labels(self) -> np.ndarray:
-        return self._data()[1]
-
     def class_names(self) -> list[str]:
         return [f"blob {k}" for k in range(self.centers)]
 
@@ -67,7 +78,7 @@ class Blobs(Dataset):
                 f"{list(self.center_box)}:{self.seed}")
 
 
-class Shapes(Dataset):
+class Shapes(_Points):
     """Groups of known shape, each item a 1 x 1 x d image, labelled by group: the cases
     where choosing a clustering by how compact it is goes wrong.
 
@@ -112,19 +123,6 @@ class Shapes(Dataset):
             order = rng.permutation(len(X))
             self._points = X[order].astype(np.float32), y[order].astype(np.int64)
         return self._points
-
-    def __len__(self) -> int:
-        return self.n_samples
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return (1, 1, self.n_features)
-
-    def read(self, start: int, stop: int) -> np.ndarray:
-        return self._data()[0][start:stop, None, None, :]
-
-    def labels(self) -> np.ndarray:
-        return self._data()[1]
 
     def fingerprint(self) -> str:
         return f"shapes:{self.kind}:{self.n_samples}:{self.n_features}:{self.seed}"
