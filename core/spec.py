@@ -499,6 +499,9 @@ def _validate(model: type[BaseModel], raw: dict, problems: _Problems):
                 message = "unknown key"
             elif error["type"] == "too_short":
                 message = "must list at least one entry"
+            elif error["type"] == "value_error":
+                # A validator's own words, without pydantic's "Value error, " before them.
+                message = str(error["ctx"]["error"])
             problems.add(tuple(error["loc"]), message)
         return None
 
