@@ -11,6 +11,7 @@ list is written as a list of lists: ``hidden: [[64, 32]]`` is one value, ``hidde
 from __future__ import annotations
 
 import copy
+import inspect
 import itertools
 import re
 import typing
@@ -624,6 +625,23 @@ def _init_hints(cls) -> dict[str, Any]:
         return typing.get_type_hints(cls.__init__, include_extras=True)
     except Exception:  # a hint the plugin's module cannot resolve is simply not checked
         return {}
+
+
+def parameter_rows(cls) -> list[tuple[str, str, str]]:
+    """A component's parameters as an experiment file sees them: ``(name, default, type)``
+    text, ``(required)`` for a parameter without a default, the type its hint checks
+    (empty without one). What ``clustergrid plugins NAME`` and the manual's reference
+    pages (``clustergrid.reference``) show."""
+    hints = _init_hints(cls)
+    rows = []
+    for name, parameter in cls.parameters().items():
+        hint = hints.get(name, parameter.annotation)
+        default = ("(required)" if parameter.default is parameter.empty
+                   else repr(parameter.default))
+        shown = ("" if hint is parameter.empty
+                 else hint if isinstance(hint, str) else inspect.formatannotation(hint))
+        rows.append((name, default, shown))
+    return rows
 
 
 def _line_numbers(node) -> dict[tuple, int]:
