@@ -397,26 +397,20 @@ def _print_component(info) -> None:
     from rich import box
     from rich.table import Table
 
-    from clustergrid.spec import _init_hints
+    from clustergrid.spec import parameter_rows
 
     console.print(f"{info.kind} {info.name}", style="bold", highlight=False)
     console.print(f"plugin: {info.plugin}, from {info.distribution} "
                   f"{info.distribution_version}"
                   + (f" (component version {info.cls.version})" if info.cls.version else ""),
                   highlight=False)
-    parameters = info.cls.parameters()
-    if parameters:
-        hints = _init_hints(info.cls)
+    rows = parameter_rows(info.cls)
+    if rows:
         table = Table(box=box.SIMPLE_HEAD)
         for header in ("parameter", "default", "type"):
             table.add_column(header, overflow="fold", no_wrap=False)
-        for name, parameter in parameters.items():
-            hint = hints.get(name, parameter.annotation)
-            table.add_row(
-                name,
-                "(required)" if parameter.default is parameter.empty else repr(parameter.default),
-                "" if hint is parameter.empty
-                else hint if isinstance(hint, str) else inspect.formatannotation(hint))
+        for row in rows:
+            table.add_row(*row)
         console.print(table, soft_wrap=False)
     else:
         console.print("parameters: none")
@@ -441,7 +435,8 @@ def results(
     ] = None,
     recommend: Annotated[bool, typer.Option(
         "--recommend", help="Print the label-free verdict instead: each dataset's pipelines "
-        "ranked, with their evidence (see the README's Recommendation section).")] = False,
+        "ranked, with their evidence (see the manual's page on the verdict, "
+        "docs/verdict.md).")] = False,
     alpha: Annotated[float, typer.Option(
         "--alpha", min=0.0, max=1.0,
         help="With --recommend: family-wise error rate of the test for structure.")] = 0.05,
