@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install browser demo test lint bench figures clean
+.PHONY: install browser demo test lint bench figures docs clean
 
 install: $(INSTALLED)
 
@@ -37,9 +37,13 @@ test: $(INSTALLED) browser
 bench: $(INSTALLED)
 	$(BIN)/python tests/benchmarks/bench_runner.py
 
-# The README's montages and report screenshot.
+# The manual's montages and report screenshots (docs/figures).
 figures: $(INSTALLED) browser
 	PATH="$(abspath $(BIN)):$$PATH" bash experiments/figures/make_figures.sh
 
+# The manual (docs/, mkdocs.yml) as a website in site/; `make test` builds it too.
+docs: $(INSTALLED)
+	$(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf clustergrid-runs .pytest_cache .ruff_cache
+	rm -rf clustergrid-runs .pytest_cache .ruff_cache site

@@ -35,7 +35,7 @@ DESCRIPTIONS = {
     "source": "file (or file[index], HDF5 group) the item was read from",
     "cluster": "cluster of the item; -1 is noise",
     "probability": "how strongly the item belongs to its cluster, 0-1 (the clusterer's own)",
-    "outlier_score": "how unusual the item is; higher is more unusual (see the README)",
+    "outlier_score": "how unusual the item is; higher is more unusual (docs/catalogues.md)",
     "map_x": "x of the item on the report's 2-D map of its embedding",
     "map_y": "y of the item on the report's 2-D map of its embedding",
     "class": "true class of the item, when the dataset has labels (empty if unknown)",

@@ -1,6 +1,6 @@
 """Write the multi-band FITS cubes that experiments/multiband.yaml reads.
 
-Study 4 of the README had 150 four-band cutouts (600x600x4) in which one band was
+The multi-band study (docs/studies.md) had 150 four-band cutouts (600x600x4) in which one band was
 nearly empty and two were strongly correlated. This script makes cubes like them from
 clustergrid's galaxy simulator: the g, r and i bands of ``sim-galaxies`` (elliptical,
 spiral, edge-on, merger; PSF, sky and noise included) and, first, a "u" band holding 2%

@@ -1,16 +1,15 @@
-"""The README's plugin examples, run as written: the module of one component of each
-kind is taken from the README, registered, and used in a grid with the built-ins."""
+"""The manual's plugin examples, run as written: the module of one component of each
+kind is taken from docs/plugins.md, registered, and used in a grid with the built-ins."""
 
 from __future__ import annotations
 
 import importlib
-import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import write_experiment
+from manual import python_block
 from mlflow.tracking import MlflowClient
 
 from clustergrid import runner
@@ -18,20 +17,10 @@ from clustergrid.registry import Registry
 from clustergrid.results import load_results
 from clustergrid.spec import load_experiment
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def readme_module(first_line: str) -> str:
-    """The README's Python block that starts with ``first_line``."""
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    matching = [block for block in blocks if block.startswith(first_line)]
-    assert len(matching) == 1, f"one README block starting with {first_line!r}"
-    return matching[0]
-
 
 @pytest.fixture
 def lab_plugin(tmp_path, monkeypatch):
-    (tmp_path / "lab_plugin.py").write_text(readme_module("# lab_plugin.py"))
+    (tmp_path / "lab_plugin.py").write_text(python_block("# lab_plugin.py"))
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("lab_plugin", None)
     yield importlib.import_module("lab_plugin")

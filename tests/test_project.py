@@ -1,4 +1,5 @@
-"""Meta-tests that keep the hooks, the docs, the packaging and CI in step."""
+"""Meta-tests that keep the hooks, the docs (README.md and the manual in docs/), the
+packaging and CI in step."""
 
 from __future__ import annotations
 
@@ -8,18 +9,23 @@ import tomllib
 from pathlib import Path
 
 import yaml
+from manual import PAGES, page
+from manual import text as manual_text
 
 from clustergrid import hookspecs
 from clustergrid.cli import app
 
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
+#: the README and every page of the manual written by hand
+MANUAL = manual_text()
 HOOKS = [name for name in dir(hookspecs) if name.startswith("register_")]
 
 
-def test_every_hook_is_documented_in_the_readme():
+def test_every_hook_is_documented_in_the_manual():
     assert HOOKS
-    missing = [hook for hook in HOOKS if f"`{hook}`" not in README]
+    hooks = page("plugins.md")
+    missing = [hook for hook in HOOKS if f"`{hook}`" not in hooks]
     assert missing == []
 
 
@@ -34,13 +40,14 @@ def test_every_hook_is_exercised_by_a_test():
 
 
 def test_every_builtin_component_is_documented(registry):
+    """In the pages written by hand, beyond the reference generated from docstrings."""
     builtin = [info.name for info in registry.all() if info.plugin == "builtin"]
-    assert [name for name in builtin if f"`{name}`" not in README] == []
+    assert [name for name in builtin if f"`{name}`" not in MANUAL] == []
 
 
-def test_every_cli_command_is_in_the_readme():
+def test_every_cli_command_is_in_the_manual():
     commands = [command.name or command.callback.__name__ for command in app.registered_commands]
-    assert [c for c in commands if f"clustergrid {c}" not in README] == []
+    assert [c for c in commands if f"clustergrid {c}" not in MANUAL] == []
 
 
 def test_every_package_folder_is_listed_in_pyproject():
@@ -78,7 +85,7 @@ def test_every_shipped_experiment_validates_and_plans(registry, workdir, monkeyp
     assert {f.stem for f in files} >= {"quickstart", "cherenkov"}
     shared = ROOT.parent / "shared" / "data"
     for path in files:
-        assert f"experiments/{path.name}" in README, f"{path.name} is not in the README"
+        assert f"experiments/{path.name}" in MANUAL, f"{path.name} is not in the manual"
         experiment = load_experiment(path, registry)
         # A study of the real data beside the checkout reads it relative to the project's
         # folder; without that data it is only validated.
@@ -89,11 +96,25 @@ def test_every_shipped_experiment_validates_and_plans(registry, workdir, monkeyp
         assert make_plan(experiment, registry).combinations, path
 
 
-def test_every_readme_image_exists_and_every_figure_is_shown():
-    images = re.findall(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)", README)
-    local = [path for path in images if not re.match(r"[a-z][a-z0-9+.-]*:", path, re.I)]
-    assert local, "the README shows no local image"
-    assert [path for path in local if not (ROOT / path.split("#")[0]).is_file()] == []
+def test_every_image_exists_and_every_figure_is_shown():
+    """Every local image of the README and the manual resolves from its page; the README
+    shows one; every figure `make figures` writes is shown in the manual."""
+    shown = set()
+    for path in PAGES:
+        images = re.findall(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)", path.read_text())
+        local = [image for image in images if not re.match(r"[a-z][a-z0-9+.-]*:", image, re.I)]
+        if path.name == "README.md":
+            assert local, "the README shows no local image"
+        files = [(path.parent / image.split("#")[0]).resolve() for image in local]
+        assert [image for image, file in zip(local, files, strict=True)
+                if not file.is_file()] == [], path
+        shown.update(file.relative_to(ROOT).as_posix() for file in files)
     script = (ROOT / "experiments" / "figures" / "make_figures.sh").read_text()
     figures = re.findall(r"--montage\s+(\S+)", script)
-    assert figures and [path for path in figures if path not in local] == []
+    screenshots = re.findall(r'report_screenshots\.py\s+\S+\s+(\S+)', script)
+    assert figures and screenshots == ["docs/figures"]
+    taker = (ROOT / "experiments" / "figures" / "report_screenshots.py").read_text()
+    figures += [f"docs/figures/{name}" for name in re.findall(r'"(report-[\w-]+\.png)"', taker)]
+    assert [path for path in figures if path not in shown] == []
+    # Under docs/, where the manual's build finds them.
+    assert [path for path in shown if not path.startswith("docs/")] == []

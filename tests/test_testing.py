@@ -5,11 +5,9 @@ the component and the rule."""
 from __future__ import annotations
 
 import importlib
-import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -526,14 +524,14 @@ def test_name_must_be_free_and_documented():
     broken(check_encoder, Undocumented, "has no docstring")
 
 
-def test_readme_example_runs(tmp_path, monkeypatch):
-    """The README's "Testing a plugin" file, run as written against its brightness plugin."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+def test_manual_example_runs(tmp_path, monkeypatch):
+    """The manual's "Testing a plugin" file (docs/plugins.md), run as written against its
+    brightness plugin."""
+    from manual import python_block
+
     for first_line, module in (("# brightness_plugin.py", "brightness_plugin"),
                                ("# tests/test_brightness.py", "cg_readme_test_brightness")):
-        (source,) = [block for block in blocks if block.startswith(first_line)]
-        (tmp_path / f"{module}.py").write_text(source)
+        (tmp_path / f"{module}.py").write_text(python_block(first_line))
     monkeypatch.syspath_prepend(str(tmp_path))
     for module in ("brightness_plugin", "cg_readme_test_brightness"):
         monkeypatch.delitem(sys.modules, module, raising=False)

@@ -1,8 +1,8 @@
-"""Screenshots of a report for the README: its top (summary and leaderboard), the
+"""Screenshots of a report for the manual (docs/figures): its top (summary and leaderboard), the
 recommendation, the ranking across datasets, and the explorer with a map point hovered.
 Needs Debian's chromium (`make browser`) and Playwright (a test extra).
 
-    python experiments/figures/report_screenshots.py REPORT.html experiments/figures
+    python experiments/figures/report_screenshots.py REPORT.html docs/figures
 """
 
 from __future__ import annotations
