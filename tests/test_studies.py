@@ -1,6 +1,6 @@
 """The reference studies' experiment files, each run end to end at a reduced size through
-``--set`` (the files themselves stay as the README describes them), checking that they
-produce the figures the README's table of studies quotes."""
+``--set`` (the files themselves stay as the manual describes them), checking that they
+produce the figures the table of studies (docs/studies.md) quotes."""
 
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def test_cherenkov_compares_pixels_shapes_and_imagenet_features(workdir):
     probe = results.set_index("param.encoder")["probe_auc"]
     assert set(probe.index) == {"pixels", "morphology", "pretrained"}
     assert probe.between(0, 1).all()
-    # The study's finding, which the README's row quotes: the shapes carry the classes.
+    # The study's finding, which its row in docs/studies.md quotes: the shapes carry the classes.
     assert probe["morphology"] > probe["pixels"]
 
 
