@@ -16,8 +16,10 @@ A combination's run is written complete or not at all. On a SQLite store whose a
 are local files, its files are written first, then the run itself with its
 params, metrics, tags and final status in one transaction, through MLflow's own table
 definitions: one commit instead of the five of MLflow's calls, for a sixth of their CPU
-time. Elsewhere (a tracking server) it goes through MLflow's client, the status set last,
-once every other call succeeded. Either way a FINISHED run has all its data.
+time, as long as the store's tables are those of an MLflow the writer was tested with
+(``WRITER_SCHEMAS``). Elsewhere (a tracking server, another MLflow's tables) it goes
+through MLflow's client, the status set last, once every other call succeeded. Either
+way a FINISHED run has all its data.
 """
 
 from __future__ import annotations
@@ -48,6 +50,12 @@ TAG_STEP = "clustergrid.step."  # + stage: the key of the combination's step of 
 TAG_HOST = "clustergrid.host"
 TAG_PID = "clustergrid.pid"
 PARENT_TAG = "mlflow.parentRunId"
+
+#: the revisions of MLflow's tables (``alembic_version``) the one-transaction writer was
+#: tested on (tests/test_store.py compares its runs with those of MLflow's calls): a store
+#: of any other revision is written through MLflow's client, so a future MLflow that
+#: changes its tables costs speed, never a run. dc11669786a5: MLflow 3.17.
+WRITER_SCHEMAS = frozenset({"dc11669786a5"})
 
 # MLflow limits per log_batch call.
 _BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
@@ -300,13 +308,16 @@ class Tracker:
 
     def _writes_runs(self) -> bool:
         """Whether combinations are written in one transaction (``_write_run``): on a
-        SQLite store keeping its artifacts in local files, as clustergrid makes them."""
+        SQLite store keeping its artifacts in local files, as clustergrid makes them,
+        whose tables are those of a schema the writer was tested on (``WRITER_SCHEMAS``).
+        Any other store, an MLflow of another schema included, gets MLflow's own calls."""
         if self._direct is None:
             from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
             store = self.client._tracking_client.store
             self._direct = (isinstance(store, SqlAlchemyStore) and store.db_type == "sqlite"
-                            and _local_folder(self._artifact_root()) is not None)
+                            and _local_folder(self._artifact_root()) is not None
+                            and schema_revision(store.engine) in WRITER_SCHEMAS)
         return self._direct
 
     def _artifact_root(self) -> str:
@@ -403,6 +414,16 @@ class Tracker:
         self._store_artifacts(run_id, self._artifact_folders.get(run_id), texts or {}, {})
         self.client.set_terminated(run_id, status=status)
         self._artifact_folders.pop(run_id, None)
+
+
+def schema_revision(engine: Any) -> str | None:
+    """The revision of MLflow's tables in a store (its migrations' ``alembic_version``)."""
+    try:
+        with engine.connect() as connection:
+            return connection.exec_driver_sql(
+                "SELECT version_num FROM alembic_version").scalar()
+    except Exception:  # no such table: a store MLflow did not migrate
+        return None
 
 
 def run_files(client: Any, run: Any, scratch: str) -> Path:

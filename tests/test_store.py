@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import cli, write_experiment
 
-from clustergrid import runner
+from clustergrid import runner, tracking
 from clustergrid.errors import ClustergridError
 from clustergrid.spec import parse_experiment
 from clustergrid.tracking import STORE_VARIABLE, Tracker, resolve_uri
@@ -185,6 +185,35 @@ def test_a_run_written_in_one_transaction_reads_back_as_mlflow_writes_it(workdir
     found = client.search_runs([tracker.experiment_id], "tags.`clustergrid.hash` = 'abc123' "
                                "and metrics.silhouette > 0.2 and params.encoder = 'pixels'")
     assert sorted(r.info.run_id for r in found) == sorted([ours, theirs])
+
+
+def test_the_writer_knows_the_installed_mlflows_tables(workdir):
+    """When an MLflow of new tables is installed, this fails first: compare its runs with
+    the writer's (the test above) before adding its revision to WRITER_SCHEMAS."""
+    import mlflow
+
+    tracker = Tracker(str(workdir / "store"), "schema")
+    revision = tracking.schema_revision(tracker.client._tracking_client.store.engine)
+    assert revision in tracking.WRITER_SCHEMAS, (
+        f"MLflow {mlflow.__version__}'s tables are revision {revision}, which the "
+        f"one-transaction writer was not tested on")
+
+
+def test_a_store_of_untested_tables_is_written_through_mlflows_client(workdir, monkeypatch):
+    monkeypatch.setattr(tracking, "WRITER_SCHEMAS", frozenset({"a-revision-never-tested"}))
+    tracker = Tracker(str(workdir / "store"), "fallback")
+    assert not tracker._writes_runs()
+    written = []
+    monkeypatch.setattr(Tracker, "_write_run", lambda *args: written.append(args))
+    parent = tracker.start_invocation({}, {})
+    run_id = tracker.log_combination(parent, "pipeline", COMBINATION["params"],
+                                     COMBINATION["metrics"], COMBINATION["tags"],
+                                     COMBINATION["texts"], {}, "FINISHED")
+    assert not written
+    run = tracker.client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["encoder"] == "pixels"
+    assert tracker.finished_hashes() == {"abc123"}
 
 
 def test_a_run_that_fails_to_be_written_leaves_nothing_behind(workdir):
