@@ -18,6 +18,7 @@ what it already uses.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -194,6 +195,33 @@ def gaussian_mixture_bytes(n: int, d: int, k: int, covariance_type: str) -> int:
 def pairwise_bytes(n: int, copies: float = 1.0) -> int:
     """``copies`` full ``n x n`` float64 matrices (a condensed one is half a copy)."""
     return int(copies * n * n * FLOAT64)
+
+
+def image_shape(d: int, multiple: int = 1) -> tuple[int, int, int]:
+    """The ``(channels, height, width)`` an encoder's estimate takes an image of ``d``
+    values to have, since it is told only ``d``: square, of three channels when ``d / 3``
+    is a square (colour, three bands), else of one; one channel of the most nearly
+    square ``height x width`` when no square fits. Each side is rounded up to a
+    ``multiple`` (a network that halves the image ``depth`` times needs ``2**depth``).
+
+    The guess errs above, as an estimate should: a network's activations grow with
+    ``height x width``, and an image of another number of channels is taken for one
+    channel as large as all of them (four channels of 32 x 32: one of 64 x 64)."""
+    d = max(1, int(d))
+    channels = 3 if d % 3 == 0 and _is_square(d // 3) else 1
+    height = math.isqrt(d // channels)
+    while (d // channels) % height:
+        height -= 1
+    width = d // channels // height
+
+    def rounded(side: int) -> int:
+        return -(-side // multiple) * multiple
+
+    return channels, rounded(height), rounded(width)
+
+
+def _is_square(value: int) -> bool:
+    return math.isqrt(value) ** 2 == value
 
 
 # -- what a component and a step need ------------------------------------------------
