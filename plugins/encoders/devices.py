@@ -23,3 +23,9 @@ def select_device(device: str = "auto"):
     if chosen.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"device '{device}' was asked for but MPS is not available")
     return chosen
+
+
+def on_cpu(device: str = "auto") -> bool:
+    """Whether ``device`` resolves to the CPU, where a network's weights and activations
+    take the worker's own memory rather than an accelerator's."""
+    return select_device(device).type == "cpu"

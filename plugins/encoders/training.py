@@ -1,20 +1,24 @@
 """Shared pieces of the trained torch encoders: seeding, splits, streaming, the epoch loop,
-augmentations, noise, NT-Xent, SSIM and batched inference.
+augmentations, noise, NT-Xent, SSIM, batched inference, and the memory they take.
 
 torch is imported inside the functions only, so that discovering plugins stays fast.
 """
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from clustergrid import Encoder
+from clustergrid.memory import FLOAT32, image_shape
+from clustergrid.plugins.encoders.devices import on_cpu
 
 
 class TrainedEncoder(Encoder):
@@ -35,6 +39,27 @@ class TrainedEncoder(Encoder):
 
     def check_parameters(self) -> None:
         """Raise ValueError for parameter values the model cannot be built with."""
+
+    def memory_estimate(self, n: int, d: int) -> int:
+        """Bytes of training on ``n`` images of ``d`` values (shaped as
+        ``memory.image_shape`` guesses) and embedding them: one training step of
+        ``losses`` on a batch, run on the meta device (``measure_training``), gives the
+        weights and the activations. Counted on the CPU: the weights ``ADAM_COPIES``
+        times and once more for the best weights early stopping keeps, the step's
+        activations (``Allocations.training``: views, noise and the loss's maps
+        included), the float32 batch read, the embeddings (``embedding_bytes``) and the
+        split and shuffled order (``INDEX_COPIES`` int64 per image). The images are
+        streamed batch by batch: the dataset is never copied whole. On an accelerator the
+        network and its activations take the accelerator's memory: the worker holds the
+        weights once (``state_dict_``), the batch, the embeddings and the order."""
+        shape = image_shape(d, 2 ** int(getattr(self, "depth", 0)))
+        batch = max(2, min(int(n), int(self.batch_size)))
+        trained = measure_training(self, shape, batch)
+        host = (trained.weights + batch * d * FLOAT32 + embedding_bytes(n, trained.dim)
+                + INDEX_COPIES * n * INDEX)
+        if on_cpu(self.device):
+            host += ADAM_COPIES * trained.weights + trained.step.training()
+        return host
 
     def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> TrainedEncoder:
         from clustergrid.plugins.encoders.devices import select_device
@@ -498,3 +523,126 @@ def predict(fn: Callable[[Any], Any], images: np.ndarray, batch_size: int, devic
     if out is None:
         raise ValueError("no images to encode")
     return out
+
+
+# --- memory -------------------------------------------------------------------------
+
+#: copies of the weights training with Adam holds, each as large as the weights: the
+#: weights, their gradients, Adam's two moments and the temporaries of its ``foreach``
+#: step
+ADAM_COPIES = 5
+#: tensors a forward without gradients holds at once, in units of the largest one it
+#: makes: a block's input, and its widest layer's input, padded input, output and
+#: normalised output (EfficientNet-Lite0 on the CPU peaks at 5.1 times its largest
+#: feature map: tests/benchmarks/bench_memory.py)
+INFERENCE_COPIES = 5
+#: what backward holds besides what the forward kept, in units of the largest
+#: activation: a layer's output gradient, its input gradient and its kernel's workspace
+BACKWARD_COPIES = 3
+#: int64 arrays of one value per image a training holds: the shuffled order, the
+#: training and validation indices
+INDEX_COPIES = 3
+INDEX = 8
+
+
+@dataclass(frozen=True)
+class Allocations:
+    """Bytes of the tensors a computation made: ``total`` (views and in-place results,
+    which allocate nothing, left out) and the ``largest`` of them."""
+
+    total: int = 0
+    largest: int = 0
+
+    def training(self) -> int:
+        """The peak of a training step whose forward this is: every tensor the forward
+        made, as if all were kept for backward (most are: the inputs of convolutions,
+        norms and activations; the rest errs above), and the gradients backward makes."""
+        return self.total + BACKWARD_COPIES * self.largest
+
+    def inference(self) -> int:
+        """The peak of this forward without gradients: a few tensors live at once."""
+        return INFERENCE_COPIES * self.largest
+
+
+def allocations(compute: Callable[[], Any]) -> Allocations:
+    """What ``compute()`` allocates, counted op by op as it runs. Given meta tensors and a
+    network built on the meta device, only shapes are worked out: nothing is allocated
+    or computed, so even a large network is sized in a fraction of a second."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    found = {"total": 0, "largest": 0}
+
+    class Counting(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if not any(value.alias_info is not None for value in func._schema.returns):
+                for tensor in tree_leaves(out):
+                    if isinstance(tensor, torch.Tensor):
+                        size = tensor.numel() * tensor.element_size()
+                        found["total"] += size
+                        found["largest"] = max(found["largest"], size)
+            return out
+
+    with Counting():
+        compute()
+    return Allocations(**found)
+
+
+def parameter_bytes(model, trainable: bool | None = None) -> int:
+    """Bytes of ``model``'s weights: all of them, or those that train (``trainable``
+    true) or not (false)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters()
+               if trainable is None or p.requires_grad == trainable)
+
+
+def embedding_bytes(n: int, dim: int) -> int:
+    """The float32 embeddings of the images a row-wise encoder is given at once: the
+    runner passes at most ``stages.ENCODE_BATCH_SIZE`` of them."""
+    from clustergrid.stages import ENCODE_BATCH_SIZE
+
+    return min(int(n), ENCODE_BATCH_SIZE) * int(dim) * FLOAT32
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A trained encoder's network as ``measure_training`` sizes it: ``weights`` bytes,
+    one training ``step`` and the embedding's ``dim``."""
+
+    weights: int
+    step: Allocations
+    dim: int
+
+
+#: what ``measured`` found, by key: a refusal asks for the estimate of many sizes of one
+#: step, which share the network and the batch
+_MEASURED: dict[tuple, Any] = {}
+
+
+def measured(key: tuple, measure: Callable[[], Any]) -> Any:
+    """``measure()``, once per ``key`` in this process."""
+    if key not in _MEASURED:
+        _MEASURED[key] = measure()
+    return _MEASURED[key]
+
+
+def measure_training(encoder: TrainedEncoder, shape: tuple[int, int, int], batch: int
+                     ) -> Trained:
+    """``encoder``'s network (``build``) for images of ``shape`` on the meta device, and
+    one call of its ``losses`` on a batch of ``batch`` of them: the very step training
+    runs, augmentations, noise and loss maps included, counted by ``allocations``."""
+    import torch
+
+    def measure() -> Trained:
+        encoder.check_parameters()
+        with torch.device("meta"):
+            model = encoder.build(*shape)
+            images = torch.empty(batch, *shape)
+        probe = copy.copy(encoder)  # ``losses`` reads ``model_``: the meta one, here
+        probe.model_ = model
+        step = allocations(lambda: probe.losses(images, None)["loss"])
+        dim = model.eval().encode(images[:1]).reshape(1, -1).shape[1]
+        return Trained(parameter_bytes(model), step, int(dim))
+
+    return measured((type(encoder), repr(encoder), shape, batch), measure)
