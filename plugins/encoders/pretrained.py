@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from clustergrid import Encoder
+from clustergrid.memory import FLOAT32, image_shape
 from clustergrid.plugins.encoders import imagenet
-from clustergrid.plugins.encoders.devices import select_device
+from clustergrid.plugins.encoders.devices import on_cpu, select_device
+from clustergrid.plugins.encoders.training import (
+    allocations,
+    embedding_bytes,
+    measured,
+    parameter_bytes,
+)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -151,12 +158,17 @@ class Backbone:
         Grayscale is repeated to three channels; per-image min-max to [0, 1] (unless
         ``rescale`` is false: the images must then already be in [0, 1]); bilinear
         antialiased resize to the model's input size; the model's mean/std normalisation.
+        A float32 tensor is taken as it is: a memory estimate passes one on the meta
+        device, which has no values to check.
         """
         import torch
         import torch.nn.functional as F
 
-        # A copy: memory-mapped stacks are read-only, which torch warns about.
-        x = torch.as_tensor(np.array(batch, dtype=np.float32), device=device)
+        if isinstance(batch, torch.Tensor):
+            x = batch
+        else:
+            # A copy: memory-mapped stacks are read-only, which torch warns about.
+            x = torch.as_tensor(np.array(batch, dtype=np.float32), device=device)
         if x.ndim != 4:
             raise ValueError(f"pretrained: expected (n, c, h, w) images, got {tuple(x.shape)}")
         channels = x.shape[1]
@@ -166,7 +178,7 @@ class Backbone:
                 "select three (or one) with the `channels` transform first, e.g. "
                 "`- plugin: channels` / `select: [0, 1, 2]`"
             )
-        if not torch.isfinite(x).all():
+        if not x.is_meta and not torch.isfinite(x).all():
             raise ValueError("pretrained: images contain NaN or inf; add the `nan_fill` transform")
         if rescale:
             low = x.amin(dim=(1, 2, 3), keepdim=True)
@@ -206,11 +218,26 @@ class Backbone:
         return torch.cat([cls, mean], dim=1)
 
 
+def _built_on_meta(cls, config):
+    """A ``cls`` network of ``config`` on the meta device: its shapes, no weights."""
+    import torch
+
+    with torch.device("meta"):
+        return cls.from_config(config) if hasattr(cls, "from_config") else cls(config)
+
+
 def load_backbone(model: str, device=None) -> Backbone:
     """Load ``model``: a built-in ImageNet CNN (``imagenet.MODELS``), a folder
     (``save_pretrained`` / ``hf download --local-dir`` layout, read without touching the
     network) or a hub id ``org/name`` (from the Hugging Face cache, downloaded into it
-    when missing). One clear ValueError otherwise."""
+    when missing). One clear ValueError otherwise.
+
+    On the ``meta`` device the network is built from its config alone, with no weights
+    read and no tensor allocated, and a hub model only from the cache: its shapes, for a
+    memory estimate (``sized_backbone``)."""
+    import torch
+
+    meta = device is not None and torch.device(device).type == "meta"
     if model in imagenet.MODELS:
         return Backbone(imagenet.load_imagenet_cnn(model, device), imagenet.MODEL_TYPE,
                         imagenet.INPUT_SIZE, imagenet.MEAN, imagenet.STD, imagenet.WIDTH, 0)
@@ -226,9 +253,11 @@ def load_backbone(model: str, device=None) -> Backbone:
             raise _missing(model, "has no config.json (not a Hugging Face model folder)")
         source = str(path)
     fail = partial(_hub_error if hub else _missing, model)
+    # Sizing reads what is on disk (the folder, or the cache), never the network.
+    fetch = partial(_from_pretrained, hub=hub and not meta)
 
     try:
-        config = _from_pretrained(transformers.AutoConfig.from_pretrained, source, hub)
+        config = fetch(transformers.AutoConfig.from_pretrained, source)
     except NotCached:
         raise
     except Exception as error:  # any failure here means the same thing to the user
@@ -260,7 +289,8 @@ def load_backbone(model: str, device=None) -> Backbone:
         # weight as "unexpected": expected here, and alarming noise in a run's log.
         hf_logging.set_verbosity_error()
     try:
-        net = _from_pretrained(cls.from_pretrained, source, hub, **kwargs)
+        net = (_built_on_meta(cls, kwargs.get("config", config)) if meta
+               else fetch(cls.from_pretrained, source, **kwargs))
     except NotCached:
         raise
     except Exception as error:
@@ -290,6 +320,14 @@ def load_backbone(model: str, device=None) -> Backbone:
         hidden = config.hidden_size
         n_prefix = 1 + int(getattr(config, "num_register_tokens", 0) or 0)
     return Backbone(net, model_type, int(image_size), mean, std, int(hidden), n_prefix)
+
+
+@lru_cache(maxsize=16)
+def sized_backbone(model: str) -> Backbone:
+    """``model`` as ``load_backbone`` builds it on the meta device, from its config alone:
+    its shapes, for memory estimates (kept: a refusal asks for the estimate of many
+    sizes)."""
+    return load_backbone(model, "meta")
 
 
 class Pretrained(Encoder):
@@ -371,6 +409,32 @@ class Pretrained(Encoder):
                 f"a {loaded.model_type} model has a single pooled output (use pooling: cls)"
             )
         return loaded
+
+    def memory_estimate(self, n: int, d: int) -> int:
+        """Bytes of embedding ``n`` images of ``d`` values (shaped as
+        ``memory.image_shape`` guesses): the network built from its config on the meta
+        device (``sized_backbone``: no weights read; a hub model that is not in the local
+        cache is unknown, and so is its estimate), its weights once, the float32 copy of
+        a batch of ``batch_size`` images read, on the CPU the peak of a forward on it
+        (``Allocations.inference`` of ``prepare`` and ``features``: the rescaled,
+        resized and normalised input and the network's activations; on an accelerator
+        they take its memory), and the embeddings (``embedding_bytes``)."""
+        import torch
+
+        shape = image_shape(d)
+        batch = max(1, min(int(n), int(self.batch_size)))
+        backbone = sized_backbone(self.model)
+
+        def forward():
+            images = torch.empty(batch, *shape, device="meta")
+            with torch.no_grad():
+                return backbone.features(backbone.prepare(images, self.rescale), self.pooling)
+
+        peak = measured((self.model, self.pooling, self.rescale, shape, batch),
+                        lambda: allocations(forward))
+        host = (parameter_bytes(backbone.model) + batch * d * FLOAT32
+                + embedding_bytes(n, backbone.dim(self.pooling)))
+        return host + (peak.inference() if on_cpu(self.device) else 0)
 
     def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> Pretrained:
         self._load()  # fail on a bad folder before any image is read
