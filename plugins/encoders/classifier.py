@@ -5,9 +5,23 @@ from typing import Literal
 import numpy as np
 
 from clustergrid import Encoder
+from clustergrid.memory import FLOAT32, image_shape
 from clustergrid.plugins.encoders import imagenet
-from clustergrid.plugins.encoders.devices import select_device
+from clustergrid.plugins.encoders.devices import on_cpu, select_device
 from clustergrid.plugins.encoders.pretrained import EXAMPLE_ID, Pooling
+from clustergrid.plugins.encoders.training import (
+    ADAM_COPIES,
+    INDEX,
+    Trained,
+    allocations,
+    embedding_bytes,
+    measured,
+    parameter_bytes,
+)
+
+#: int64 arrays of one value per item fitting holds: the labels, the labelled items, the
+#: targets, the split, sorted, and the shuffled order
+LABEL_COPIES = 6
 
 
 class Classifier(Encoder):
@@ -127,7 +141,9 @@ class Classifier(Encoder):
                     self.head = nn.Linear(dim, n_classes)
 
                 def embed(self, batch: np.ndarray):
-                    x = torch.as_tensor(np.array(batch, dtype=np.float32), device=device)
+                    # A float32 tensor as it is: a memory estimate passes a meta one.
+                    x = (batch if isinstance(batch, torch.Tensor)
+                         else torch.as_tensor(np.array(batch, dtype=np.float32), device=device))
                     if rescale:
                         low = x.amin(dim=(1, 2, 3), keepdim=True)
                         span = x.amax(dim=(1, 2, 3), keepdim=True) - low
@@ -181,6 +197,55 @@ class Classifier(Encoder):
                 return self.head(self.embed(batch))
 
         return Tuned().to(device)
+
+    # -- memory --------------------------------------------------------------------
+
+    def memory_estimate(self, n: int, d: int) -> int:
+        """Bytes of training on ``n`` labelled images of ``d`` values (shaped as
+        ``memory.image_shape`` guesses) and embedding them: the network (the CNN, or the
+        backbone built from its config as ``pretrained`` sizes it) and one training step
+        of cross-entropy on a batch, on the meta device (``measure``). Counted on the
+        CPU: the weights that train ``ADAM_COPIES`` times and the frozen ones once, the
+        step's activations (``Allocations.training``; through a frozen backbone
+        ``Allocations.inference``: nothing is kept for backward), two float32 copies of
+        the batch read (the rows taken from the stack, their float32 copy), the
+        embeddings (``embedding_bytes``, twice: the batches' and their concatenation) and
+        the labels' arrays (``LABEL_COPIES`` int64 per item). On an accelerator the
+        network and its activations take its memory: the worker holds the weights once
+        (a backbone is loaded there first), the batch, the embeddings and the labels."""
+        shape = image_shape(d)
+        batch = max(2, min(int(n), int(self.batch_size)))
+        trained, frozen = self.measure(shape, batch)
+        host = (trained.weights + frozen + 2 * batch * d * FLOAT32
+                + 2 * embedding_bytes(n, trained.dim) + LABEL_COPIES * n * INDEX)
+        if on_cpu(self.device):
+            kept = trained.step.inference() if self._frozen() else trained.step.training()
+            host += (ADAM_COPIES - 1) * trained.weights + kept
+        return host
+
+    def measure(self, shape: tuple[int, int, int], batch: int) -> tuple[Trained, int]:
+        """The network for images of ``shape`` (and two classes: the head is small) built
+        on the meta device, and one step of cross-entropy on a batch of ``batch`` of them,
+        counted by ``training.allocations``: its trained weights, the step, the
+        embedding's width, and the bytes of its frozen weights."""
+        import torch
+
+        def measure() -> tuple[Trained, int]:
+            meta = torch.device("meta")
+            with meta:
+                net = self._build(shape[0], 2, meta)
+                images = torch.empty(batch, *shape)
+                target = torch.zeros(batch, dtype=torch.long)
+            net.train()
+            step = allocations(lambda: torch.nn.functional.cross_entropy(net(images), target))
+            dim = net.eval().embed(images[:1]).shape[1]
+            return (Trained(parameter_bytes(net, trainable=True), step, int(dim)),
+                    parameter_bytes(net, trainable=False))
+
+        return measured((type(self), repr(self), shape, batch), measure)
+
+    def _frozen(self) -> bool:
+        return self.backbone == "pretrained" and bool(self.freeze)
 
     # -- training ------------------------------------------------------------------
 
