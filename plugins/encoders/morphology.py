@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 
 from clustergrid import Encoder
+from clustergrid.memory import FLOAT32, FLOAT64, image_shape
 
 #: The features computed on one 2-D image, in output order.
 FEATURES = (
@@ -39,6 +40,15 @@ FEATURES = (
 
 #: Second moment of a uniformly lit unit square about its own centre (1/12 per axis).
 _PIXEL_MOMENT = 1.0 / 6.0
+#: float64 arrays of one image's size the features of one image hold at once: the
+#: cleaned image, the pixel coordinates, the offsets from the centroid and the products
+#: the moments sum (``hillas``), or the radii, their order and the curve of growth
+#: (``concentration``)
+IMAGE_COPIES = 12
+#: arrays of the whole feature table finishing holds: the table, where it is undefined,
+#: the values with NaN, the medians filled in, the standardised table, and its float32
+#: copy (half of one)
+TABLE_COPIES = 6
 
 
 def clean(image: np.ndarray, threshold: float = 0.0, brightest_island: bool = False
@@ -334,6 +344,20 @@ class Morphology(Encoder):
         if n_channels is None:
             raise ValueError("channels='each' needs n_channels (or a transform first)")
         return [f"{name}_c{k}" for k in range(n_channels) for name in FEATURES]
+
+    def memory_estimate(self, n: int, d: int) -> int:
+        """Bytes of measuring ``n`` images of ``d`` values (channels and sides as
+        ``memory.image_shape`` guesses): a float64 copy of a batch of ``batch_size``
+        images (and their sum over channels), ``IMAGE_COPIES`` float64 images while one
+        is measured, and ``TABLE_COPIES`` float64 tables of the features of all ``n``
+        images (14 per image, or per channel with ``channels: each``), which are
+        standardised over the whole dataset."""
+        c, h, w = image_shape(d)
+        batch = max(1, min(int(n), int(self.batch_size)))
+        summed = batch * h * w if self.channels == "sum" else 0
+        features = len(FEATURES) * (c if self.channels == "each" else 1)
+        return ((batch * d + summed + IMAGE_COPIES * h * w) * FLOAT64
+                + TABLE_COPIES * n * features * FLOAT64 + n * features * FLOAT32)
 
     def transform(self, images: np.ndarray) -> np.ndarray:
         if self.channels not in ("sum", "each"):
