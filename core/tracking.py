@@ -12,14 +12,14 @@ file under an inter-process lock and renamed into place once complete: a crash o
 concurrent first run never leaves a half-built store. One found anyway (made by an older
 version) is set aside and rebuilt when it holds no runs, and refused in one line otherwise.
 
-A combination's run is written complete or not at all. On a SQLite store whose artifacts
-are local files, its files are written first, then the run itself with its
-params, metrics, tags and final status in one transaction, through MLflow's own table
-definitions: one commit instead of the five of MLflow's calls, for a sixth of their CPU
-time, as long as the store's tables are those of an MLflow the writer was tested with
-(``WRITER_SCHEMAS``). Elsewhere (a tracking server, another MLflow's tables) it goes
-through MLflow's client, the status set last, once every other call succeeded. Either
-way a FINISHED run has all its data.
+A combination's run is never FINISHED with part of its data: its artifacts go into
+the run's folder (straight into it when the folder is local) and its params, metrics and
+tags through MLflow's client, and the status is set last, once every other call
+succeeded. A crash in between leaves a RUNNING run, which resuming does not count as
+done and the next run marks KILLED. Only MLflow's public API is used: a run written
+straight into MLflow's tables in one transaction saved 1.7 % of a grid of a few seconds
+per combination (tests/benchmarks/bench_tracking.py at commit 5b4701e; 2.0 s of 104 s
+over 27 combinations), not worth depending on tables MLflow may change.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import os
 import shutil
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,12 +49,6 @@ TAG_STEP = "clustergrid.step."  # + stage: the key of the combination's step of 
 TAG_HOST = "clustergrid.host"
 TAG_PID = "clustergrid.pid"
 PARENT_TAG = "mlflow.parentRunId"
-
-#: the revisions of MLflow's tables (``alembic_version``) the one-transaction writer was
-#: tested on (tests/test_store.py compares its runs with those of MLflow's calls): a store
-#: of any other revision is written through MLflow's client, so a future MLflow that
-#: changes its tables costs speed, never a run. dc11669786a5: MLflow 3.17.
-WRITER_SCHEMAS = frozenset({"dc11669786a5"})
 
 # MLflow limits per log_batch call.
 _BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
@@ -112,8 +105,6 @@ class Tracker:
 
         self.uri = resolve_uri(uri)
         self.experiment_name = experiment
-        self._location: str | None = None  # the experiment's artifact location
-        self._direct: bool | None = None  # see _writes_runs
         #: the invocation runs this tracker started -> their local artifact folder, or None
         self._artifact_folders: dict[str, Path | None] = {}
         database = sqlite_path(self.uri)
@@ -152,7 +143,6 @@ class Tracker:
             raise ClustergridError(f"cannot reach the MLflow store at {self.uri}: "
                                    f"{_first_line(exc)}") from None
         if found is not None:
-            self._location = found.artifact_location
             return found.experiment_id
         if not create:
             raise ClustergridError(f"no experiment named '{self.experiment_name}' in "
@@ -283,8 +273,6 @@ class Tracker:
         ``files`` are artifacts, keyed by their path in the run. The run is FINISHED (or
         FAILED) only once all of it is stored: see the module's docstring."""
         tags = {TAG_KIND: "combination", PARENT_TAG: parent, **tags}
-        if self._writes_runs():
-            return self._write_run(name, params, metrics, tags, texts, files, status)
         run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
         run_id = run.info.run_id
         self.log(run_id, params=params, metrics=metrics)
@@ -305,91 +293,6 @@ class Tracker:
         for artifact_file, path in files.items():
             folder = str(Path(artifact_file).parent)
             self.client.log_artifact(run_id, str(path), None if folder == "." else folder)
-
-    def _writes_runs(self) -> bool:
-        """Whether combinations are written in one transaction (``_write_run``): on a
-        SQLite store keeping its artifacts in local files, as clustergrid makes them,
-        whose tables are those of a schema the writer was tested on (``WRITER_SCHEMAS``).
-        Any other store, an MLflow of another schema included, gets MLflow's own calls."""
-        if self._direct is None:
-            from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
-
-            store = self.client._tracking_client.store
-            self._direct = (isinstance(store, SqlAlchemyStore) and store.db_type == "sqlite"
-                            and _local_folder(self._artifact_root()) is not None
-                            and schema_revision(store.engine) in WRITER_SCHEMAS)
-        return self._direct
-
-    def _artifact_root(self) -> str:
-        """Where the experiment keeps its runs' artifacts."""
-        if self._location is None:
-            self._location = self.client.get_experiment(self.experiment_id).artifact_location
-        return self._location
-
-    def _write_run(self, name: str, params: dict[str, Any],
-                   metrics: dict[str, float | list[float]], tags: dict[str, str],
-                   texts: dict[str, str], files: dict[str, Path], status: str) -> str:
-        """A complete run: its files first, then in one transaction the run with its final
-        status, tags, params and metrics, in MLflow's tables as ``create_run``,
-        ``log_batch`` and ``set_terminated`` would leave them (tests/test_store.py compares
-        the two). A crash before the commit leaves files of no run, never a partial run."""
-        from mlflow.entities import RunStatus, SourceType
-        from mlflow.entities.lifecycle_stage import LifecycleStage
-        from mlflow.store.tracking.dbmodels.models import (
-            SqlLatestMetric,
-            SqlMetric,
-            SqlParam,
-            SqlRun,
-            SqlTag,
-        )
-        from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
-        from mlflow.utils.uri import append_to_uri_path
-        from mlflow.utils.validation import _validate_batch_log_data
-
-        store = self.client._tracking_client.store
-        now = int(time.time() * 1000)
-        entries = _entries(params, metrics, {}, now)
-        # MLflow's own checks of log_batch: names, values, lengths.
-        checked_metrics, checked_params, _ = _validate_batch_log_data(
-            entries["metrics"], entries["params"], [])
-        run_id = uuid.uuid4().hex
-        artifact_uri = append_to_uri_path(self._artifact_root(), run_id, "artifacts")
-        _write_artifacts(_local_folder(artifact_uri), texts, files)
-        metric_rows: list[dict[str, Any]] = []
-        latest: dict[str, dict[str, Any]] = {}
-        for metric in checked_metrics:
-            is_nan, value = store.sanitize_metric_value(metric.value)
-            row = {"run_uuid": run_id, "key": metric.key, "value": value,
-                   "timestamp": metric.timestamp, "step": metric.step, "is_nan": is_nan}
-            metric_rows.append(row)
-            kept = latest.get(metric.key)
-            if kept is None or ((row["step"], row["timestamp"], row["value"])
-                                > (kept["step"], kept["timestamp"], kept["value"])):
-                latest[metric.key] = row
-        tables = [
-            (SqlRun, [{
-                "run_uuid": run_id, "name": name, "artifact_uri": artifact_uri,
-                "experiment_id": int(self.experiment_id),
-                "source_type": SourceType.to_string(SourceType.UNKNOWN), "source_name": "",
-                "entry_point_name": "", "source_version": "", "user_id": "unknown",
-                "status": RunStatus.to_string(RunStatus.from_string(status)),
-                "start_time": now, "end_time": now, "deleted_time": None,
-                "lifecycle_stage": LifecycleStage.ACTIVE,
-            }]),
-            (SqlTag, [{"run_uuid": run_id, "key": key, "value": str(value)}
-                      for key, value in {MLFLOW_RUN_NAME: name, **tags}.items()]),
-            (SqlParam, [{"run_uuid": run_id, "key": param.key, "value": param.value}
-                        for param in checked_params]),
-            (SqlMetric, metric_rows),
-            (SqlLatestMetric, list(latest.values())),
-        ]
-        with store.engine.begin() as connection:  # one transaction, committed on leaving
-            # Waits for another process's write as long as MLflow's own sessions do.
-            connection.exec_driver_sql("PRAGMA busy_timeout = 20000")
-            for table, rows in tables:
-                if rows:
-                    connection.execute(table.__table__.insert(), rows)
-        return run_id
 
     def log(self, run_id: str, params: dict[str, Any] | None = None,
             metrics: dict[str, float | list[float]] | None = None,
@@ -414,16 +317,6 @@ class Tracker:
         self._store_artifacts(run_id, self._artifact_folders.get(run_id), texts or {}, {})
         self.client.set_terminated(run_id, status=status)
         self._artifact_folders.pop(run_id, None)
-
-
-def schema_revision(engine: Any) -> str | None:
-    """The revision of MLflow's tables in a store (its migrations' ``alembic_version``)."""
-    try:
-        with engine.connect() as connection:
-            return connection.exec_driver_sql(
-                "SELECT version_num FROM alembic_version").scalar()
-    except Exception:  # no such table: a store MLflow did not migrate
-        return None
 
 
 def run_files(client: Any, run: Any, scratch: str) -> Path:
