@@ -16,7 +16,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics.cluster import contingency_matrix
 
 from clustergrid import Metric, hookimpl
-from clustergrid.directions import STAGE_METRICS, direction, metric_directions
+from clustergrid.directions import direction, metric_directions
 from clustergrid.plugins.metrics import dbcv, external, internal, representation
 from clustergrid.plugins.metrics.dbcv import DBCV
 from clustergrid.plugins.metrics.external import (
@@ -39,6 +39,7 @@ from clustergrid.plugins.metrics.internal import (
     Silhouette,
 )
 from clustergrid.plugins.metrics.representation import KnnAccuracy, LinearProbe
+from clustergrid.stages import logged_directions
 
 ALL_METRICS = (*internal.METRICS, *dbcv.METRICS, *external.METRICS)
 
@@ -354,7 +355,8 @@ def test_every_builtin_metric_declares_its_direction(registry):
 
 
 def test_builtin_directions_of_logged_names(registry):
-    known = {**metric_directions(info.cls for info in registry.all("metric")), **STAGE_METRICS}
+    known = {**metric_directions(info.cls for info in registry.all("metric")),
+             **logged_directions()}
     expected = {
         "silhouette": "higher", "silhouette_sample_size": "descriptive",
         "silhouette_spread": "descriptive", "davies_bouldin": "lower",
@@ -554,7 +556,7 @@ def test_a_failing_metric_costs_only_its_own_value(bad_metrics_registry, workdir
 
 def test_a_metric_is_checked_whole_and_cannot_overwrite_another(bad_metrics_registry):
     from clustergrid.spec import Component
-    from clustergrid.stages import _compute_metrics
+    from clustergrid.stages.pipeline import _compute_metrics
 
     X, truth = make_blobs(n_samples=60, centers=3, random_state=0)
     components = [Component("metric", name, ())

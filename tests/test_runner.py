@@ -364,7 +364,7 @@ def test_embeddings_are_written_slice_by_slice_into_a_memory_map(registry, workd
         return original
 
     whole = {cls.name: counting(cls) for cls in (Pixels, Morphology)}
-    monkeypatch.setattr(stages, "ENCODE_BATCH_SIZE", 64)
+    monkeypatch.setattr(stages.pipeline, "ENCODE_BATCH_SIZE", 64)
     text = SMALL.replace("  - plugin: pixels", "  - plugin: pixels\n  - plugin: morphology")
     experiment = parse_experiment(text, registry)
     runner.run(experiment, registry)

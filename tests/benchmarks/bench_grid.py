@@ -333,8 +333,9 @@ def probes_share(args, registry: Registry) -> None:
     experiment = parse_experiment(GRID.format(n=args.n_samples,
                                               metrics=f"{METRICS}, {PROBES}"), registry)
     warm_up(experiment, registry)
-    for stage, function in list(stages.STAGES.items()):
-        stages.STAGES[stage] = timed(function, "steps", f"stage.{stage}")
+    for stage in stages.STAGES:
+        # Declarations are frozen: only this benchmark wraps their functions, in place.
+        object.__setattr__(stage, "run", timed(stage.run, "steps", f"stage.{stage.name}"))
     runs: dict[str, list[Counter]] = {"old": [], "new": []}
     walls: dict[str, list[float]] = {"old": [], "new": []}
     for _ in range(args.repeats):  # alternate, so load changes hit both alike
