@@ -197,6 +197,8 @@ def _failure_lines(failed: list[tuple[str, str]], failed_steps: list) -> list[st
 def _print_preview(name: str, preview) -> None:
     from rich.table import Table
 
+    from clustergrid import stages
+
     console.print(
         f"Experiment {name}: {preview.combinations} combinations, "
         f"{preview.finished} already finished, {preview.to_run} to run.",
@@ -207,7 +209,9 @@ def _print_preview(name: str, preview) -> None:
     table = Table("stage", "unique steps", "cached", "to compute",
                   *(["largest memory"] if memory else []), box=None)
     for stage, (total, cached) in preview.steps.items():
-        if total or stage in ("data", "encode", "reduce", "cluster", "score"):
+        declared = stages.get(stage)
+        # The pipeline's own stages always; the others where the plan has steps of theirs.
+        if total or (declared.role == "pipeline" and not declared.optional):
             table.add_row(stage, str(total), str(cached), str(total - cached),
                           *([_memory_cell(memory.get(stage), preview.worker_memory)]
                             if memory else []))

@@ -35,10 +35,9 @@ from typing import Any
 
 import numpy as np
 
-from clustergrid import names
+from clustergrid import names, stages
 from clustergrid.cache import Cache
 from clustergrid.memory import (
-    INPUTS,
     Need,
     gaussian_mixture_bytes,
     human_bytes,
@@ -130,7 +129,7 @@ def mixture_cost(clusterer: Component, registry: Registry, n: int, d: int,
     if not ks:
         return None
     refits: tuple[int, ...] = ()
-    if verdict is not None:  # as ``stages._null`` and ``stages._subsample`` size them
+    if verdict is not None:  # as the null and subsample stages size them
         refits = ((min(n, verdict.max_points),) * verdict.null_draws
                   + (min(round(verdict.fraction * n), verdict.max_points),) * verdict.resamples)
     return MixtureCost(n=n, d=d, ks=ks, covariance_type=str(value("covariance_type", "full")),
@@ -192,16 +191,17 @@ def dry_run_memory(plan: Plan, combinations: list[Combination], registry: Regist
     found: dict[str, Need] = {}
     cached = cache.root.is_dir()
     for step in plan.steps_for(combinations):
-        if step.stage not in INPUTS or (cached and cache.has(step.key)):
+        declared = stages.get(step.stage)
+        if declared.input is None or (cached and cache.has(step.key)):
             continue
-        parent = step.parents[INPUTS[step.stage][0]]
+        parent = step.parents[declared.input[0]]
         if parent in plan.steps and plan.steps[parent].stage == "reference":
             parent = next(iter(plan.steps[parent].parents), None)  # of an encoder output
         shape = known.get(parent)
         if shape is None:
             continue
         try:
-            if step.stage in ("null", "subsample") and len(step.parents) > 1:
+            if declared.refit == "clusterer" and len(step.parents) > 1:
                 # the clusterer alone, on what its second parent's reducer made
                 reducer = plan.steps[step.parents[1]].components[0]
                 reduced = output_dimension(component(reducer), shape[1])
@@ -307,16 +307,14 @@ class _Shapes:
         return n, c * (h // k) * (w // k)
 
     def _images(self, combination: Combination) -> tuple[int, int, int, int] | None:
-        from clustergrid.stages import build
-
         choice = combination.dataset
-        dataset = build(choice.dataset, self.registry)
+        dataset = stages.build(choice.dataset, self.registry)
         n = len(dataset)
         if not choice.transforms:
             return (n, *dataset.image_shape)
         images = np.asarray(dataset.read(0, 1), dtype=np.float32)
         for transform in choice.transforms:
-            images = np.asarray(build(transform, self.registry).transform(images))
+            images = np.asarray(stages.build(transform, self.registry).transform(images))
         return (n, *images.shape[1:]) if images.ndim == 4 else None
 
     def _memo(self, key: str, name: str, estimate) -> tuple[int, ...] | None:

@@ -4,7 +4,8 @@ Every metric declares a direction: ``"higher"`` or ``"lower"`` (which values are
 or ``"descriptive"`` (neither: it describes a result, such as the number of clusters, and
 is never marked best nor used to rank). Metric plugins declare theirs on the class
 (``Metric.direction`` and, for dict results, ``Metric.directions``); the scores the plan's
-own stages log are declared in ``STAGE_METRICS``. The runner records the directions of an
+own stages log are declared with their stage (``Stage.metrics``, read by
+``clustergrid.stages.logged_directions``). The runner records the directions of an
 invocation in its summary, so a report reads them from the store, not from whichever
 plugins happen to be installed where it is built.
 
@@ -24,27 +25,6 @@ if TYPE_CHECKING:
     from clustergrid.components import Metric
 
 DIRECTIONS = ("higher", "lower", "descriptive")
-
-#: Directions of the metrics the plan's stages log themselves (not metric plugins): a
-#: stage that logs a score declares its direction here.
-STAGE_METRICS: dict[str, str] = {
-    "stability_ari": "higher",
-    "stability_ari_std": "descriptive",
-    "stability_seeds": "descriptive",
-    # The verdict's evidence (clustergrid.evidence, clustergrid.verdict).
-    "validity": "higher",
-    "validity_excess": "higher",
-    "adjusted_silhouette": "higher",
-    "honest_silhouette": "higher",
-    "excess": "higher",
-    "coverage": "descriptive",
-    "gap": "higher",
-    "resampling_ari": "higher",
-    "resampling_jaccard": "higher",
-    # The cards' nuisance check (clustergrid.cards.nuisance_check): how much each
-    # nuisance explains the clusters, and whether they follow one; flags, not scores.
-    "nuisance.*": "descriptive",
-}
 
 _GLOB = frozenset("*?[")
 

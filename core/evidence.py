@@ -34,10 +34,6 @@ import numpy as np
 #: part of every evidence step's key: bump it when what these functions compute changes,
 #: so cached evidence is recomputed rather than read back stale
 VERSION = "5"
-#: the scores the evidence steps log with every combination (their diagnostics are
-#: prefixed by their stage); ``clustergrid results --recommend`` is their reading
-SCORES = ("validity", "validity_excess", "honest_silhouette", "adjusted_silhouette", "excess",
-          "coverage", "gap", "resampling_ari", "resampling_jaccard")
 
 
 def sample_index(n: int, size: int, seed: int) -> np.ndarray:

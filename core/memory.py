@@ -37,18 +37,6 @@ FLOAT64 = 8
 KEEPS_DIMENSION = frozenset({"none", "standardize"})
 #: the dimension suggested when a step would fit after a reducer
 REDUCED_DIMENSION = 50
-#: stages whose steps are checked before they run -> which parent (by position) holds
-#: their input, and its array; the nulls' first parent is the reference model of the
-#: encoder output (its ``n`` and ``mean``)
-INPUTS: dict[str, tuple[int, str]] = {
-    "encode": (0, "images"), "reduce": (0, "X"), "map": (0, "X"), "probe": (0, "X"),
-    "cluster": (0, "X"), "score": (1, "X"), "subsample": (0, "X"), "null": (0, "mean"),
-    "subsample_reduce": (0, "X"), "null_reduce": (0, "mean"),
-}
-#: the verdict's refits: on at most ``max_points`` items (``refit_size``), a reducer and
-#: a clusterer in one step, or the reducer (``*_reduce``) and the clusterer in two, the
-#: second reading the first's reduced ``spaces`` (its second parent)
-REFITS = frozenset({"null", "subsample", "null_reduce", "subsample_reduce"})
 
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
@@ -251,13 +239,21 @@ def output_dimension(reducer: Any, d: int) -> int | None:
     return None
 
 
-def refit_size(stage: str, n: int, options: dict[str, Any]) -> int:
+def refit_size(n: int, options: dict[str, Any]) -> int:
     """Items the verdict's null or subsample refits are on, for ``n`` items of the encoder
-    output (as ``stages`` sizes them)."""
+    output (as ``stages`` sizes them): a subsample's ``fraction`` of them, at most
+    ``max_points``."""
     limit = int(options.get("max_points", n))
-    if stage.startswith("subsample"):
-        return min(round(float(options.get("fraction", 1.0)) * n), limit)
-    return min(n, limit)
+    return min(round(float(options.get("fraction", 1.0)) * n), limit)
+
+
+def _declared(stage: str) -> Any:
+    """The declaration of ``stage`` (``clustergrid.stages``): which parent holds a step's
+    input (``Stage.input``) and which component the verdict's refits fit (``Stage.refit``).
+    Imported when first asked: the stages run this module's check before every step."""
+    from clustergrid.stages import get
+
+    return get(stage)
 
 
 def stage_needs(stage: str, components: list[tuple[str, Any]], shape: tuple[int, ...],
@@ -271,9 +267,10 @@ def stage_needs(stage: str, components: list[tuple[str, Any]], shape: tuple[int,
         n, d = shape[0], _features(shape)
         return _needs(components[:1], n, d, held=0)
     n, d = shape[0], _features(shape)
-    if stage in REFITS:  # ``shape``: the encoder output's, or the reduced one's
-        size = refit_size(stage, n, options)
-        clusterers = [] if stage.endswith("_reduce") else components[-1:]
+    refit = _declared(stage).refit
+    if refit is not None:  # ``shape``: the encoder output's, or the reduced one's
+        size = refit_size(n, options)
+        clusterers = components[-1:] if refit == "clusterer" else []
         found, space = [], d
         for reducer in components[:len(components) - len(clusterers)]:
             found += _needs([reducer], size, d, held=size * d * FLOAT32)
@@ -324,7 +321,11 @@ def refuse_unless_fits(step: Any, cache: Any, registry: Any) -> None:
     """Raise ``MemoryRefused`` when a component of ``step`` needs more memory than this
     worker has free; a step whose input shape, or whose components' needs, are unknown
     runs."""
-    if step.stage not in INPUTS:
+    try:
+        declared = _declared(step.stage)
+    except KeyError:
+        return
+    if declared.input is None:
         return
     try:
         shape = _input_shape(step, cache)
@@ -386,13 +387,14 @@ def _or(things: list[str]) -> str:
 def _input_shape(step: Any, cache: Any) -> tuple[int, ...]:
     """The shape of what ``step`` is given, from its parent's cached array (only its
     header is read)."""
-    parent, name = INPUTS[step.stage]
+    declared = _declared(step.stage)
+    parent, name = declared.input
     key = step.parents[parent]
     if name == "mean":  # the reference model: the data's size and its mean
         shape = (int(cache.load(key, "n")), len(cache.load(key, name)))
     else:
         shape = tuple(int(extent) for extent in cache.load(key, name, mmap=True).shape)
-    if step.stage in ("null", "subsample") and len(step.parents) > 1:
+    if declared.refit == "clusterer" and len(step.parents) > 1:
         # The clusterer alone, on the reduced spaces its second parent saved ``(draws,
         # size, k)``; none saved: the reducer handed its input back.
         reduced = step.parents[1]

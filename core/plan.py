@@ -6,40 +6,13 @@ prefix of their pipeline therefore share those steps, and the runner computes th
 in a grid of 2 encoders x 3 reducers x 4 clusterers, each encoder runs once per seed
 that it depends on, not 12 times.
 
-Stages, each with the outputs it writes to the cache:
-
-    data       dataset + transform chain   -> images, labels, ids
-    encode     encoder(images)             -> X (n, d)
-    probe      embedding metrics(X, truth) -> metrics, once per encoder output
-    reduce     reducer(X)                  -> X (n, k), and its trustworthiness
-    cluster    clusterer(X)                -> labels
-    score      clustering metrics          -> metrics, confusion matrix
-    stability  labels of every seed        -> mean pairwise ARI between seeds
-    map        map reducer(X)              -> X (n, 2), once per encoder output, for reports
-    describe   images                      -> raw interpretable descriptors, once per data
-               step whatever the encoder, for reports (``clustergrid.cards``)
-    cards      labels, reduced X, descriptors -> each cluster's card and the nuisance
-               check, for reports
-
-The verdict's evidence (``clustergrid.evidence``), when the experiment asks for it:
-
-    reference   X                           -> a Gaussian model of X, once per encoder output
-    null_reduce reducer on draws from the reference -> the draws reduced, once per encoder
-                output and reducer, for every clusterer after it
-    null        clusterer on the reduced draws -> its internal scores, once per pipeline
-                whatever its seed
-    subsample_reduce reducer refitted on subsamples -> the subsamples reduced, once per
-                encoder output and reducer
-    subsample   clusterer refitted on the reduced subsamples -> their labels, once per
-                pipeline
-    resampling  the combination's clusters against the subsample fits -> their stability
-    calibration the combination's internal score against its null -> excess, flags' evidence
-
-A map, the descriptors and the cards are computed for the report only: they are not part
-of a combination's hash, and one that fails does not fail the combinations it describes.
-The verdict's evidence is part of the hash (it is part of the result), but a combination
-whose evidence could not be gathered is still finished: it is logged without it, with the
-error as a tag.
+Each stage is declared once in ``clustergrid.stages``, which lists them with the outputs
+they write to the cache. A map, the descriptors and the cards are computed for the report
+only: they are not part of a combination's hash, and one that fails does not fail the
+combinations it describes. The verdict's evidence is part of the hash (it is part of the
+result), but a combination whose evidence could not be gathered is still finished: it is
+logged without it, with the error as a tag. A stage that declares a version has it in
+every step's key.
 """
 
 from __future__ import annotations
@@ -51,22 +24,24 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from clustergrid import names
+from clustergrid import names, stages
 from clustergrid.cards import MAX_DESCRIBED, NUISANCES
-from clustergrid.cards import VERSION as cards_version
 from clustergrid.errors import SpecError
-from clustergrid.evidence import VERSION as evidence_version
 from clustergrid.registry import Registry
 from clustergrid.spec import Component, DatasetChoice, Experiment, VerdictConfig
+from clustergrid.stages import Stage
+from clustergrid.stages.evidence import (
+    CALIBRATION,
+    NULL,
+    NULL_REDUCE,
+    REFERENCE,
+    RESAMPLING,
+    SUBSAMPLE,
+    SUBSAMPLE_REDUCE,
+)
+from clustergrid.stages.pipeline import CLUSTER, DATA, ENCODE, PROBE, REDUCE, SCORE, STABILITY
+from clustergrid.stages.report import CARDS, DESCRIBE, MAP
 from clustergrid.symmetry import VERSION as symmetry_version
-
-STAGES = ("data", "encode", "probe", "reduce", "cluster", "score", "stability", "map",
-          "describe", "cards", "reference", "null_reduce", "null", "subsample_reduce",
-          "subsample", "resampling", "calibration")
-#: stages computed for reports: outside a combination's hash and its success
-REPORT_STAGES = frozenset({"map", "describe", "cards"})
-#: the verdict's evidence: inside a combination's hash, outside its success
-EVIDENCE_STAGES = frozenset({"resampling", "calibration"})
 
 
 @dataclass(frozen=True)
@@ -105,7 +80,7 @@ class Combination:
         """The combination's config hash: a hash of all its steps' keys (complete once
         the plan is made; the stability step is the last added)."""
         return config_hash(sorted((stage, key) for stage, key in self.steps.items()
-                                  if stage not in REPORT_STAGES))
+                                  if stages.get(stage).in_hash))
 
     def label(self) -> str:
         """The combination's name, its MLflow run name: ``dataset > transforms / encoder /
@@ -165,15 +140,18 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
     #: hashing is most of the time of planning a large grid
     known: dict[tuple, str] = {}
 
-    def add(stage: str, components: tuple[Component, ...], parents: tuple[str, ...],
+    def add(stage: Stage, components: tuple[Component, ...], parents: tuple[str, ...],
             seed: int | None, extra: dict[str, Any] | None = None,
             options: dict[str, Any] | None = None) -> str:
-        arguments = (stage, components, parents, seed, tuple(sorted((extra or {}).items())),
+        if stage.version is not None:
+            options = {**(options or {}), "version": stage.version}
+        arguments = (stage.name, components, parents, seed,
+                     tuple(sorted((extra or {}).items())),
                      tuple(sorted((options or {}).items())))
         if arguments in known:
             return known[arguments]
         identity = {
-            "stage": stage,
+            "stage": stage.name,
             "components": [
                 [c.kind, c.plugin, version(c), [list(p) for p in c.params]] for c in components
             ],
@@ -183,7 +161,7 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
             **({"options": options} if options else {}),
         }
         key = known[arguments] = config_hash(identity)
-        steps.setdefault(key, Step(stage, key, components, parents, seed,
+        steps.setdefault(key, Step(stage.name, key, components, parents, seed,
                                    tuple(sorted((options or {}).items()))))
         return key
 
@@ -196,21 +174,20 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
         output alone; the reducer's fits on the null draws and the subsamples on the
         encoder output and the reducer, shared by every clusterer after it; the
         clusterer's fits on those on the pipeline, not its seed."""
-        limit = {"max_points": verdict.max_points, "version": evidence_version}
+        limit = {"max_points": verdict.max_points}
         draws = {**limit, "draws": verdict.null_draws}
         resamples = {**limit, "resamples": verdict.resamples, "fraction": verdict.fraction}
-        reference = add("reference", (), (encode,), None, options=limit)
-        null_reduce = add("null_reduce", (reducer,), (reference,), None, options=draws)
-        null = add("null", (clusterer,), (reference, null_reduce), None, options=draws)
-        subsample_reduce = add("subsample_reduce", (reducer,), (encode,), None,
+        reference = add(REFERENCE, (), (encode,), None, options=limit)
+        null_reduce = add(NULL_REDUCE, (reducer,), (reference,), None, options=draws)
+        null = add(NULL, (clusterer,), (reference, null_reduce), None, options=draws)
+        subsample_reduce = add(SUBSAMPLE_REDUCE, (reducer,), (encode,), None,
                                options=resamples)
-        subsample = add("subsample", (clusterer,), (encode, subsample_reduce), None,
+        subsample = add(SUBSAMPLE, (clusterer,), (encode, subsample_reduce), None,
                         options=resamples)
         return {
-            "resampling": add("resampling", (), (cluster, subsample), None,
-                              options={"version": evidence_version}),
-            "calibration": add("calibration", (clusterer,), (cluster, reduce, null), None,
-                               options=limit),
+            RESAMPLING.name: add(RESAMPLING, (), (cluster, subsample), None),
+            CALIBRATION.name: add(CALIBRATION, (clusterer,), (cluster, reduce, null), None,
+                                  options=limit),
         }
 
     clustering_metrics = tuple(m for m in experiment.metrics if scope(m) == "clustering")
@@ -220,11 +197,10 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
     for choice in experiment.datasets:
         if choice.dataset not in fingerprints:
             fingerprints[choice.dataset] = _fingerprint(choice.dataset, registry)
-        data = add("data", (choice.dataset, *choice.transforms), (), None,
+        data = add(DATA, (choice.dataset, *choice.transforms), (), None,
                    {"fingerprint": fingerprints[choice.dataset]})
         # What the images show, for the cards of every combination of this data.
-        describe = add("describe", (), (data,), None,
-                       options={"max_items": MAX_DESCRIBED, "version": cards_version})
+        describe = add(DESCRIBE, (), (data,), None, options={"max_items": MAX_DESCRIBED})
         for encoder, reducer, clusterer in itertools.product(
             experiment.encoders, experiment.reducers, experiment.clusterers
         ):
@@ -235,33 +211,32 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
                 encode_seed = seed if stochastic(encoder) else None
                 # The encoder's symmetry (``clustergrid.symmetry``) is a setting of the
                 # step, not a parameter of the encoder; without one the key is as before.
-                encode = add("encode", (encoder,), (data,), encode_seed, options={
+                encode = add(ENCODE, (encoder,), (data,), encode_seed, options={
                     **dict(encoder.options), "symmetry_version": symmetry_version,
                 } if encoder.options else None)
                 # Representation quality depends on the encoder output alone: once for
                 # every reducer and clusterer that follows it.
-                probe = add("probe", embedding_metrics, (encode, data), None) \
+                probe = add(PROBE, embedding_metrics, (encode, data), None) \
                     if embedding_metrics else None
                 reduce_seed = seed if stochastic(reducer) else None
-                reduce = add("reduce", (reducer,), (encode,), reduce_seed)
+                reduce = add(REDUCE, (reducer,), (encode,), reduce_seed)
                 cluster_seed = seed if stochastic(clusterer) else None
-                cluster = add("cluster", (clusterer,), (reduce,), cluster_seed)
-                score = add("score", clustering_metrics, (cluster, reduce, data), None)
+                cluster = add(CLUSTER, (clusterer,), (reduce,), cluster_seed)
+                score = add(SCORE, clustering_metrics, (cluster, reduce, data), None)
                 if score in combinations:
                     # A fully deterministic pipeline is the same combination for every
                     # seed: it is computed and logged once.
                     continue
                 uses_seed = {encode_seed, reduce_seed, cluster_seed} != {None}
-                stage_keys = {"data": data, "encode": encode, "reduce": reduce,
-                              "cluster": cluster, "score": score}
+                stage_keys = {DATA.name: data, ENCODE.name: encode, REDUCE.name: reduce,
+                              CLUSTER.name: cluster, SCORE.name: score}
                 if probe:
-                    stage_keys["probe"] = probe
+                    stage_keys[PROBE.name] = probe
                 if experiment.map is not None:
-                    stage_keys["map"] = add("map", (experiment.map,), (encode,), None)
-                stage_keys["describe"] = describe
-                stage_keys["cards"] = add("cards", (), (cluster, reduce, describe, data), None,
-                                          options={"version": cards_version,
-                                                   "nuisances": nuisances})
+                    stage_keys[MAP.name] = add(MAP, (experiment.map,), (encode,), None)
+                stage_keys[DESCRIBE.name] = describe
+                stage_keys[CARDS.name] = add(CARDS, (), (cluster, reduce, describe, data),
+                                             None, options={"nuisances": nuisances})
                 if experiment.verdict is not None:
                     stage_keys.update(evidence(experiment.verdict, encode, reduce, cluster,
                                                reducer, clusterer))
@@ -272,10 +247,10 @@ def make_plan(experiment: Experiment, registry: Registry) -> Plan:
                 group.append(combinations[score])
             # Stability: how much the clustering changes with the seed alone.
             if len(group) >= 2:
-                stability = add("stability", (clusterer,),
-                                tuple(c.steps["cluster"] for c in group), None)
+                stability = add(STABILITY, (clusterer,),
+                                tuple(c.steps[CLUSTER.name] for c in group), None)
                 for combination in group:
-                    combination.steps["stability"] = stability
+                    combination.steps[STABILITY.name] = stability
     return Plan(experiment, steps, list(combinations.values()), versions, fingerprints)
 
 

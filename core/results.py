@@ -11,9 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from clustergrid import names
-from clustergrid.evidence import SCORES as VERDICT_SCORES
-from clustergrid.plan import STAGES
+from clustergrid import names, stages
 from clustergrid.tracking import TAG_HASH, TAG_STEP, Tracker
 
 ROLES = ("dataset", "transforms", "encoder", "reducer", "clusterer")
@@ -126,10 +124,10 @@ def metric_columns(frame: pd.DataFrame, evidence: bool = True) -> list[str]:
     # What components report and their curves are prefixed by their stage; the cards'
     # nuisance check describes a clustering and is read on its card, not ranked.
     skip_prefixes = ("param.", "time.", "step.", "nuisance.",
-                     *(f"{stage}." for stage in STAGES))
+                     *(f"{stage.name}." for stage in stages.STAGES))
     fixed = {"pipeline", "status", "run_id", "hash", "error"}
-    if not evidence:
-        fixed |= set(VERDICT_SCORES)
+    if not evidence:  # the scores the evidence steps log with every combination
+        fixed |= set(stages.logged_directions(role="evidence"))
     return [c for c in frame.columns if c not in fixed and not c.startswith(skip_prefixes)
             and not c.endswith(QUALIFIERS)]
 

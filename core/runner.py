@@ -20,21 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from clustergrid import stages
 from clustergrid.cache import Cache
-from clustergrid.directions import STAGE_METRICS, metric_directions
+from clustergrid.directions import metric_directions
 from clustergrid.errors import Interrupted
 from clustergrid.executor import MEMORY_ERRORS, StepOutcome, execute
 from clustergrid.locks import held
 from clustergrid.memory import Need, WorkerMemory, worker_memory
-from clustergrid.plan import (
-    EVIDENCE_STAGES,
-    REPORT_STAGES,
-    STAGES,
-    Combination,
-    Plan,
-    Step,
-    make_plan,
-)
+from clustergrid.plan import Combination, Plan, Step, make_plan
 from clustergrid.registry import Registry
 from clustergrid.spec import ExecutorConfig, Experiment
 from clustergrid.stages import ARTIFACTS
@@ -49,13 +42,6 @@ from clustergrid.tracking import (
     step_folder,
     store_exists,
 )
-
-#: stages whose metrics are logged under their own names: scores, and the cards' nuisance
-#: check (``nuisance.*``, descriptive)
-SCORING_STAGES = {"probe", "score", "stability", "resampling", "calibration", "cards"}
-#: stages whose steps belong to one combination; the files of the others (thumbnails,
-#: trained weights, maps) are shared by many and logged once, to the invocation's run
-COMBINATION_STAGES = {"cluster", "score", "cards"}
 
 
 @dataclass
@@ -117,7 +103,7 @@ def preview(plan: Plan, cache: Cache, finished: set[str], resume: bool,
     for step in plan.steps_for(todo):
         totals[step.stage] += 1
         cached[step.stage] += look and cache.has(step.key)
-    counts = {stage: (totals[stage], cached[stage]) for stage in STAGES}
+    counts = {stage.name: (totals[stage.name], cached[stage.name]) for stage in stages.STAGES}
     done = sum(c.key in finished for c in plan.combinations)
     left_out = sum(c.key in out_of_memory and c.key not in finished
                    for c in plan.combinations) if resume else 0
@@ -270,8 +256,10 @@ def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str
             logged.append(mlflow.submit(
                 lambda: _log_combination(opened.result(), parent.result(), plan, combination,
                                          steps, failure, cache)))
+            # The files of a step shared by many combinations (thumbnails, trained
+            # weights, maps) are logged once, to the invocation's run.
             for stage, outcome in steps.items():
-                if stage not in COMBINATION_STAGES and outcome.key not in shared_logged:
+                if stages.get(stage).scope == "shared" and outcome.key not in shared_logged:
                     shared_logged.add(outcome.key)
                     logged.append(mlflow.submit(lambda outcome=outcome, stage=stage: (
                         _log_step_files(opened.result(), parent.result(), stage, outcome,
@@ -323,8 +311,7 @@ def run_steps(steps: list[Step], cache: Cache, registry: Registry, executor: Exe
 def _failure(steps: dict[str, StepOutcome]) -> StepOutcome | None:
     """The failed step of a combination (a skipped step carries its ancestor's error);
     a report's map or the verdict's evidence failing does not fail the combination."""
-    needed = [o for stage, o in steps.items()
-              if stage not in REPORT_STAGES | EVIDENCE_STAGES]
+    needed = [o for stage, o in steps.items() if stages.get(stage).decides_success]
     return next((o for o in needed if o.status == "failed"),
                 next((o for o in needed if o.status == "skipped"), None))
 
@@ -344,9 +331,9 @@ def _invocation_summary(plan: Plan, registry: Registry, summary: RunSummary,
                         outcomes: dict[str, StepOutcome], cache: Cache) -> dict:
     """What the report's summary shows of one invocation: datasets, steps per stage and
     their wall time, total wall time."""
-    stages: dict[str, dict[str, float]] = {}
+    per_stage: dict[str, dict[str, float]] = {}
     for outcome in outcomes.values():
-        entry = stages.setdefault(plan.steps[outcome.key].stage, Counter())
+        entry = per_stage.setdefault(plan.steps[outcome.key].stage, Counter())
         entry[outcome.status] += 1
         if outcome.status == "computed":
             entry["wall_time"] += float(outcome.meta.get("wall_time", 0.0))
@@ -365,11 +352,11 @@ def _invocation_summary(plan: Plan, registry: Registry, summary: RunSummary,
     metrics = [registry.get("metric", m.plugin).cls for m in plan.experiment.metrics]
     return {"combinations": summary.preview.combinations, "to_run": summary.preview.to_run,
             # Which way each logged score is better, so reports need not have the plugins.
-            "directions": {**metric_directions(metrics), **STAGE_METRICS},
+            "directions": {**metric_directions(metrics), **stages.logged_directions()},
             "finished": summary.finished,
             "failed": [{"pipeline": p, "error": e} for p, e in summary.failed],
             "wall_time": summary.wall_time,
-            "stages": {stage: dict(counts) for stage, counts in stages.items()},
+            "stages": {stage: dict(counts) for stage, counts in per_stage.items()},
             "datasets": datasets}
 
 
@@ -406,13 +393,14 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
                 tags[f"clustergrid.{stage}.error"] = (outcome.error or "")[:5000]
                 continue  # a map or evidence, which does not fail the combination
             metrics[f"time.{stage}"] = float(outcome.meta.get("wall_time", 0.0))
+            declared = stages.get(stage)
             for key, value in outcome.meta.get("metrics", {}).items():
                 # Scores keep their names; what a component reports and curves (lists,
                 # logged as steps) are prefixed by their stage.
                 if isinstance(value, list):
                     curves[f"{stage}.{key}"] = metrics[f"{stage}.{key}"] = value
                 else:
-                    metrics[key if stage in SCORING_STAGES else f"{stage}.{key}"] = value
+                    metrics[key if declared.scoring else f"{stage}.{key}"] = value
             # Evidence behind a score, such as the verdict's null: prefixed, never ranked.
             for key, value in outcome.meta.get("diagnostics", {}).items():
                 metrics[f"{stage}.{key}"] = value
@@ -423,9 +411,11 @@ def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Com
         texts["labels.csv"] = _labels_csv(cache, combination)
         if curves:
             texts["curves.json"] = json.dumps(curves)
-        for stage in COMBINATION_STAGES & steps.keys():  # a failed card logs no files
-            for name in steps[stage].meta.get("artifacts", []):
-                files[f"{stage}/{name}"] = cache.path(steps[stage].key) / ARTIFACTS / name
+        for stage, outcome in steps.items():  # a failed card logs no files
+            if stages.get(stage).scope != "combination":
+                continue
+            for name in outcome.meta.get("artifacts", []):
+                files[f"{stage}/{name}"] = cache.path(outcome.key) / ARTIFACTS / name
         if cache.contains(combination.steps["score"], "gallery"):
             texts["gallery.csv"] = _gallery_csv(cache, combination)
         if cache.contains(combination.steps["score"], "unusual"):

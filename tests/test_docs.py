@@ -17,9 +17,9 @@ import pytest
 import yaml
 from manual import DOCS, PAGES, README, ROOT, code_blocks, page, python_block
 
-from clustergrid.plan import STAGES
 from clustergrid.registry import Registry
 from clustergrid.spec import ExperimentFile, load_experiment, parse_experiment
+from clustergrid.stages import STAGES
 
 #: what a YAML example that shows only part of a file is completed with
 COMPLETION = {
@@ -153,7 +153,7 @@ def test_every_command_is_valid(name, args, registry):
 def test_every_stage_of_the_plan_is_in_the_architecture():
     architecture = page("architecture.md")
     assert f"**{len(STAGES)} stages" in architecture
-    assert [stage for stage in STAGES if f"`{stage}`" not in architecture] == []
+    assert [stage.name for stage in STAGES if f"`{stage.name}`" not in architecture] == []
 
 
 def test_the_inspect_examples_run(tmp_path):

@@ -20,7 +20,9 @@ import pandas as pd
 
 from clustergrid.results import by_status, results_frame
 from clustergrid.runner import INVOCATION_SUMMARY
-from clustergrid.stages import MAP, THUMBNAILS, UNUSUAL
+from clustergrid.stages import files, logged_directions
+from clustergrid.stages.pipeline import DATA, SCORE
+from clustergrid.stages.report import CARDS, MAP
 from clustergrid.tracking import Tracker, run_files
 
 
@@ -68,11 +70,11 @@ class ReportData:
         back to the installed plugins' metrics and the stages' own."""
         known: dict[str, str] = {}
         if not self.invocations or any("directions" not in s for s in self.invocations):
-            from clustergrid.directions import STAGE_METRICS, metric_directions
+            from clustergrid.directions import metric_directions
             from clustergrid.registry import Registry
 
             classes = [info.cls for info in Registry.load().all("metric")]
-            known = {**metric_directions(classes), **STAGE_METRICS}
+            known = {**metric_directions(classes), **logged_directions()}
         for summary in self.invocations:
             known.update(summary.get("directions", {}))
         return known
@@ -93,7 +95,7 @@ def collect(tracking_uri: str | None, experiment: str) -> ReportData:
                 data.invocations.append(json.loads(summary.read_text()))
         files = tracker.step_files(_wanted_steps(frame), f"{tmp}/steps", invocations)
         for (stage, key), path in files.items():
-            if stage == "data":
+            if stage == DATA.name:
                 with np.load(path, allow_pickle=False) as stored:
                     data.thumbnails[key] = {k: stored[k] for k in stored.files}
             else:
@@ -107,9 +109,9 @@ def collect(tracking_uri: str | None, experiment: str) -> ReportData:
 
 def _wanted_steps(frame: pd.DataFrame) -> dict[tuple[str, str], str]:
     """The thumbnails and maps of the combinations shown: ``(stage, key) -> file``."""
-    names = {"data": THUMBNAILS, "map": MAP}
-    return {(stage, key): name for stage, name in names.items() if f"step.{stage}" in frame
-            for key in frame[f"step.{stage}"].dropna().unique()}
+    wanted = ((DATA, files.THUMBNAILS), (MAP, files.MAP))
+    return {(stage.name, key): name for stage, name in wanted if f"step.{stage.name}" in frame
+            for key in frame[f"step.{stage.name}"].dropna().unique()}
 
 
 def _combination_files(folder: Path) -> CombinationFiles:
@@ -126,8 +128,8 @@ def _combination_files(folder: Path) -> CombinationFiles:
                    if confusion else None),
         curves=json.loads(curves.read_text()) if curves.is_file() else {},
         unusual=_unusual(folder),
-        cards=(json.loads((folder / "cards" / "cards.json").read_text())
-               if (folder / "cards" / "cards.json").is_file() else None),
+        cards=(json.loads((folder / CARDS.name / files.CARDS_JSON).read_text())
+               if (folder / CARDS.name / files.CARDS_JSON).is_file() else None),
     )
 
 
@@ -136,7 +138,7 @@ def _unusual(folder: Path) -> list[dict[str, Any]]:
     rows = _read_csv(folder / "outliers.csv")
     found = [{"rank": int(r[0]), "index": int(r[1]), "id": r[2], "score": float(r[3]),
               "image": None} for r in rows[1:]]
-    path = folder / "score" / UNUSUAL
+    path = folder / SCORE.name / files.UNUSUAL
     if found and path.is_file():
         with np.load(path, allow_pickle=False) as stored:
             images = dict(zip(stored["index"].tolist(), stored["images"], strict=True))

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from clustergrid.directions import STAGE_METRICS
+from clustergrid.stages import logged_directions
 from clustergrid.testing.case import (
     Case,
     blobs,
@@ -64,7 +64,7 @@ def metric_names_are_free(case: Case) -> None:
     """What a metric logs (its ``name``, or a dict's keys) is not another metric's name nor
     one the runner logs itself: two values under one name would overwrite each other."""
     registry = installed_registry()
-    taken = set(STAGE_METRICS)
+    taken = set(logged_directions())
     for info in registry.all("metric"):
         if info.cls.__qualname__ != case.cls.__qualname__ or info.cls.__module__ != \
                 case.cls.__module__:
