@@ -7,9 +7,17 @@ size (``ru_maxrss``, which also sees C libraries' own buffers), on Gaussian blob
 precision the clusterer declares: the input itself is not counted, as the declaration
 does not count it. One BLAS thread.
 
-    python tests/benchmarks/bench_memory.py [--quick]
+Then the encoders that train a network (autoencoder, simclr, denoising-contrastive, the
+classifier's CNN) and the pretrained ImageNet CNN, on the CPU with one torch thread, at
+three image sizes: the estimate against the rise of the peak resident size over one epoch
+of ``fit`` and a ``transform`` of every image (torch's allocations are invisible to
+tracemalloc), after a fit on a few images has loaded what fitting loads. The classifier
+also fine-tunes EfficientNet-Lite0 (the ``imagenet`` extra), whose images are resized
+to 224 x 224 whatever their size.
 
-Prints a Markdown table; ``ratio`` is the estimate over the larger of the two measures
+    python tests/benchmarks/bench_memory.py [--quick] [--only clusterers|encoders]
+
+Prints Markdown tables; ``ratio`` is the estimate over the larger of the measures
 (the aim: within a factor of 2, and rather above 1 than below: an estimate refuses steps).
 """
 
@@ -60,13 +68,87 @@ def measure(plugin: str, params: dict, n: int, d: int) -> tuple[int, int]:
     return peak, max(0, resident)
 
 
+#: (plugin, parameters, [(n, (channels, height, width)), ...]): one epoch on the CPU, at
+#: sizes where the activations of a batch outweigh what torch's first use leaves
+ONE_EPOCH = {"epochs": 1, "device": "cpu", "random_state": 0}
+ENCODER_CASES = [
+    ("autoencoder", ONE_EPOCH, [(256, (1, 32, 32)), (256, (1, 64, 64)), (256, (3, 96, 96))]),
+    ("simclr", ONE_EPOCH, [(256, (1, 32, 32)), (256, (1, 64, 64)), (256, (3, 64, 64))]),
+    ("denoising-contrastive", ONE_EPOCH,
+     [(256, (1, 32, 32)), (256, (1, 64, 64)), (256, (3, 64, 64))]),
+    ("classifier", ONE_EPOCH, [(256, (1, 32, 32)), (256, (1, 64, 64)), (256, (3, 96, 96))]),
+    ("classifier", {**ONE_EPOCH, "backbone": "pretrained", "model": "efficientnet-lite0",
+                    "batch_size": 16},
+     [(64, (3, 64, 64)), (64, (1, 128, 128)), (64, (3, 224, 224))]),
+    ("pretrained", {"model": "efficientnet-lite0", "device": "cpu"},
+     [(256, (3, 64, 64)), (256, (1, 128, 128)), (256, (3, 256, 256))]),
+]
+
+
+def measure_encoder(plugin: str, params: dict, n: int, shape: list[int]) -> int:
+    """How far the peak resident size rose while ``plugin`` fitted ``n`` images of
+    ``shape`` (uniform noise, two classes) and embedded them, above the size before."""
+    import resource
+
+    import numpy as np
+    import torch
+
+    from clustergrid.registry import Registry
+
+    torch.set_num_threads(1)
+    cls = Registry.load().get("encoder", plugin).cls
+    images = np.random.default_rng(0).random((n, *shape), dtype=np.float32)
+    labels = np.arange(n) % 2
+    # A fit on a few images first: what torch loads on first use is not counted.
+    warm = cls(**{**params, "batch_size": 4})
+    warm.fit(images[:16], labels[:16])
+    warm.transform(images[:16])
+    del warm
+    with open("/proc/self/statm") as statm:
+        before = int(statm.read().split()[1]) * resource.getpagesize()
+    encoder = cls(**params)
+    encoder.fit(images, labels)
+    encoder.transform(images)
+    return max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+
+
+def encoder_table(quick: bool, env: dict) -> None:
+    from clustergrid.memory import human_bytes
+    from clustergrid.registry import Registry
+
+    registry = Registry.load()
+    print("| encoder | n | image | estimate | resident rise | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for plugin, params, sizes in ENCODER_CASES:
+        cls = registry.get("encoder", plugin).cls
+        shown = {k: v for k, v in params.items() if k not in ONE_EPOCH}
+        label = plugin + ("[" + ",".join(f"{k}={v}" for k, v in shown.items()) + "]"
+                          if shown else "")
+        for n, shape in sizes[:1] if quick else sizes:
+            done = subprocess.run(
+                [sys.executable, __file__, "--encoder",
+                 json.dumps([plugin, params, n, list(shape)])],
+                capture_output=True, text=True, env=env, check=True)
+            resident = json.loads(done.stdout.strip().splitlines()[-1])
+            d = shape[0] * shape[1] * shape[2]
+            estimate = cls(**params).memory_estimate(n, d)
+            print(f"| {label} | {n:,} | {'x'.join(map(str, shape))} | "
+                  f"{human_bytes(estimate)} | {human_bytes(resident)} | "
+                  f"{estimate / max(resident, 1):.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the smallest size of each")
+    parser.add_argument("--only", choices=("clusterers", "encoders"))
     parser.add_argument("--case", help=argparse.SUPPRESS)  # one measurement, in a child
+    parser.add_argument("--encoder", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
         print(json.dumps(measure(*json.loads(args.case))))
+        return
+    if args.encoder:
+        print(json.dumps(measure_encoder(*json.loads(args.encoder))))
         return
 
     from clustergrid.memory import human_bytes
@@ -75,6 +157,9 @@ def main() -> None:
     registry = Registry.load()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
+    if args.only == "encoders":
+        encoder_table(args.quick, env)
+        return
     print("| clusterer | n | d | estimate | tracemalloc peak | resident rise | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for plugin, params, sizes in CASES:
@@ -90,6 +175,9 @@ def main() -> None:
             ratio = f"{estimate / max(traced, resident):.2f}" if estimate is not None else ""
             print(f"| {label} | {n:,} | {d:,} | {shown} | {human_bytes(traced)} | "
                   f"{human_bytes(resident)} | {ratio} |", flush=True)
+    if args.only is None:
+        print()
+        encoder_table(args.quick, env)
 
 
 if __name__ == "__main__":
