@@ -300,7 +300,7 @@ def run_steps(steps: list[Step], cache: Cache, registry: Registry, executor: Exe
               on_outcome: Callable[[StepOutcome], None]) -> dict[str, StepOutcome]:
     """Run the steps on the executor the experiment names."""
     if executor.kind == "dask":
-        from clustergrid.dask_executor import execute_dask
+        from clustergrid.executor.dask import execute_dask
 
         return execute_dask(steps, cache, registry, workers=executor.workers,
                             address=executor.address, retries=executor.retries,

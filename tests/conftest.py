@@ -109,6 +109,26 @@ def fake_site(tmp_path, monkeypatch) -> Path:
         del sys.modules[name]
 
 
+@pytest.fixture
+def worker_processes(monkeypatch) -> None:
+    """Steps run in worker processes even with one worker, as outside the tests."""
+    monkeypatch.delenv(IN_PROCESS_ENV, raising=False)
+
+
+def run_in_worker(function, *args, workers: int = 1, limit: int | None = None):
+    """``function(*args)`` in a new worker process, started as the local executor starts
+    one of ``workers`` (sharing the cores, its data segment limited to ``limit`` bytes)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from clustergrid.executor.local import _start_worker
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker,
+                             initargs=((), workers, limit)) as pool:
+        return pool.submit(function, *args).result(timeout=300)
+
+
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None):
     """Run the installed ``clustergrid`` command as a user would."""
     import os

@@ -6,7 +6,8 @@ from __future__ import annotations
 import dask_components
 import pytest
 
-from clustergrid import dask_executor, runner
+from clustergrid import runner
+from clustergrid.executor import dask as dask_backend
 from clustergrid.registry import Registry
 from clustergrid.spec import parse_experiment
 from clustergrid.tracking import TAG_HASH, Tracker
@@ -124,6 +125,6 @@ def test_an_existing_cluster_at_an_address_is_used_and_left_running(registry, wo
         assert summary.step_status["computed"] > 0
         # The steps ran on the cluster's (in-process) worker, which loaded the registry
         # once, and the cluster is still there for the next run.
-        assert () in dask_executor._registries
+        assert () in dask_backend._registries
         assert sum(client.nthreads().values()) == 2
     assert {metrics["ari"] > 0 for metrics in scores("grid").values()} == {True}

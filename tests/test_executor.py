@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 
 import pytest
+from conftest import run_in_worker
 
-from clustergrid.executor import BLAS_VARIABLES, _start_worker
+from clustergrid.executor import BLAS_VARIABLES
 
 
 def _blas_threads() -> list[int]:
@@ -21,11 +20,7 @@ def _blas_threads() -> list[int]:
 def test_a_worker_limits_the_blas_numpy_loaded_before_its_settings(monkeypatch):
     for variable in ("OMP_NUM_THREADS", *BLAS_VARIABLES):
         monkeypatch.delenv(variable, raising=False)
-    workers = os.cpu_count()  # one core each
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker,
-                             initargs=((), workers)) as pool:
-        threads = pool.submit(_blas_threads).result(timeout=300)
+    threads = run_in_worker(_blas_threads, workers=os.cpu_count())  # one core each
     assert threads and set(threads) == {1}
 
 
@@ -39,8 +34,5 @@ def test_a_worker_lets_idle_openmp_threads_sleep_unless_told_otherwise(monkeypat
         monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
     else:
         monkeypatch.setenv("OMP_WAIT_POLICY", user)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker,
-                             initargs=((), 2)) as pool:
-        policy = pool.submit(_environment, "OMP_WAIT_POLICY").result(timeout=300)
+    policy = run_in_worker(_environment, "OMP_WAIT_POLICY", workers=2)
     assert policy == (user or "PASSIVE")

@@ -4,20 +4,13 @@ grid and exits with status 1; a rerun leaves memory failures alone unless asked.
 
 from __future__ import annotations
 
-import multiprocessing
 import resource
-from concurrent.futures import ProcessPoolExecutor
 
 import pytest
-from conftest import cli, install_fake_distribution, write_experiment
+from conftest import cli, install_fake_distribution, run_in_worker, write_experiment
 
 from clustergrid import memory
-from clustergrid.executor import (
-    IN_PROCESS_ENV,
-    WORKER_MEMORY_ENV,
-    _start_worker,
-    worker_memory_limit,
-)
+from clustergrid.executor import WORKER_MEMORY_ENV, worker_memory_limit
 
 CRASHERS = '''
 import ctypes
@@ -109,9 +102,8 @@ def _latest_runs(store) -> dict[str, list]:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_crashing_step_fails_alone_and_a_rerun_leaves_memory_failures_alone(
-        workers, workdir, fake_site, monkeypatch):
+        workers, workdir, fake_site, worker_processes):
     install_fake_distribution(fake_site, "fake-crashers", "fake_crashers", CRASHERS)
-    monkeypatch.delenv(IN_PROCESS_ENV, raising=False)  # the worker processes under test
     store = workdir / "store"
     file = write_experiment(workdir, GRID.format(workers=workers, store=store))
     env = {WORKER_MEMORY_ENV: LIMIT}
@@ -168,10 +160,7 @@ def _data_limit() -> int:
 
 
 def test_a_worker_limits_its_own_data_segment():
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker,
-                             initargs=((), 1, 1 << 30)) as pool:
-        assert pool.submit(_data_limit).result(timeout=300) == 1 << 30
+    assert run_in_worker(_data_limit, limit=1 << 30) == 1 << 30
 
 
 BESIDE = '''
@@ -212,13 +201,12 @@ def register_clusterers(register):
 
 
 def test_the_steps_beside_a_dead_worker_run_again_and_only_the_culprit_fails(
-        workdir, fake_site, monkeypatch):
+        workdir, fake_site, worker_processes, monkeypatch):
     from clustergrid import runner
     from clustergrid.registry import Registry
     from clustergrid.spec import parse_experiment
 
     install_fake_distribution(fake_site, "fake-beside", "fake_beside", BESIDE)
-    monkeypatch.delenv(IN_PROCESS_ENV, raising=False)
     monkeypatch.setenv(WORKER_MEMORY_ENV, LIMIT)
     registry = Registry.load()
     grid = GRID.format(workers=2, store=workdir / "store")

@@ -1,8 +1,4 @@
-"""Runs the plan's steps in worker processes, one or many.
-
-Steps are passed to workers as small descriptions and exchange data only through the
-cache, by key, so the same steps can run under any executor. A step whose parent failed
-is skipped; everything independent of a failure still runs.
+"""The local backend: steps run in a pool of worker processes on this machine.
 
 Steps run in worker processes even with one worker, so a step that crashes (a segfault
 in a compiled library, the operating system killing it for memory) fails that step
@@ -15,20 +11,18 @@ from __future__ import annotations
 
 import os
 import signal
-import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
 from clustergrid import memory
 from clustergrid.cache import Cache
+from clustergrid.executor.outcomes import StepOutcome, execute_step
+from clustergrid.executor.scheduler import schedule
 from clustergrid.plan import Step
 from clustergrid.registry import Registry, load_registry
-from clustergrid.stages import run_step
 
 #: a size (``2GB``, ``300MB``, ``none`` for no limit) that replaces each worker's share of
 #: the available memory (``memory.parse_size``)
@@ -43,46 +37,8 @@ WORKER_CRASHED = "WorkerCrashed"
 #: error types that mean a step needed more memory than it had: a rerun leaves their
 #: combinations alone unless asked (``clustergrid run --retry-failed``)
 MEMORY_ERRORS = frozenset({"MemoryError", WORKER_KILLED})
-
-
-@dataclass(frozen=True)
-class StepOutcome:
-    """What happened to one step: ``computed``, ``cached``, ``failed`` or ``skipped``."""
-
-    key: str
-    stage: str
-    status: str
-    meta: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    #: the exception's class name, e.g. ``ValueError``
-    error_type: str | None = None
-    traceback: str | None = None
-
-
-def execute_step(step: Step, cache: Cache, registry: Registry) -> StepOutcome:
-    """Run one step and report, never raise: exceptions do not cross process boundaries
-    reliably, and a failure is a result to record. A damaged entry is removed by
-    ``Cache.valid`` and computed again, never used."""
-    if cache.valid(step.key):
-        return StepOutcome(step.key, step.stage, "cached", cache.meta(step.key))
-    try:
-        meta = run_step(step, cache, registry)
-    except Exception as exc:
-        cause = exc.__cause__ or exc
-        error = str(exc)
-        if isinstance(cause, MemoryError):  # numpy's is a subclass with a private name
-            error_type = "MemoryError"
-            if _worker_memory is not None:
-                error += (f" (this worker's memory limit is "
-                          f"{memory.human_bytes(_worker_memory)}; "
-                          f"{WORKER_MEMORY_ENV} changes it)")
-        else:
-            error_type = type(cause).__name__
-        return StepOutcome(step.key, step.stage, "failed", error=error, error_type=error_type,
-                           traceback="".join(traceback.format_exception(exc)))
-    return StepOutcome(step.key, step.stage, "computed", meta)
-
-
+#: the variables BLAS libraries read for their thread count, once, when loaded
+BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def execute(
@@ -92,89 +48,18 @@ def execute(
     workers: int = 1,
     on_outcome: Callable[[StepOutcome], None] = lambda outcome: None,
 ) -> dict[str, StepOutcome]:
-    """Run ``steps``, which list every step's parents before it; ``on_outcome`` sees each
-    result as it arrives, in the driver process.
+    """Run ``steps``, which list every step's parents before it, in ``workers`` processes;
+    ``on_outcome`` sees each result as it arrives, in the driver process.
 
     A worker that dies fails the step it ran, with why (``WORKER_KILLED``,
     ``WORKER_CRASHED``); the steps other workers were running are run again, one at a
     time when it is not known which of them killed it, so only the culprit fails."""
-    steps = list(steps)
     workers = max(1, workers)
-    outcomes: dict[str, StepOutcome] = {}
-
-    def record(outcome: StepOutcome) -> None:
-        outcomes[outcome.key] = outcome
-        on_outcome(outcome)
-
-    def blocked_by(step: Step) -> StepOutcome | None:
-        for parent in step.parents:
-            outcome = outcomes.get(parent)
-            if outcome is not None and outcome.status in ("failed", "skipped"):
-                return outcome
-        return None
-
-    def skip(step: Step, cause: StepOutcome) -> None:
-        record(StepOutcome(step.key, step.stage, "skipped", error=cause.error,
-                           error_type=cause.error_type, traceback=cause.traceback))
-
     if workers == 1 and os.environ.get(IN_PROCESS_ENV) == "1":
-        for step in steps:
-            cause = blocked_by(step)
-            if cause:
-                skip(step, cause)
-            else:
-                record(execute_step(step, cache, registry))
-        return outcomes
-
-    pending = {step.key: step for step in steps}
-    running: dict[Future, Step] = {}
-    #: steps in flight when a worker died, each to run again alone
-    suspects: list[Step] = []
-    pool = _WorkerPool(registry.extra_modules, workers, worker_memory_limit(workers))
-    with pool, _stopped_on_interrupt(pool):
-        while pending or running or suspects:
-            settled = len(outcomes)
-            if suspects:
-                if not running:
-                    step = suspects.pop(0)
-                    running[pool.submit(step, cache)] = step
-            else:
-                for key, step in list(pending.items()):
-                    cause = blocked_by(step)
-                    if cause:
-                        del pending[key]
-                        skip(step, cause)
-                    elif all(parent in outcomes for parent in step.parents):
-                        del pending[key]
-                        if cache.valid(key):  # no need to wake a worker for a cache hit
-                            record(execute_step(step, cache, registry))
-                        else:
-                            running[pool.submit(step, cache)] = step
-            if not running:
-                if len(outcomes) == settled and not suspects:  # nothing can become ready
-                    raise RuntimeError(f"steps whose parents are not in the plan: {list(pending)}")
-                continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            if any(isinstance(future.exception(), BrokenProcessPool) for future in done):
-                # Every step in flight in a broken pool fails with it: gather them all.
-                done, _ = wait(running, return_when=ALL_COMPLETED)
-            lost = []
-            for future in done:
-                step = running.pop(future)
-                if isinstance(future.exception(), BrokenProcessPool):
-                    lost.append(step)
-                else:
-                    record(future.result())
-            if not lost:
-                continue
-            error, error_type = pool.replace()
-            if len(lost) == 1:
-                step = lost[0]
-                record(StepOutcome(step.key, step.stage, "failed", error=error,
-                                   error_type=error_type))
-            else:
-                suspects.extend(lost)
-    return outcomes
+        return schedule(steps, cache, registry, _InProcess(cache, registry), on_outcome)
+    with _WorkerPool(registry.extra_modules, workers, worker_memory_limit(workers),
+                     str(cache.root)) as pool:
+        return schedule(steps, cache, registry, pool, on_outcome)
 
 
 def worker_memory_limit(workers: int) -> int | None:
@@ -199,13 +84,15 @@ def worker_memory_limit(workers: int) -> int | None:
 
 
 class _WorkerPool:
-    """A process pool that can be replaced when one of its workers dies, remembering its
-    processes so the driver can say how the dead one ended."""
+    """Steps in a process pool that is replaced when one of its workers dies, remembering
+    its processes so the driver can say how the dead one ended."""
 
-    def __init__(self, extra_modules: tuple[str, ...], workers: int, limit: int | None):
+    def __init__(self, extra_modules: tuple[str, ...], workers: int, limit: int | None,
+                 cache_root: str):
         self.extra_modules = extra_modules
         self.workers = workers
         self.limit = limit
+        self.cache_root = cache_root
         self.pool = self._start()
         self.processes: dict[int, Any] = {}
 
@@ -217,11 +104,31 @@ class _WorkerPool:
             initargs=(self.extra_modules, self.workers, self.limit),
         )
 
-    def submit(self, step: Step, cache: Cache) -> Future:
-        future = self.pool.submit(_execute_in_worker, step, str(cache.root))
+    def free(self, running: int) -> None:
+        return None  # the pool queues the steps its workers cannot start yet
+
+    def submit(self, step: Step) -> Future:
+        future = self.pool.submit(_execute_in_worker, step, self.cache_root)
         # Processes start on demand; keep each, as the pool forgets them when it breaks.
         self.processes.update(getattr(self.pool, "_processes", None) or {})
         return future
+
+    def collect(self, running: Mapping[Future, Step]
+                ) -> tuple[dict[Future, StepOutcome], list[Future]]:
+        done, _ = wait(running, return_when=FIRST_COMPLETED)
+        if any(_broke(future) for future in done):
+            # Every step in flight in a broken pool fails with it: gather them all.
+            done, _ = wait(running, return_when=ALL_COMPLETED)
+        ended = {future: future.result() for future in done if not _broke(future)}
+        lost = [future for future in done if _broke(future)]
+        if lost:
+            error, error_type = self.replace()
+            if len(lost) == 1:  # it was alone: its step killed it
+                culprit = lost.pop()
+                step = running[culprit]
+                ended[culprit] = StepOutcome(step.key, step.stage, "failed", error=error,
+                                             error_type=error_type)
+        return ended, lost
 
     def replace(self) -> tuple[str, str]:
         """Start a new pool in place of the broken one; the message and error type for
@@ -250,36 +157,47 @@ class _WorkerPool:
             return f"its worker process exited with status {code}", WORKER_CRASHED
         return "its worker process died", WORKER_CRASHED
 
-    def terminate(self) -> None:
-        # The pool has no public way to stop running tasks before Python 3.14.
-        for process in list(getattr(self.pool, "_processes", {}).values()):
-            process.terminate()
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
     def __enter__(self) -> _WorkerPool:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, error: type[BaseException] | None, *exc_info: object) -> None:
+        if error is not None:
+            # Ctrl-C, or an error of the driver: stop the workers now, as shutting down
+            # would wait for every submitted step. A killed step leaves no entry, only a
+            # scratch folder that the next run removes. The pool has no public way to
+            # stop running tasks before Python 3.14.
+            for process in list(getattr(self.pool, "_processes", {}).values()):
+                process.terminate()
+            self.pool.shutdown(wait=False, cancel_futures=True)
         self.pool.shutdown(wait=True)
 
 
-@contextmanager
-def _stopped_on_interrupt(pool: _WorkerPool) -> Iterator[None]:
-    """On Ctrl-C (or any error of the driver) stop the workers now: leaving the pool's
-    block would otherwise wait for every submitted step. A killed step leaves no entry,
-    only a scratch folder that the next run removes."""
-    try:
-        yield
-    except BaseException:
-        pool.terminate()
-        raise
+def _broke(future: Future) -> bool:
+    return isinstance(future.exception(), BrokenProcessPool)
+
+
+class _InProcess:
+    """Steps in the driver process, one at a time in the order given
+    (``CLUSTERGRID_IN_PROCESS``): for a debugger or a profiler."""
+
+    def __init__(self, cache: Cache, registry: Registry):
+        self.cache = cache
+        self.registry = registry
+
+    def free(self, running: int) -> int:
+        return 1 - running
+
+    def submit(self, step: Step) -> str:
+        return step.key  # run by ``collect``, which the scheduler calls next
+
+    def collect(self, running: Mapping[str, Step]) -> tuple[dict[str, StepOutcome], list[str]]:
+        key, step = next(iter(running.items()))
+        return {key: execute_step(step, self.cache, self.registry)}, []
 
 
 _worker_registry: Registry | None = None
 #: this worker's memory limit, in bytes (``None``: the driver, or no limit)
 _worker_memory: int | None = None
-#: the variables BLAS libraries read for their thread count, once, when loaded
-BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _start_worker(extra_modules: tuple[str, ...], workers: int,
@@ -309,7 +227,7 @@ def _start_worker(extra_modules: tuple[str, ...], workers: int,
 
 
 def _execute_in_worker(step: Step, cache_root: str) -> StepOutcome:
-    return execute_step(step, Cache(cache_root), _worker_registry)
+    return execute_step(step, Cache(cache_root), _worker_registry, _worker_memory)
 
 
 def _limit_memory(limit: int) -> None:

@@ -1,8 +1,8 @@
-"""Runs the plan's steps on a Dask cluster: a LocalCluster started for the run, or an
+"""The Dask backend: steps run on a Dask cluster, a LocalCluster started for the run or an
 existing scheduler at ``address`` (e.g. workers started by dask-jobqueue on SLURM).
 
 Steps travel to workers as small descriptions plus the cache root, and exchange data only
-through the cache, by key, exactly as under the local executor. The cache folder must
+through the cache, by key, exactly as under the local backend. The cache folder must
 therefore be storage that the driver and every worker see at the same path (a shared
 file system on a real cluster); the driver process alone talks to MLflow.
 
@@ -19,14 +19,15 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack
 
 import dask
 from distributed import Client, Future, KilledWorker, LocalCluster, as_completed
 
 from clustergrid.cache import Cache
-from clustergrid.executor import StepOutcome, execute_step
+from clustergrid.executor.outcomes import StepOutcome, execute_step
+from clustergrid.executor.scheduler import schedule
 from clustergrid.plan import Step
 from clustergrid.registry import Registry, load_registry
 
@@ -55,67 +56,44 @@ def execute_dask(
             client = stack.enter_context(Client(cluster))
         else:
             client = stack.enter_context(Client(address))
-        return _run(client, list(steps), cache, registry, on_outcome)
+        return schedule(steps, cache, registry, _DaskCluster(client, cache, registry),
+                        on_outcome)
 
 
-def _run(client: Client, steps: list[Step], cache: Cache, registry: Registry,
-         on_outcome: Callable[[StepOutcome], None]) -> dict[str, StepOutcome]:
-    outcomes: dict[str, StepOutcome] = {}
-    pending = {step.key: step for step in steps}
-    running: dict[Future, Step] = {}
-    arrivals = as_completed()
-    # Workers may sit elsewhere, with another working directory.
-    cache_root = os.path.abspath(cache.root)
+class _DaskCluster:
+    """Steps as tasks of a Dask client, as many at a time as its cluster has threads."""
 
-    def record(outcome: StepOutcome) -> None:
-        outcomes[outcome.key] = outcome
-        on_outcome(outcome)
+    def __init__(self, client: Client, cache: Cache, registry: Registry):
+        self.client = client
+        # Workers may sit elsewhere, with another working directory.
+        self.cache_root = os.path.abspath(cache.root)
+        self.extra_modules = registry.extra_modules
+        self.arrivals = as_completed()
 
-    while pending or running:
-        settled = len(outcomes)
+    def free(self, running: int) -> int:
         # Re-read each time: a remote cluster may scale, or lose workers, mid-run.
-        free = max(1, sum(client.nthreads().values())) - len(running)
-        for key, step in list(pending.items()):
-            cause = _blocked_by(step, outcomes)
-            if cause:
-                del pending[key]
-                record(StepOutcome(step.key, step.stage, "skipped", error=cause.error,
-                                   error_type=cause.error_type, traceback=cause.traceback))
-            elif all(parent in outcomes for parent in step.parents):
-                if cache.valid(key):  # no need to wake a worker for a cache hit
-                    del pending[key]
-                    record(execute_step(step, cache, registry))
-                elif free > 0:
-                    del pending[key]
-                    free -= 1
-                    future = client.submit(
-                        _execute_on_worker, step, cache_root, registry.extra_modules,
-                        # unique, readable keys: the dashboard groups tasks by stage
-                        key=f"{step.stage}-{step.key}-{uuid.uuid4().hex[:8]}")
-                    running[future] = step
-                    arrivals.add(future)
-        if not running:
-            if len(outcomes) == settled:  # nothing can ever become ready
-                raise RuntimeError(f"steps whose parents are not in the plan: {list(pending)}")
-            continue
-        future = next(arrivals)
-        step = running.pop(future)
+        return max(1, sum(self.client.nthreads().values())) - running
+
+    def submit(self, step: Step) -> Future:
+        future = self.client.submit(
+            _execute_on_worker, step, self.cache_root, self.extra_modules,
+            # unique, readable keys: the dashboard groups tasks by stage
+            key=f"{step.stage}-{step.key}-{uuid.uuid4().hex[:8]}")
+        self.arrivals.add(future)
+        return future
+
+    def collect(self, running: Mapping[Future, Step]
+                ) -> tuple[dict[Future, StepOutcome], list[Future]]:
+        future = next(self.arrivals)
         try:
-            record(future.result())
+            outcome = future.result()
         except Exception as exc:  # KilledWorker, or the scheduler went away
-            record(StepOutcome(step.key, step.stage, "failed", error=_died(exc),
-                               error_type=type(exc).__name__))
+            step = running[future]
+            outcome = StepOutcome(step.key, step.stage, "failed", error=_died(exc),
+                                  error_type=type(exc).__name__)
         future.release()
-    return outcomes
-
-
-def _blocked_by(step: Step, outcomes: dict[str, StepOutcome]) -> StepOutcome | None:
-    # Same rule as clustergrid.executor.execute (a nested helper there, copied here).
-    for parent in step.parents:
-        outcome = outcomes.get(parent)
-        if outcome is not None and outcome.status in ("failed", "skipped"):
-            return outcome
-    return None
+        # Dask retries a step whose worker died and fails only the task it gave up on.
+        return {future: outcome}, []
 
 
 def _died(exc: Exception) -> str:
