@@ -5,41 +5,14 @@ from __future__ import annotations
 
 import dask_components
 import pytest
+from grids import SMALL, combination_runs, scores
 
 from clustergrid import runner
 from clustergrid.executor import dask as dask_backend
 from clustergrid.registry import Registry
 from clustergrid.spec import parse_experiment
-from clustergrid.tracking import TAG_HASH, Tracker
 
 pytestmark = pytest.mark.slow
-
-GRID = """\
-name: grid
-seeds: [0, 1]
-datasets:
-  - plugin: digits
-    n_samples: 300
-encoders:
-  - plugin: pixels
-reducers:
-  - plugin: none
-  - plugin: pca
-    n_components: 5
-clusterers:
-  - plugin: kmeans
-    n_clusters: [5, 10]
-    n_init: 2
-metrics: [ari, silhouette]
-executor: EXECUTOR
-"""
-
-
-def scores(name: str) -> dict[str, dict[str, float]]:
-    """Each combination's metrics but timings, keyed by its config hash."""
-    return {run.data.tags[TAG_HASH]: {k: v for k, v in run.data.metrics.items()
-                                      if not k.startswith("time.")}
-            for run in Tracker(None, name, create=False).combination_runs()}
 
 
 def test_dask_cluster_gives_the_same_metrics_as_the_local_executor(
@@ -48,13 +21,13 @@ def test_dask_cluster_gives_the_same_metrics_as_the_local_executor(
     for kind, executor in [("local", "{kind: local}"), ("dask", "{kind: dask, workers: 2}")]:
         (tmp_path / kind).mkdir()
         monkeypatch.chdir(tmp_path / kind)
-        experiment = parse_experiment(GRID.replace("EXECUTOR", executor), registry)
+        experiment = parse_experiment(SMALL.replace("{workers: 1}", executor), registry)
         assert experiment.executor.kind == kind
         summary = runner.run(experiment, registry)
         assert (summary.finished, summary.failed) == (8, [])
         # every step ran here: nothing was in this fresh cache
         assert summary.step_status["cached"] == 0
-        results[kind] = scores("grid")
+        results[kind] = scores("small")
     assert len(results["dask"]) == 8
     assert results["dask"].keys() == results["local"].keys()
     for key, metrics in results["local"].items():
@@ -104,7 +77,7 @@ def test_a_step_whose_worker_dies_is_retried_then_recorded_as_failed(tmp_path, m
     assert {o.stage for o in outcomes if o.status == "skipped"} == {"score", "cards"}
 
     runs = {run.data.params["clusterer"]: run
-            for run in Tracker(None, "deaths", create=False).combination_runs()}
+            for run in combination_runs("deaths")}
     assert {name: run.info.status for name, run in runs.items()} == {
         "kmeans": "FINISHED", "dies-once": "FINISHED", "always-dies": "FAILED"}
     assert "worker" in runs["always-dies"].data.tags["error.message"]
@@ -119,7 +92,8 @@ def test_an_existing_cluster_at_an_address_is_used_and_left_running(registry, wo
                       dashboard_address=None) as cluster, Client(cluster) as client:
         executor = f"{{kind: dask, address: '{cluster.scheduler_address}'}}"
         experiment = parse_experiment(
-            GRID.replace("EXECUTOR", executor).replace("seeds: [0, 1]", "seeds: [0]"), registry)
+            SMALL.replace("{workers: 1}", executor).replace("seeds: [0, 1]", "seeds: [0]"),
+            registry)
         summary = runner.run(experiment, registry)
         assert (summary.finished, summary.failed) == (4, [])
         assert summary.step_status["computed"] > 0
@@ -127,4 +101,4 @@ def test_an_existing_cluster_at_an_address_is_used_and_left_running(registry, wo
         # once, and the cluster is still there for the next run.
         assert () in dask_backend._registries
         assert sum(client.nthreads().values()) == 2
-    assert {metrics["ari"] > 0 for metrics in scores("grid").values()} == {True}
+    assert {metrics["ari"] > 0 for metrics in scores("small").values()} == {True}

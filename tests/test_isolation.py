@@ -8,6 +8,7 @@ import resource
 
 import pytest
 from conftest import cli, install_fake_distribution, run_in_worker, write_experiment
+from grids import combination_runs
 
 from clustergrid import memory
 from clustergrid.executor import WORKER_MEMORY_ENV, worker_memory_limit
@@ -88,10 +89,8 @@ LIMIT = "1GB"
 
 def _latest_runs(store) -> dict[str, list]:
     """clusterer -> its combination's runs, oldest first."""
-    from clustergrid.tracking import Tracker
-
     runs: dict[str, list] = {}
-    for run in sorted(Tracker(str(store), "crashes", create=False).combination_runs(),
+    for run in sorted(combination_runs("crashes", str(store)),
                       key=lambda run: run.info.start_time):
         name = run.data.params["clusterer"]
         if name == "kmeans":

@@ -15,6 +15,7 @@ import fake_components
 import numpy as np
 import pytest
 from conftest import cli, install_fake_distribution, write_experiment
+from grids import SMALL, combination_runs, scores
 from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
@@ -23,42 +24,16 @@ from clustergrid.registry import Registry
 from clustergrid.spec import parse_experiment
 from clustergrid.tracking import TAG_HASH, Tracker, step_folder
 
-SMALL = """\
-name: small
-seeds: [0, 1]
-datasets:
-  - plugin: digits
-    n_samples: 300
-transforms:
-  - plugin: normalize
-encoders:
-  - plugin: pixels
-reducers:
-  - plugin: none
-  - plugin: pca
-    n_components: 5
-clusterers:
-  - plugin: kmeans
-    n_clusters: [5, 10]
-    n_init: 2
-metrics: [silhouette, davies_bouldin, calinski_harabasz, ari, ami, nmi]
-executor: {workers: 1}
-"""
-
 
 @pytest.fixture
 def registry():
     return Registry.load(extra=[fake_components])
 
 
-def child_runs(name="small"):
-    return Tracker(None, name, create=False).combination_runs()
-
-
 def test_every_combination_is_a_child_run_with_params_metrics_and_tags(registry, workdir):
     summary = runner.run(parse_experiment(SMALL, registry), registry)
     assert (summary.finished, summary.failed) == (8, [])
-    runs = child_runs()
+    runs = combination_runs("small")
     assert len(runs) == 8
     assert {r.info.status for r in runs} == {"FINISHED"}
     assert {r.data.tags["mlflow.parentRunId"] for r in runs} == {summary.parent_run_id}
@@ -114,7 +89,7 @@ metrics: [largest, ari]
 """
     summary = runner.run(parse_experiment(text, registry), registry)
     assert summary.finished == 1
-    (run,) = child_runs("every-hook")
+    (run,) = combination_runs("every-hook")
     assert run.data.params["transforms"] == "negate"
     # Two well separated blobs of 15: the fake metric's dict is logged key by key.
     assert run.data.metrics["largest"] == 0.5
@@ -131,13 +106,14 @@ def test_second_run_creates_no_child_run_and_computes_nothing(registry, workdir)
     assert again.parent_run_id is None
     assert again.step_status == {}
     assert (again.preview.finished, again.preview.to_run) == (8, 0)
-    assert len(child_runs()) == 8
+    assert len(combination_runs("small")) == 8
 
     forced = runner.run(experiment, registry, resume=False)
     # + 1 map, 1 describe step and 8 cards
     assert forced.step_status == {"cached": 1 + 1 + 2 + 8 + 8 + 4 + 1 + 1 + 8}
-    assert len(child_runs()) == 16
-    assert {r.data.tags["clustergrid.cached.cluster"] for r in child_runs()} == {"true", "false"}
+    assert len(combination_runs("small")) == 16
+    assert {r.data.tags["clustergrid.cached.cluster"]
+            for r in combination_runs("small")} == {"true", "false"}
 
 
 def test_a_failing_component_gives_a_failed_run_and_the_rest_finish(registry, workdir):
@@ -145,7 +121,7 @@ def test_a_failing_component_gives_a_failed_run_and_the_rest_finish(registry, wo
                          "plugin: fragile\n    n_clusters: [2, 3]\n    fail_at: 3")
     summary = runner.run(parse_experiment(text, registry), registry)
     assert summary.finished == 4 and len(summary.failed) == 4
-    failed = [r for r in child_runs() if r.info.status == "FAILED"]
+    failed = [r for r in combination_runs("small") if r.info.status == "FAILED"]
     assert len(failed) == 4
     assert {r.data.params["clusterer.n_clusters"] for r in failed} == {"3"}
     tags = failed[0].data.tags
@@ -193,16 +169,14 @@ def test_process_pool_gives_the_same_metrics_as_serial(registry, tmp_path, monke
         monkeypatch.chdir(folder)
         summary = runner.run(parse_experiment(SMALL, registry), registry, workers=workers)
         assert summary.finished == 8
-        return {r.data.tags[TAG_HASH]: r.data.metrics for r in child_runs()}
+        return scores("small")
 
     serial, pooled = results(1, tmp_path / "serial"), results(2, tmp_path / "pool")
     assert serial.keys() == pooled.keys()
     for key, metrics in serial.items():
-        scores = {k: v for k, v in metrics.items() if not k.startswith("time.")}
-        assert set(scores) == {k for k in pooled[key] if not k.startswith("time.")}
+        assert set(metrics) == set(pooled[key])
         # NaN where a descriptor is undefined (a constant background) on both sides.
-        assert scores == pytest.approx(
-            {k: v for k, v in pooled[key].items() if not k.startswith("time.")}, nan_ok=True)
+        assert metrics == pytest.approx(pooled[key], nan_ok=True)
 
 
 LAB = """
@@ -286,7 +260,7 @@ metrics: [ari]
 """
     summary = runner.run(parse_experiment(text, registry), registry)
     assert summary.finished == 1
-    (run,) = child_runs("skipping")
+    (run,) = combination_runs("skipping")
     assert run.data.metrics["data.skipped"] == 1
     client = Tracker(None, "skipping").client
     rows = list(csv.DictReader(io.StringIO(
@@ -327,7 +301,7 @@ metrics: [ari]
     runner.run(experiment, registry)
     forced = runner.run(experiment, registry, resume=False)
     assert forced.step_status["computed"] == 0  # the second time, all from the cache
-    runs = child_runs("weights")
+    runs = combination_runs("weights")
     assert len(runs) == 4
     tracker = Tracker(None, "weights")
     # Shared by all four combinations, the weights are logged once per invocation, to
