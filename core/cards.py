@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from clustergrid import morphology
+
 #: part of the describe and cards steps' keys: a new definition computes them again
 VERSION = "3"
 #: items described at most (a fixed random sample beyond): a card's medians and tests need
@@ -103,8 +105,6 @@ def describe_image(image: np.ndarray) -> np.ndarray:
 
     A descriptor undefined for the image (an empty image) is NaN.
     """
-    from clustergrid.plugins.encoders import morphology
-
     image = np.asarray(image, dtype=np.float64)
     cleaned = morphology.clean(image.sum(axis=0))
     moments = morphology.hillas(cleaned)

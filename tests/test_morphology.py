@@ -1,14 +1,16 @@
-"""The morphology encoder: each feature on images of known shape, then the encoder."""
+"""The morphology measurements (``clustergrid.morphology``): each feature on images of
+known shape; then the ``morphology`` encoder that wraps them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from clustergrid import morphology as m
+from clustergrid.morphology import FEATURES
 from clustergrid.plugins.datasets.sim_cherenkov import SimCherenkov
 from clustergrid.plugins.datasets.sim_galaxies import SimGalaxies
-from clustergrid.plugins.encoders import morphology as m
-from clustergrid.plugins.encoders.morphology import FEATURES, Morphology
+from clustergrid.plugins.encoders.morphology import Morphology
 
 
 def grid(size: int, cx: float | None = None, cy: float | None = None):
