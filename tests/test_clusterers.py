@@ -16,13 +16,13 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from clustergrid.plugins.clusterers.agglomerative import Agglomerative
 from clustergrid.plugins.clusterers.birch import Birch
-from clustergrid.plugins.clusterers.choose_k import KClusterer
 from clustergrid.plugins.clusterers.dbscan import DBSCAN
 from clustergrid.plugins.clusterers.gmm import GaussianMixture
 from clustergrid.plugins.clusterers.hdbscan import HDBSCAN
 from clustergrid.plugins.clusterers.kmeans import KMeans
 from clustergrid.plugins.clusterers.minibatch_kmeans import MiniBatchKMeans
 from clustergrid.plugins.clusterers.spectral import Spectral
+from clustergrid.plugins.support.choose_k import KClusterer
 
 # Well-separated blobs give a disconnected k-NN graph, which spectral clustering handles
 # (each component is a cluster); scikit-learn still warns about it.

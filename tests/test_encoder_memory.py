@@ -18,7 +18,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 from clustergrid.memory import image_shape  # noqa: E402
-from clustergrid.plugins.encoders import classifier, pretrained, training  # noqa: E402
+from clustergrid.plugins.encoders import classifier, pretrained  # noqa: E402
 from clustergrid.plugins.encoders.autoencoder import Autoencoder  # noqa: E402
 from clustergrid.plugins.encoders.classifier import Classifier  # noqa: E402
 from clustergrid.plugins.encoders.denoising_contrastive import (  # noqa: E402
@@ -27,6 +27,7 @@ from clustergrid.plugins.encoders.denoising_contrastive import (  # noqa: E402
 from clustergrid.plugins.encoders.morphology import Morphology  # noqa: E402
 from clustergrid.plugins.encoders.pretrained import Pretrained  # noqa: E402
 from clustergrid.plugins.encoders.simclr import SimCLR  # noqa: E402
+from clustergrid.plugins.support import training  # noqa: E402
 
 BENCH = Path(__file__).parent / "benchmarks" / "bench_memory.py"
 

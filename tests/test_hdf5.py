@@ -72,14 +72,14 @@ def test_nhw_stack_gets_one_channel_and_unlabelled(tmp_path):
      ((4, 3, 8, 8), "nchw"), ((4, 1, 64, 64), "nchw"), ((4, 5, 8, 8), "nchw")],
 )
 def test_auto_layout(shape, layout):
-    from clustergrid.plugins.datasets.layout import resolve_layout
+    from clustergrid.plugins.support.layout import resolve_layout
 
     assert resolve_layout(shape, "auto", "x.h5") == layout
 
 
 @pytest.mark.parametrize("shape", [(4, 3, 8, 3), (4, 8, 8, 5), (4, 3, 3, 3), (4, 4, 64, 2)])
 def test_auto_layout_refuses_shapes_it_cannot_decide(shape):
-    from clustergrid.plugins.datasets.layout import resolve_layout
+    from clustergrid.plugins.support.layout import resolve_layout
 
     with pytest.raises(ValueError, match=rf"x\.h5 has shape {re.escape(str(shape))}: .*"
                                          r"layout: nhwc .*, nchw .* or nhw"):

@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from clustergrid.plugins.datasets.layout import resolve_layout
 from clustergrid.plugins.datasets.npy import NpyFiles
+from clustergrid.plugins.support.layout import resolve_layout
 
 h5py = pytest.importorskip("h5py")
 

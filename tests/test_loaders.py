@@ -354,7 +354,7 @@ clusterers:
 
 
 def test_a_missing_path_is_named_with_the_folder_it_was_read_from(workdir):
-    from clustergrid.plugins.datasets.files import resolve_files
+    from clustergrid.plugins.support.files import resolve_files
 
     with pytest.raises(ValueError, match=r"^data/none: no such file or folder \(from "):
         resolve_files("data/none", (".png",))

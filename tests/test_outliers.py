@@ -15,8 +15,8 @@ from clustergrid import runner
 from clustergrid.cache import Cache
 from clustergrid.export import cluster_table
 from clustergrid.outliers import knn_outlier_scores, most_unusual, robust_z
-from clustergrid.plugins.clusterers.choose_k import centroid_outlier_scores
 from clustergrid.plugins.datasets.digits import Digits
+from clustergrid.plugins.support.choose_k import centroid_outlier_scores
 from clustergrid.report import write_report
 from clustergrid.spec import load_experiment
 from clustergrid.stages import UNUSUAL_SIZE

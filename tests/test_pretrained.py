@@ -15,7 +15,6 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from clustergrid.plugins.encoders import imagenet  # noqa: E402
 from clustergrid.plugins.encoders.classifier import Classifier  # noqa: E402
 from clustergrid.plugins.encoders.pretrained import (  # noqa: E402
     CLIP_MEAN,
@@ -28,6 +27,7 @@ from clustergrid.plugins.encoders.pretrained import (  # noqa: E402
     is_hub_id,
     load_backbone,
 )
+from clustergrid.plugins.support import imagenet  # noqa: E402
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 

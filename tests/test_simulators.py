@@ -10,7 +10,7 @@ import pytest
 from clustergrid.plugins.datasets.sim_cherenkov import SimCherenkov
 from clustergrid.plugins.datasets.sim_galaxies import SimGalaxies
 from clustergrid.plugins.datasets.sim_lenses import SimLenses
-from clustergrid.plugins.datasets.simulation import pixel_grid
+from clustergrid.plugins.support.simulation import pixel_grid
 
 SIMULATORS = [SimGalaxies, SimLenses, SimCherenkov]
 

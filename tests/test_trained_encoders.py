@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from clustergrid.plugins.datasets.sim_galaxies import SimGalaxies
-from clustergrid.plugins.encoders import training
 from clustergrid.plugins.encoders.autoencoder import Autoencoder
 from clustergrid.plugins.encoders.denoising_contrastive import DenoisingContrastive
 from clustergrid.plugins.encoders.simclr import SimCLR
+from clustergrid.plugins.support import training
 
 torch = pytest.importorskip("torch")
 

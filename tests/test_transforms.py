@@ -15,10 +15,10 @@ from skimage.exposure import equalize_adapthist
 from skimage.filters import threshold_otsu
 from skimage.transform import resize as sk_resize
 
+from clustergrid.plugins.support.imageops import rescale_unit
 from clustergrid.plugins.transforms.channels import Channels
 from clustergrid.plugins.transforms.clahe import Clahe
 from clustergrid.plugins.transforms.crop import Crop
-from clustergrid.plugins.transforms.imageops import rescale_unit
 from clustergrid.plugins.transforms.mask import Mask
 from clustergrid.plugins.transforms.nan_fill import NanFill
 from clustergrid.plugins.transforms.resize import Resize

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from clustergrid.plugins.reducers.numba_cache import cache_compiled_functions
+from clustergrid.plugins.support.numba_cache import cache_compiled_functions
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from clustergrid.plugins.clusterers.choose_k import Fit, KClusterer, KRange, NClusters
+from clustergrid.plugins.support.choose_k import Fit, KClusterer, KRange, NClusters
 
 
 class Agglomerative(KClusterer):

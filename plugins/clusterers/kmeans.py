@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from clustergrid.plugins.clusterers.choose_k import (
+from clustergrid.plugins.support.choose_k import (
     KClusterer,
     KRange,
     NClusters,

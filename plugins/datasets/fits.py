@@ -8,7 +8,7 @@ from typing import Literal
 
 import numpy as np
 
-from clustergrid.plugins.datasets.files import (
+from clustergrid.plugins.support.files import (
     FileDataset,
     Item,
     OnError,

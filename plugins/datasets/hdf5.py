@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from clustergrid.errors import listing
-from clustergrid.plugins.datasets.files import (
+from clustergrid.plugins.support.files import (
     FileDataset,
     Item,
     OnError,
@@ -24,7 +24,7 @@ from clustergrid.plugins.datasets.files import (
     fit_shape,
     text_values,
 )
-from clustergrid.plugins.datasets.layout import Layout, as_chw, as_nchw, resolve_layout
+from clustergrid.plugins.support.layout import Layout, as_chw, as_nchw, resolve_layout
 
 #: Bytes of float32 pixels validated per chunk while scanning, to bound memory.
 CHUNK_BYTES = 64 * 2**20

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 
 from clustergrid.errors import listing
-from clustergrid.plugins.datasets.files import (
+from clustergrid.plugins.support.files import (
     FileDataset,
     Item,
     OnError,
@@ -23,7 +23,7 @@ from clustergrid.plugins.datasets.files import (
     text_values,
     unique_ids,
 )
-from clustergrid.plugins.datasets.layout import Layout, as_chw, as_nchw, resolve_layout
+from clustergrid.plugins.support.layout import Layout, as_chw, as_nchw, resolve_layout
 
 #: Items validated per chunk of a stacked array, to bound memory while scanning it.
 CHUNK = 256

@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from clustergrid.plugins.datasets.simulation import (
+from clustergrid.plugins.support.simulation import (
     SimulatedDataset,
     bin_pixels,
     convolve,

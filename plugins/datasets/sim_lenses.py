@@ -4,7 +4,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from clustergrid.plugins.datasets.simulation import (
+from clustergrid.plugins.support.simulation import (
     SimulatedDataset,
     bin_pixels,
     convolve,

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from clustergrid import Dataset
-from clustergrid.plugins.datasets.files import (
+from clustergrid.plugins.support.files import (
     encode_labels,
     fingerprint_files,
     folder_root,
     resolve_files,
     unique_ids,
 )
-from clustergrid.plugins.datasets.simulation import pixel_grid
+from clustergrid.plugins.support.simulation import pixel_grid
 
 #: Bump when the images read for the same files and parameters change (cache keys).
 SIMTEL_VERSION = "1"

@@ -12,7 +12,7 @@ from typing import Literal
 import numpy as np
 
 from clustergrid import Dataset
-from clustergrid.plugins.datasets.simulation import item_rng
+from clustergrid.plugins.support.simulation import item_rng
 
 
 class _Points(Dataset):

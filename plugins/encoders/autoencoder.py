@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from clustergrid.plugins.encoders.training import (
+from clustergrid.plugins.support.training import (
     TrainedEncoder,
 )
 

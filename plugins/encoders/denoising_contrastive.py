@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clustergrid.plugins.encoders.training import (
+from clustergrid.plugins.support.training import (
     TrainedEncoder,
     augment,
     corrupt,

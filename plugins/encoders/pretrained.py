@@ -18,9 +18,9 @@ import numpy as np
 
 from clustergrid import Encoder
 from clustergrid.memory import FLOAT32, image_shape
-from clustergrid.plugins.encoders import imagenet
-from clustergrid.plugins.encoders.devices import on_cpu, select_device
-from clustergrid.plugins.encoders.training import (
+from clustergrid.plugins.support import imagenet
+from clustergrid.plugins.support.devices import on_cpu, select_device
+from clustergrid.plugins.support.training import (
     allocations,
     embedding_bytes,
     measured,

@@ -75,7 +75,7 @@ class UMAP(Reducer):
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         import umap
 
-        from clustergrid.plugins.reducers.numba_cache import cache_compiled_functions
+        from clustergrid.plugins.support.numba_cache import cache_compiled_functions
 
         cache_compiled_functions()
         n = len(X)

@@ -5,7 +5,7 @@ from typing import Literal
 import numpy as np
 
 from clustergrid import Transform
-from clustergrid.plugins.transforms.imageops import as_float32
+from clustergrid.plugins.support.imageops import as_float32
 
 
 class Channels(Transform):

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from clustergrid import Transform
-from clustergrid.plugins.transforms.imageops import as_float32, pair
+from clustergrid.plugins.support.imageops import as_float32, pair
 
 
 class Crop(Transform):

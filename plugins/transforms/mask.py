@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from clustergrid import Transform
-from clustergrid.plugins.transforms.imageops import as_float32
+from clustergrid.plugins.support.imageops import as_float32
 
 #: 8-connectivity: diagonal pixels of a source belong to it (and dilation grows squares).
 _EIGHT = np.ones((3, 3), dtype=bool)

@@ -5,7 +5,7 @@ from typing import Literal
 import numpy as np
 
 from clustergrid import Transform
-from clustergrid.plugins.transforms.imageops import map_units
+from clustergrid.plugins.support.imageops import map_units
 
 #: astropy's own defaults for the stretch parameter ``a`` (used when ``a`` is None).
 _DEFAULT_A = {"asinh": 0.1, "log": 1000.0}

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 
 from clustergrid import Transform
-from clustergrid.plugins.transforms.imageops import as_float32
+from clustergrid.plugins.support.imageops import as_float32
 
 #: The 8 neighbours of a pixel on the square grid (the pixel itself excluded).
 _NEIGHBOURS = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=np.int32)

@@ -114,7 +114,7 @@ class BareLoop:
     def __init__(self, name: str, stack: np.ndarray):
         import torch
 
-        from clustergrid.plugins.encoders.training import split_indices
+        from clustergrid.plugins.support.training import split_indices
 
         self.encoder = make_encoder(name)
         # The plugin's split sizes (which rows go where does not change the cost).

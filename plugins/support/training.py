@@ -18,7 +18,7 @@ import numpy as np
 
 from clustergrid import Encoder
 from clustergrid.memory import FLOAT32, image_shape
-from clustergrid.plugins.encoders.devices import on_cpu
+from clustergrid.plugins.support.devices import on_cpu
 
 
 class TrainedEncoder(Encoder):
@@ -62,7 +62,7 @@ class TrainedEncoder(Encoder):
         return host
 
     def fit(self, images: np.ndarray, labels: np.ndarray | None = None) -> TrainedEncoder:
-        from clustergrid.plugins.encoders.devices import select_device
+        from clustergrid.plugins.support.devices import select_device
 
         self.check_parameters()
         n, c, h, w = check_images(images, getattr(self, "depth", 0))
