@@ -162,8 +162,12 @@ def run(
         )
     for line in _failure_lines(summary.failed, failed_steps):
         errors.print(line, style="red", highlight=False)
-    store = tracking_uri or experiment.tracking_uri
-    report_path = _write_report(experiment.name, store, report, summary)
+    from clustergrid.locations import locate
+
+    where = locate(experiment, tracking_uri)
+    store = where.store
+    report_path = _write_report(experiment.name, store, report or where.report(experiment.name),
+                                summary)
     # The file's store is absolute by now: the command works from any folder.
     console.print(f"Results: clustergrid results {experiment.name}"
                   + (f" --tracking-uri {store}" if store else ""))
@@ -257,12 +261,10 @@ def _memory_lines(preview) -> list[tuple[str, str | None]]:
     return lines
 
 
-def _write_report(name: str, tracking_uri: str | None, path: Path | None, summary) -> Path:
+def _write_report(name: str, tracking_uri: str | None, path: Path, summary) -> Path:
     from clustergrid.report import write_report
     from clustergrid.tracking import Tracker
 
-    if path is None:
-        path = summary.cache_root.parent / "reports" / f"{name}.html"
     write_report(tracking_uri, name, path)
     if summary.parent_run_id:
         Tracker(tracking_uri, name).log_file(summary.parent_run_id, path)
@@ -735,7 +737,8 @@ def experiments(tracking_uri: TrackingOption = None) -> None:
     from rich import box
     from rich.table import Table
 
-    from clustergrid.tracking import list_experiments, resolve_uri
+    from clustergrid.locations import resolve_uri
+    from clustergrid.tracking import list_experiments
 
     found = list_experiments(tracking_uri)
     if not found:
@@ -887,7 +890,7 @@ def ui(
     clustergrid ui
     clustergrid ui --tracking-uri /data/clustergrid-runs --port 5001
     """
-    from clustergrid.tracking import resolve_uri
+    from clustergrid.locations import resolve_uri
 
     command = ui_command(resolve_uri(tracking_uri), port)
     console.print(" ".join(command))

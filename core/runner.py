@@ -25,6 +25,7 @@ from clustergrid.cache import Cache
 from clustergrid.directions import metric_directions
 from clustergrid.errors import Interrupted
 from clustergrid.executor import MEMORY_ERRORS, StepOutcome, execute
+from clustergrid.locations import locate, resolve_uri, store_exists
 from clustergrid.locks import held
 from clustergrid.memory import Need, WorkerMemory, worker_memory
 from clustergrid.plan import Combination, Plan, Step, make_plan
@@ -32,15 +33,10 @@ from clustergrid.registry import Registry
 from clustergrid.spec import ExecutorConfig, Experiment
 from clustergrid.stages import ARTIFACTS
 from clustergrid.tracking import (
-    DEFAULT_STORE,
     TAG_HASH,
     TAG_STEP,
     Tracker,
-    locks_folder,
-    resolve_uri,
-    sqlite_path,
     step_folder,
-    store_exists,
 )
 
 
@@ -79,17 +75,6 @@ class RunSummary:
     finished: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     wall_time: float = 0.0
-
-
-def cache_root(experiment: Experiment, tracking_uri: str | None = None) -> Path:
-    """The experiment's ``cache``, else a ``cache`` folder next to its SQLite store
-    (``tracking_uri``, else the file's, else the default), so the cache moves with the
-    store; a tracking server's runs cache in ``./clustergrid-runs/cache``."""
-    if experiment.cache:
-        return Path(experiment.cache).expanduser().resolve()
-    database = sqlite_path(tracking_uri or experiment.tracking_uri)
-    folder = database.parent if database is not None else DEFAULT_STORE.resolve()
-    return folder / "cache"
 
 
 def preview(plan: Plan, cache: Cache, finished: set[str], resume: bool,
@@ -141,7 +126,8 @@ def dry_run(experiment: Experiment, registry: Registry, tracking_uri: str | None
     from clustergrid import costs
 
     plan = make_plan(experiment, registry)
-    uri = tracking_uri or experiment.tracking_uri
+    where = locate(experiment, tracking_uri)
+    uri = where.store
     finished: set[str] = set()
     out_of_memory: set[str] = set()
     if resume and store_exists(uri):
@@ -152,7 +138,7 @@ def dry_run(experiment: Experiment, registry: Registry, tracking_uri: str | None
                 out_of_memory = out_of_memory_hashes(tracker, finished)
         except Exception:  # no such experiment yet: nothing finished
             finished = set()
-    cache = Cache(cache_root(experiment, uri))
+    cache = Cache(where.cache)
     previewed = preview(plan, cache, finished, resume, out_of_memory)
     # Only estimates: the dimensions clusterers will see, from the cache or the data's shape.
     previewed.warnings = costs.dry_run_warnings(_todo(plan, finished, resume, out_of_memory),
@@ -183,10 +169,10 @@ def run(
     twice. Different experiments on one store run side by side."""
     started = time.perf_counter()
     plan = make_plan(experiment, registry)
-    uri = tracking_uri or experiment.tracking_uri
-    cache = Cache(cache_root(experiment, uri))
-    with held(locks_folder(uri, cache.root) / f"{experiment.name}.lock",
-              f"experiment '{experiment.name}' on {resolve_uri(uri)}", wait=wait):
+    where = locate(experiment, tracking_uri)
+    uri, cache = where.store, Cache(where.cache)
+    with held(where.locks / f"{experiment.name}.lock",
+              f"experiment '{experiment.name}' on {where.uri}", wait=wait):
         # Scratch folders of killed runs; those of live runs (other experiments) stay.
         cache.clean_scratch()
         return _run_locked(experiment, plan, registry, uri, cache, workers, resume,

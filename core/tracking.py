@@ -4,7 +4,8 @@ Layout: one MLflow experiment per experiment name; one parent run per invocation
 ``clustergrid run``; one child run per combination, tagged ``clustergrid.hash`` with its
 config hash. Resuming skips combinations whose hash already has a FINISHED run.
 
-The default store is a project-local folder (``./clustergrid-runs/``) holding the SQLite
+The store (``clustergrid.locations`` says which) is by default a project-local folder
+(``./clustergrid-runs/``) holding the SQLite
 database and the artifacts, or the store ``$CLUSTERGRID_TRACKING_URI`` names; it is
 created here, by the driver, before any worker starts.
 Creating a SQLite store takes a second of schema migrations, so it is built in a temporary
@@ -35,13 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from clustergrid.errors import ClustergridError, listing
+from clustergrid.locations import resolve_uri, sqlite_path, store_exists
 from clustergrid.locks import alive, held
 from clustergrid.names import canonical
-
-DEFAULT_STORE = Path("clustergrid-runs")
-#: the store used when neither ``--tracking-uri`` nor the experiment file names one (a URI
-#: or a folder); without it, ``DEFAULT_STORE`` in the current directory
-STORE_VARIABLE = "CLUSTERGRID_TRACKING_URI"
 
 TAG_KIND = "clustergrid.kind"  # "invocation" (parent) or "combination" (child)
 TAG_HASH = "clustergrid.hash"
@@ -52,42 +49,6 @@ PARENT_TAG = "mlflow.parentRunId"
 
 # MLflow limits per log_batch call.
 _BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
-
-
-def resolve_uri(uri: str | None) -> str:
-    """``uri`` as MLflow understands it; None means the default store: the one
-    ``$CLUSTERGRID_TRACKING_URI`` names, else ``./clustergrid-runs``."""
-    if uri is None:
-        uri = os.environ.get(STORE_VARIABLE) or None
-    if uri is None:
-        return f"sqlite:///{DEFAULT_STORE.resolve() / 'mlflow.db'}"
-    if "://" not in uri and not uri.startswith("sqlite:"):
-        path = Path(uri).resolve()
-        return f"sqlite:///{path / 'mlflow.db'}" if path.suffix != ".db" else f"sqlite:///{path}"
-    return uri
-
-
-def sqlite_path(uri: str | None) -> Path | None:
-    """The database file of a SQLite store; None for any other store."""
-    resolved = resolve_uri(uri)
-    return Path(resolved.removeprefix("sqlite:///")) if resolved.startswith("sqlite:///") else None
-
-
-def store_exists(uri: str | None) -> bool:
-    """Whether the store holds anything yet (a dry run must not create it)."""
-    database = sqlite_path(uri)
-    return database is None or database.is_file()
-
-
-def locks_folder(uri: str | None, cache_root: Path) -> Path:
-    """Where the locks of a store live: next to a SQLite database; for a tracking server,
-    in the cache folder, so they cover every run that shares that cache."""
-    database = sqlite_path(uri)
-    if database is not None:
-        return database.parent / "locks"
-    from hashlib import sha256
-
-    return cache_root / "locks" / sha256(resolve_uri(uri).encode()).hexdigest()[:16]
 
 
 def step_folder(stage: str, key: str) -> str:

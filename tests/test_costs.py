@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from clustergrid import costs, runner
 from clustergrid.cache import Cache
 from clustergrid.cli import app
+from clustergrid.locations import locate
 from clustergrid.spec import parse_experiment
 
 # sim-galaxies stamps of 32 x 32 pixels in one band: 1,024 dimensions for `pixels`.
@@ -73,7 +74,7 @@ def test_cached_outputs_give_the_dimension_of_any_encoder(registry, workdir):
     plan, before = runner.dry_run(experiment, registry, None)
     assert before.warnings == []
     encode = plan.combinations[0].steps["encode"]
-    cache = Cache(runner.cache_root(experiment))
+    cache = Cache(locate(experiment).cache)
     cache.path(encode).mkdir(parents=True)
     np.save(cache.path(encode) / "X.npy", np.zeros((200, 300), dtype=np.float32))
     _, after = runner.dry_run(experiment, registry, None)

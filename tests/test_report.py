@@ -15,6 +15,7 @@ from conftest import INJECTION, payload
 
 from clustergrid import runner
 from clustergrid.cache import Cache
+from clustergrid.locations import locate
 from clustergrid.plan import make_plan
 from clustergrid.registry import Registry
 from clustergrid.report import collect, html_report, write_report
@@ -367,7 +368,7 @@ def test_ranking_uses_scipys_friedman_test(grid, page):
 def test_explorer_data_matches_the_cache(grid, page):
     folder, experiment, registry = grid
     data = payload(page)
-    cache = Cache(runner.cache_root(experiment))
+    cache = Cache(locate(experiment).cache)
     plan = make_plan(experiment, registry)
     by_label = {c.label(): c for c in plan.combinations}
     frame = load_results(str(folder), experiment.name)

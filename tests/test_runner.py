@@ -20,6 +20,7 @@ from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from clustergrid import runner
+from clustergrid.locations import locate
 from clustergrid.registry import Registry
 from clustergrid.spec import parse_experiment
 from clustergrid.tracking import TAG_HASH, Tracker, step_folder
@@ -345,7 +346,7 @@ def test_embeddings_are_written_slice_by_slice_into_a_memory_map(registry, workd
     # 300 images: pixels in slices of 64; morphology, standardised over the set, at once.
     assert sorted(calls) == [("morphology", 300), ("pixels", 44), *[("pixels", 64)] * 4]
     plan = make_plan(experiment, registry)
-    cache = Cache(runner.cache_root(experiment))
+    cache = Cache(locate(experiment).cache)
     (data,) = [s.key for s in plan.steps.values() if s.stage == "data"]
     images = cache.load(data, "images")
     for step in (s for s in plan.steps.values() if s.stage == "encode"):

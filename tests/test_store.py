@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from conftest import cli, write_experiment
 
-from clustergrid import runner
 from clustergrid.errors import ClustergridError
+from clustergrid.locations import STORE_VARIABLE, locate, resolve_uri
 from clustergrid.spec import parse_experiment
-from clustergrid.tracking import STORE_VARIABLE, Tracker, resolve_uri
+from clustergrid.tracking import Tracker
 
 TINY = """\
 name: {name}
@@ -77,8 +77,8 @@ def test_the_store_variable_is_the_default_and_the_command_line_wins(workdir, re
     # The file's store wins over the variable, and --tracking-uri over both.
     given = parse_experiment(TINY.format(name="x") + "tracking: {uri: /data/runs}\n",
                              registry, source=workdir / "x.yaml")
-    assert runner.cache_root(given) == Path("/data/runs/cache")
-    assert runner.cache_root(given, str(workdir / "cli")) == workdir / "cli" / "cache"
+    assert locate(given).cache == Path("/data/runs/cache")
+    assert locate(given, str(workdir / "cli")).cache == workdir / "cli" / "cache"
     explicit = cli("results", "shared", "--tracking-uri", str(workdir / "cli"), cwd=other,
                    env=env)
     assert explicit.returncode == 1
@@ -185,3 +185,21 @@ def test_a_run_that_fails_to_be_written_is_never_finished(workdir):
     assert [run.info.status for run in tracker.combination_runs()] == ["RUNNING"]
     assert tracker.combination_runs("FINISHED") == []
     assert tracker.finished_hashes() == set()
+
+
+def test_an_experiments_locations_follow_its_store(workdir, registry):
+    local = parse_experiment(TINY.format(name="x") + "tracking: {uri: runs}\n", registry,
+                             source=workdir / "x.yaml")
+    where = locate(local)
+    assert where.uri == f"sqlite:///{workdir}/runs/mlflow.db"
+    assert (where.cache, where.locks) == (workdir / "runs" / "cache", workdir / "runs" / "locks")
+    assert where.report("x") == workdir / "runs" / "reports" / "x.html"
+    # A tracking server's runs cache in the default folder, their locks keyed by the server.
+    server = locate(local, "http://host:5000")
+    assert server.cache == workdir / "clustergrid-runs" / "cache"
+    assert server.locks.parent == server.cache / "locks"
+    assert server.locks != locate(local, "http://other:5000").locks
+    # A cache the file names carries the reports with it.
+    cached = parse_experiment(TINY.format(name="x") + "cache: elsewhere/cache\n", registry,
+                              source=workdir / "x.yaml")
+    assert locate(cached).reports == workdir / "elsewhere" / "reports"
