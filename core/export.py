@@ -21,8 +21,8 @@ import pandas as pd
 
 from clustergrid import names
 from clustergrid.errors import ClustergridError, listing
+from clustergrid.record import ITEMS, LABELS, MAP
 from clustergrid.results import load_results, pipeline_names, pipeline_order, varying_parts
-from clustergrid.stages import ITEMS, MAP
 from clustergrid.tracking import Tracker
 
 #: file suffix -> astropy's format name
@@ -134,7 +134,7 @@ def clusters_of(chosen: Chosen):
     experiment, row, tracker = chosen.experiment, chosen.row, chosen.tracker
     with tempfile.TemporaryDirectory() as tmp:
         labels = _read_csv(Path(tracker.client.download_artifacts(
-            row["run_id"], "labels.csv", tmp)))
+            row["run_id"], LABELS, tmp)))
         wanted = {("data", row["step.data"]): ITEMS}
         if isinstance(row.get("step.map"), str):
             wanted["map", row["step.map"]] = MAP

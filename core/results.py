@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 
 from clustergrid import names, stages
-from clustergrid.tracking import TAG_HASH, TAG_STEP, Tracker
+from clustergrid.record import TIME_PREFIX, read_combination
+from clustergrid.tracking import Tracker
 
 ROLES = ("dataset", "transforms", "encoder", "reducer", "clusterer")
 
@@ -31,24 +32,8 @@ def results_frame(runs: list, include_failed: bool = False) -> pd.DataFrame:
     rows = []
     for run in runs:
         status = run.info.status
-        if status != "FINISHED" and not (include_failed and status == "FAILED"):
-            continue
-        row = {
-            "run_id": run.info.run_id,
-            "status": status,
-            "hash": run.data.tags.get(TAG_HASH),
-            "start_time": run.info.start_time,
-            # Stores written before names had one spelling read back in it (``names``).
-            "pipeline": names.canonical(run.info.run_name or ""),
-            **{f"param.{k}": v for k, v in run.data.params.items()},
-            **run.data.metrics,
-            # Each stage's cache key: where its outputs and shared files are found.
-            **{f"step.{k.removeprefix(TAG_STEP)}": v for k, v in run.data.tags.items()
-               if k.startswith(TAG_STEP)},
-        }
-        if status == "FAILED":
-            row["error"] = run.data.tags.get("error.message", "")
-        rows.append(row)
+        if status == "FINISHED" or (include_failed and status == "FAILED"):
+            rows.append(read_combination(run))
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -63,7 +48,7 @@ def results_frame(runs: list, include_failed: bool = False) -> pd.DataFrame:
     leading = [c for c in leading if c in frame]
     rest = [c for c in frame.columns if c not in leading]
     # Scores first, then timings and identifiers.
-    rest.sort(key=lambda c: (c.startswith(("time.", "step.", "run_id", "hash")), c))
+    rest.sort(key=lambda c: (c.startswith((TIME_PREFIX, "step.", "run_id", "hash")), c))
     return frame[leading + rest]
 
 

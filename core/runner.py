@@ -7,8 +7,6 @@ invocation resumes where this one stopped.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from collections import Counter
@@ -29,15 +27,16 @@ from clustergrid.locations import locate, resolve_uri, store_exists
 from clustergrid.locks import held
 from clustergrid.memory import Need, WorkerMemory, worker_memory
 from clustergrid.plan import Combination, Plan, Step, make_plan
-from clustergrid.registry import Registry
-from clustergrid.spec import ExecutorConfig, Experiment
-from clustergrid.stages import ARTIFACTS
-from clustergrid.tracking import (
+from clustergrid.record import (
+    ARTIFACTS,
+    INVOCATION_SUMMARY,
     TAG_HASH,
-    TAG_STEP,
-    Tracker,
+    combination_record,
     step_folder,
 )
+from clustergrid.registry import Registry
+from clustergrid.spec import ExecutorConfig, Experiment
+from clustergrid.tracking import Tracker
 
 
 @dataclass
@@ -240,8 +239,8 @@ def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str
             else:
                 summary.failed.append((combination.label(), failure.error or ""))
             logged.append(mlflow.submit(
-                lambda: _log_combination(opened.result(), parent.result(), plan, combination,
-                                         steps, failure, cache)))
+                lambda: opened.result().log_combination(parent.result(), combination_record(
+                    plan, combination, steps, failure, cache))))
             # The files of a step shared by many combinations (thumbnails, trained
             # weights, maps) are logged once, to the invocation's run.
             for stage, outcome in steps.items():
@@ -344,152 +343,3 @@ def _invocation_summary(plan: Plan, registry: Registry, summary: RunSummary,
             "wall_time": summary.wall_time,
             "stages": {stage: dict(counts) for stage, counts in per_stage.items()},
             "datasets": datasets}
-
-
-#: the invocation's run artifact with what ``_invocation_summary`` gives
-INVOCATION_SUMMARY = "summary.json"
-
-
-def _log_combination(tracker: Tracker, parent: str, plan: Plan, combination: Combination,
-                     steps: dict[str, StepOutcome], failure: StepOutcome | None,
-                     cache: Cache) -> None:
-    """Log one combination as a child run, FINISHED or FAILED."""
-    params = combination_params(combination)
-    versions = {f"version.{kind}.{name}": version for (kind, name), version in plan.versions.items()
-                if (kind, name) in _plugins_of(combination)}
-    tags = {
-        TAG_HASH: combination.key,
-        "clustergrid.fingerprint": plan.fingerprints[combination.dataset.dataset],
-        "clustergrid.seed": "none" if combination.seed is None else str(combination.seed),
-        **versions,
-        **{TAG_STEP + stage: key for stage, key in combination.steps.items()},
-    }
-    metrics: dict[str, float | list[float]] = {}
-    texts: dict[str, str] = {}
-    files: dict[str, Path] = {}
-    if failure is not None:
-        tags["error.type"] = failure.error_type or "Error"
-        tags["error.message"] = (failure.error or "unknown error")[:5000]
-        texts["traceback.txt"] = failure.traceback or failure.error or ""
-        status = "FAILED"
-    else:
-        curves: dict[str, list[float]] = {}
-        for stage, outcome in steps.items():
-            if outcome.status not in ("computed", "cached"):
-                tags[f"clustergrid.{stage}.error"] = (outcome.error or "")[:5000]
-                continue  # a map or evidence, which does not fail the combination
-            metrics[f"time.{stage}"] = float(outcome.meta.get("wall_time", 0.0))
-            declared = stages.get(stage)
-            for key, value in outcome.meta.get("metrics", {}).items():
-                # Scores keep their names; what a component reports and curves (lists,
-                # logged as steps) are prefixed by their stage.
-                if isinstance(value, list):
-                    curves[f"{stage}.{key}"] = metrics[f"{stage}.{key}"] = value
-                else:
-                    metrics[key if declared.scoring else f"{stage}.{key}"] = value
-            # Evidence behind a score, such as the verdict's null: prefixed, never ranked.
-            for key, value in outcome.meta.get("diagnostics", {}).items():
-                metrics[f"{stage}.{key}"] = value
-            # A metric that failed is NaN above; why is told under its own name.
-            for name, message in outcome.meta.get("metric_errors", {}).items():
-                tags[f"clustergrid.metric.{name}.error"] = message[:5000]
-            tags[f"clustergrid.cached.{stage}"] = str(outcome.status == "cached").lower()
-        texts["labels.csv"] = _labels_csv(cache, combination)
-        if curves:
-            texts["curves.json"] = json.dumps(curves)
-        for stage, outcome in steps.items():  # a failed card logs no files
-            if stages.get(stage).scope != "combination":
-                continue
-            for name in outcome.meta.get("artifacts", []):
-                files[f"{stage}/{name}"] = cache.path(outcome.key) / ARTIFACTS / name
-        if cache.contains(combination.steps["score"], "gallery"):
-            texts["gallery.csv"] = _gallery_csv(cache, combination)
-        if cache.contains(combination.steps["score"], "unusual"):
-            texts["outliers.csv"] = _outliers_csv(cache, combination)
-        skipped = steps["data"].meta.get("skipped")
-        if skipped:
-            texts["skipped.csv"] = _csv(["file", "reason"], skipped)
-        if cache.contains(combination.steps["score"], "confusion"):
-            texts["confusion.csv"] = _confusion_csv(cache, combination)
-        status = "FINISHED"
-    tracker.log_combination(parent, combination.label(), params, metrics, tags, texts, files,
-                            status)
-
-
-def combination_params(combination: Combination) -> dict[str, str]:
-    """MLflow params: each component's plugin and parameters, prefixed by its role."""
-    params: dict[str, str] = {"dataset": combination.dataset.dataset.plugin}
-    params.update({f"dataset.{k}": _value(v) for k, v in combination.dataset.dataset.params})
-    params["transforms"] = " > ".join(t.label() for t in combination.dataset.transforms) or "none"
-    for role in ("encoder", "reducer", "clusterer"):
-        component = getattr(combination, role)
-        params[role] = component.plugin
-        # Options the runner applies around a component (an encoder's symmetry) are part
-        # of what tells two pipelines apart, as parameters are.
-        params.update({f"{role}.{k}": _value(v)
-                       for k, v in (*component.params, *component.options)})
-    params["seed"] = "none" if combination.seed is None else str(combination.seed)
-    return params
-
-
-def _value(value) -> str:
-    return json.dumps(value) if isinstance(value, tuple | list | dict) else str(value)
-
-
-def _plugins_of(combination: Combination) -> set[tuple[str, str]]:
-    components = [combination.dataset.dataset, *combination.dataset.transforms,
-                  combination.encoder, combination.reducer, combination.clusterer]
-    return {(c.kind, c.plugin) for c in components}
-
-
-def _confusion_csv(cache: Cache, combination: Combination) -> str:
-    """The contingency table: a row per class (by name when known), a column per cluster."""
-    table = cache.load(combination.steps["score"], "confusion")
-    clusters = np.unique(cache.load(combination.steps["cluster"], "labels"))
-    names = cache.meta(combination.steps["data"]).get("class_names") or []
-    header = ["class", *(f"cluster {c}" if c >= 0 else "noise" for c in clusters)]
-    return _csv(header, ([names[index] if index < len(names) else index, *row.tolist()]
-                         for index, row in enumerate(table)))
-
-
-def _gallery_csv(cache: Cache, combination: Combination) -> str:
-    """For each cluster, the items its gallery shows (see ``stages.gallery``)."""
-    ids = cache.load(combination.steps["data"], "ids")
-    rows = cache.load(combination.steps["score"], "gallery")
-    return _csv(["cluster", "index", "id"],
-                ([cluster, index, ids[index]] for cluster, index in rows.tolist()))
-
-
-def _outliers_csv(cache: Cache, combination: Combination) -> str:
-    """The most unusual items, the highest outlier score first (``stages.UNUSUAL_SIZE``)."""
-    ids = cache.load(combination.steps["data"], "ids")
-    scores = cache.load(combination.steps["cluster"], "outlier_scores")
-    items = cache.load(combination.steps["score"], "unusual")
-    return _csv(["rank", "index", "id", "score"],
-                ([rank, index, ids[index], repr(float(scores[index]))]
-                 for rank, index in enumerate(items.tolist(), start=1)))
-
-
-#: per-item arrays a cluster step may hold -> their column in ``labels.csv``; every
-#: combination has outlier scores (the higher, the more unusual): the clusterer's own, or
-#: ``outliers.knn_outlier_scores``
-PER_ITEM_COLUMNS = {"probabilities": "probability", "outlier_scores": "outlier_score"}
-
-
-def _labels_csv(cache: Cache, combination: Combination) -> str:
-    """Each item's id and cluster, with the clusterer's per-item scores when it has them."""
-    cluster = combination.steps["cluster"]
-    columns = {"id": cache.load(combination.steps["data"], "ids").tolist(),
-               "cluster": cache.load(cluster, "labels").tolist()}
-    for name, column in PER_ITEM_COLUMNS.items():
-        if cache.contains(cluster, name):
-            columns[column] = [repr(v) for v in cache.load(cluster, name).tolist()]
-    return _csv(list(columns), zip(*columns.values(), strict=True))
-
-
-def _csv(header: list[str], rows) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()

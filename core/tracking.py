@@ -39,21 +39,18 @@ from clustergrid.errors import ClustergridError, listing
 from clustergrid.locations import resolve_uri, sqlite_path, store_exists
 from clustergrid.locks import alive, held
 from clustergrid.names import canonical
-
-TAG_KIND = "clustergrid.kind"  # "invocation" (parent) or "combination" (child)
-TAG_HASH = "clustergrid.hash"
-TAG_STEP = "clustergrid.step."  # + stage: the key of the combination's step of that stage
-TAG_HOST = "clustergrid.host"
-TAG_PID = "clustergrid.pid"
-PARENT_TAG = "mlflow.parentRunId"
+from clustergrid.record import (
+    PARENT_TAG,
+    TAG_HASH,
+    TAG_HOST,
+    TAG_KIND,
+    TAG_PID,
+    Record,
+    step_folder,
+)
 
 # MLflow limits per log_batch call.
 _BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
-
-
-def step_folder(stage: str, key: str) -> str:
-    """Where the invocation's run keeps a shared step's files."""
-    return f"steps/{stage}-{key}"
 
 
 class Tracker:
@@ -219,26 +216,17 @@ class Tracker:
         self.log(run.info.run_id, params=params)
         return run.info.run_id
 
-    def log_combination(
-        self,
-        parent: str,
-        name: str,
-        params: dict[str, Any],
-        metrics: dict[str, float | list[float]],
-        tags: dict[str, str],
-        texts: dict[str, str],
-        files: dict[str, Path],
-        status: str,
-    ) -> str:
-        """One finished (or failed) combination as a complete child run; ``texts`` and
-        ``files`` are artifacts, keyed by their path in the run. The run is FINISHED (or
-        FAILED) only once all of it is stored: see the module's docstring."""
-        tags = {TAG_KIND: "combination", PARENT_TAG: parent, **tags}
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+    def log_combination(self, parent: str, record: Record) -> str:
+        """One finished (or failed) combination (``record.combination_record``) as a
+        complete child run of ``parent``. The run is FINISHED (or FAILED) only once all
+        of it is stored: see the module's docstring."""
+        tags = {TAG_KIND: "combination", PARENT_TAG: parent, **record.tags}
+        run = self.client.create_run(self.experiment_id, run_name=record.name, tags=tags)
         run_id = run.info.run_id
-        self.log(run_id, params=params, metrics=metrics)
-        self._store_artifacts(run_id, _local_folder(run.info.artifact_uri), texts, files)
-        self.client.set_terminated(run_id, status=status)
+        self.log(run_id, params=record.params, metrics=record.metrics)
+        self._store_artifacts(run_id, _local_folder(run.info.artifact_uri), record.texts,
+                              record.files)
+        self.client.set_terminated(run_id, status=record.status)
         return run_id
 
     def _store_artifacts(self, run_id: str, local: Path | None, texts: dict[str, str],

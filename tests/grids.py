@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from clustergrid.tracking import TAG_HASH, Tracker
+from clustergrid.record import TAG_HASH
+from clustergrid.tracking import Tracker
 
 #: 300 digits, two reducers, two k and two seeds: 8 combinations in seconds; its executor
 #: line, ``executor: {workers: 1}``, is the one to replace for another

@@ -21,9 +21,10 @@ from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from clustergrid import runner
 from clustergrid.locations import locate
+from clustergrid.record import TAG_HASH, step_folder
 from clustergrid.registry import Registry
 from clustergrid.spec import parse_experiment
-from clustergrid.tracking import TAG_HASH, Tracker, step_folder
+from clustergrid.tracking import Tracker
 
 
 @pytest.fixture

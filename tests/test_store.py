@@ -15,6 +15,7 @@ from conftest import cli, write_experiment
 
 from clustergrid.errors import ClustergridError
 from clustergrid.locations import STORE_VARIABLE, locate, resolve_uri
+from clustergrid.record import Record
 from clustergrid.spec import parse_experiment
 from clustergrid.tracking import Tracker
 
@@ -127,10 +128,8 @@ def test_a_combination_reads_back_as_it_was_logged(workdir):
     card = workdir / "cards.json"
     card.write_text('{"clusters": []}')
     parent = tracker.start_invocation({"file": "x.yaml"}, {})
-    run_id = tracker.log_combination(parent, "pipeline", COMBINATION["params"],
-                                     COMBINATION["metrics"], COMBINATION["tags"],
-                                     COMBINATION["texts"], {"cards/cards.json": card},
-                                     "FINISHED")
+    run_id = tracker.log_combination(parent, Record(
+        "pipeline", **COMBINATION, files={"cards/cards.json": card}, status="FINISHED"))
     client = tracker.client
     run = client.get_run(run_id)
     assert (run.info.status, run.info.run_name) == ("FINISHED", "pipeline")
@@ -177,9 +176,8 @@ def test_a_run_that_fails_to_be_written_is_never_finished(workdir):
     sqlalchemy.event.listen(engine, "before_cursor_execute", full_disk)
     try:
         with pytest.raises(Exception, match="disk full"):
-            tracker.log_combination(parent, "pipeline", COMBINATION["params"],
-                                    COMBINATION["metrics"], COMBINATION["tags"], {}, {},
-                                    "FINISHED")
+            tracker.log_combination(parent, Record(
+                "pipeline", **{**COMBINATION, "texts": {}}, files={}, status="FINISHED"))
     finally:
         sqlalchemy.event.remove(engine, "before_cursor_execute", full_disk)
     assert [run.info.status for run in tracker.combination_runs()] == ["RUNNING"]

@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from clustergrid import record
+from clustergrid.record import INVOCATION_SUMMARY
 from clustergrid.results import by_status, results_frame
-from clustergrid.runner import INVOCATION_SUMMARY
-from clustergrid.stages import files, logged_directions
+from clustergrid.stages import logged_directions
 from clustergrid.stages.pipeline import DATA, SCORE
 from clustergrid.stages.report import CARDS, MAP
 from clustergrid.tracking import Tracker, run_files
@@ -109,16 +110,16 @@ def collect(tracking_uri: str | None, experiment: str) -> ReportData:
 
 def _wanted_steps(frame: pd.DataFrame) -> dict[tuple[str, str], str]:
     """The thumbnails and maps of the combinations shown: ``(stage, key) -> file``."""
-    wanted = ((DATA, files.THUMBNAILS), (MAP, files.MAP))
+    wanted = ((DATA, record.THUMBNAILS), (MAP, record.MAP))
     return {(stage.name, key): name for stage, name in wanted if f"step.{stage.name}" in frame
             for key in frame[f"step.{stage.name}"].dropna().unique()}
 
 
 def _combination_files(folder: Path) -> CombinationFiles:
-    labels = _read_csv(folder / "labels.csv")
-    gallery = _read_csv(folder / "gallery.csv")
-    confusion = _read_csv(folder / "confusion.csv")
-    curves = folder / "curves.json"
+    labels = _read_csv(folder / record.LABELS)
+    gallery = _read_csv(folder / record.GALLERY)
+    confusion = _read_csv(folder / record.CONFUSION)
+    curves = folder / record.CURVES
     return CombinationFiles(
         labels=np.asarray([int(row[1]) for row in labels[1:]], dtype=np.int64),
         gallery=np.asarray([[int(row[0]), int(row[1])] for row in gallery[1:]],
@@ -128,17 +129,17 @@ def _combination_files(folder: Path) -> CombinationFiles:
                    if confusion else None),
         curves=json.loads(curves.read_text()) if curves.is_file() else {},
         unusual=_unusual(folder),
-        cards=(json.loads((folder / CARDS.name / files.CARDS_JSON).read_text())
-               if (folder / CARDS.name / files.CARDS_JSON).is_file() else None),
+        cards=(json.loads((folder / CARDS.name / record.CARDS_JSON).read_text())
+               if (folder / CARDS.name / record.CARDS_JSON).is_file() else None),
     )
 
 
 def _unusual(folder: Path) -> list[dict[str, Any]]:
-    """The rows of ``outliers.csv``, each with its thumbnail (``image``, or None)."""
-    rows = _read_csv(folder / "outliers.csv")
+    """The rows of ``record.OUTLIERS``, each with its thumbnail (``image``, or None)."""
+    rows = _read_csv(folder / record.OUTLIERS)
     found = [{"rank": int(r[0]), "index": int(r[1]), "id": r[2], "score": float(r[3]),
               "image": None} for r in rows[1:]]
-    path = folder / SCORE.name / files.UNUSUAL
+    path = folder / SCORE.name / record.UNUSUAL
     if found and path.is_file():
         with np.load(path, allow_pickle=False) as stored:
             images = dict(zip(stored["index"].tolist(), stored["images"], strict=True))

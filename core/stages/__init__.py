@@ -42,9 +42,7 @@ from typing import Any
 
 from clustergrid import memory
 from clustergrid.cache import Cache, write_meta
-from clustergrid.registry import Registry
-from clustergrid.stages import evidence, pipeline, report
-from clustergrid.stages.files import (
+from clustergrid.record import (
     ARTIFACTS,
     CARDS_CSV,
     CARDS_JSON,
@@ -53,6 +51,8 @@ from clustergrid.stages.files import (
     THUMBNAILS,
     UNUSUAL,
 )
+from clustergrid.registry import Registry
+from clustergrid.stages import evidence, pipeline, report
 from clustergrid.stages.pipeline import (
     DATA_BATCH_SIZE,
     ENCODE_BATCH_SIZE,

@@ -19,9 +19,9 @@ import numpy as np
 from clustergrid.cache import Cache
 from clustergrid.components import Component as ComponentBase
 from clustergrid.outliers import knn_outlier_scores, most_unusual
+from clustergrid.record import ARTIFACTS, ITEMS, THUMBNAILS, UNUSUAL
 from clustergrid.registry import Registry, unqualified
 from clustergrid.spec import Component
-from clustergrid.stages.files import ARTIFACTS, ITEMS, THUMBNAILS, UNUSUAL
 from clustergrid.stages.stage import (
     Stage,
     StepError,

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from clustergrid import cards
+from clustergrid import cards, record
 from clustergrid.cache import Cache
 from clustergrid.registry import Registry
-from clustergrid.stages import files
 from clustergrid.stages.stage import Stage, StepError, build, checked_matrix, save
 
 
@@ -29,9 +28,9 @@ def _map(step, cache: Cache, registry: Registry, folder: Path):
                         "expected 2")
     save(folder, "X", out[:, :2])
     # Also a file of the step, so it is logged (once per invocation) for reports.
-    (folder / files.ARTIFACTS).mkdir()
-    np.save(folder / files.ARTIFACTS / files.MAP, out[:, :2], allow_pickle=False)
-    return {"artifacts": [files.MAP]}
+    (folder / record.ARTIFACTS).mkdir()
+    np.save(folder / record.ARTIFACTS / record.MAP, out[:, :2], allow_pickle=False)
+    return {"artifacts": [record.MAP]}
 
 
 def _describe(step, cache: Cache, registry: Registry, folder: Path):
@@ -69,12 +68,12 @@ def _cards(step, cache: Cache, registry: Registry, folder: Path):
         nuisances = ()
     check = cards.nuisance_check(labels[index], descriptors, names,
                                  truth[index] if truth is not None else None, nuisances)
-    (folder / files.ARTIFACTS).mkdir()
-    (folder / files.ARTIFACTS / files.CARDS_JSON).write_text(json.dumps(cards.finite({
+    (folder / record.ARTIFACTS).mkdir()
+    (folder / record.ARTIFACTS / record.CARDS_JSON).write_text(json.dumps(cards.finite({
         "descriptors": names, "described": len(index), "test": "mann-whitney-u, holm",
         "effect": "cliffs-delta", "effect_threshold": cards.EFFECT_THRESHOLD,
         "alpha": cards.ALPHA, "nuisance": check, "clusters": found}), indent=1))
-    with (folder / files.ARTIFACTS / files.CARDS_CSV).open("w", newline="") as handle:
+    with (folder / record.ARTIFACTS / record.CARDS_CSV).open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(cards.CSV_COLUMNS)
         writer.writerows(cards.csv_rows(found))
@@ -83,16 +82,16 @@ def _cards(step, cache: Cache, registry: Registry, folder: Path):
     # Which nuisance it follows, as numbers the verdict averages over seeds.
     metrics.update({f"nuisance.follows.{name}": float(check["follows"] == name)
                     for name in nuisances})
-    return {"metrics": metrics, "artifacts": [files.CARDS_CSV, files.CARDS_JSON]}
+    return {"metrics": metrics, "artifacts": [record.CARDS_CSV, record.CARDS_JSON]}
 
 
 #: the map of every item, once per encoder output, when the experiment draws one
-MAP = Stage("map", _map, role="report", optional=True, input=(0, "X"), files=(files.MAP,))
+MAP = Stage("map", _map, role="report", optional=True, input=(0, "X"), files=(record.MAP,))
 #: what the images show, once per data step whatever the encoders
 DESCRIBE = Stage("describe", _describe, role="report", version=cards.VERSION)
 #: each cluster's card and the nuisance check, logged as ``nuisance.*``
 CARDS = Stage("cards", _cards, role="report", scope="combination", scoring=True,
-              files=(files.CARDS_CSV, files.CARDS_JSON), version=cards.VERSION,
+              files=(record.CARDS_CSV, record.CARDS_JSON), version=cards.VERSION,
               metrics={"nuisance.*": "descriptive"})
 #: in the plan's order
 STAGES = (MAP, DESCRIBE, CARDS)

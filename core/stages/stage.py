@@ -13,9 +13,9 @@ import numpy as np
 
 from clustergrid.components import Component as ComponentBase
 from clustergrid.directions import check_direction
+from clustergrid.record import ARTIFACTS
 from clustergrid.registry import Registry
 from clustergrid.spec import Component
-from clustergrid.stages.files import ARTIFACTS
 
 #: what a stage's steps are to a combination: ``pipeline``, its result (inside its hash;
 #: a failure fails it); ``evidence``, the verdict's (inside its hash, outside its success:
@@ -62,7 +62,7 @@ class Stage:
     #: one of ``REFITS`` for the verdict's refits, None for any other stage
     refit: str | None = None
     #: the files its steps write for the store besides what their components save
-    #: (``clustergrid.stages.files``)
+    #: (``clustergrid.record``)
     files: tuple[str, ...] = ()
     #: part of every step's key (its option ``version``) when set: bumped when what the
     #: stage computes changes, so cached steps are computed again rather than read stale

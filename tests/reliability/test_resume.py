@@ -9,9 +9,10 @@ import shutil
 import pytest
 
 from clustergrid import runner
+from clustergrid.record import TAG_HASH
 from clustergrid.registry import Registry
 from clustergrid.spec import parse_experiment
-from clustergrid.tracking import TAG_HASH, Tracker
+from clustergrid.tracking import Tracker
 
 GRID = """\
 name: resume
