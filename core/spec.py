@@ -223,7 +223,9 @@ def parse_experiment(text: str, registry: Registry, source: Path | None = None,
     # Applied to the parsed mapping, so mistakes keep the file's line numbers.
     raw = apply_overrides(raw, overrides, where)
     spec = _validate(ExperimentFile, raw, problems)
-    if spec is None:
+    if spec is not None:
+        _check_quoted_numbers(raw, spec, (), problems)
+    else:
         # The entries that are well-formed still have their parameters checked, so one
         # run of the command names every mistake of the file.
         _check_entries(raw, registry, problems)
@@ -456,10 +458,20 @@ def _read_yaml(text: str, where: str) -> tuple[Any, _Problems]:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
+        if mark is not None and _is_tab(text, mark):
+            # "found character that cannot start any token" does not say which one.
+            problem = (f"a tab at line {mark.line + 1}, column {mark.column + 1}: "
+                       "YAML indents with spaces")
         raise SpecError(f"{where}{line}: not valid YAML: {problem}") from None
     finally:
         loader.dispose()
     return raw, _Problems(where, _line_numbers(node))
+
+
+def _is_tab(text: str, mark) -> bool:
+    """Whether a YAML error's ``mark`` points at a tab of ``text``."""
+    lines = text.split("\n")
+    return mark.line < len(lines) and lines[mark.line][mark.column:mark.column + 1] == "\t"
 
 
 #: mistakes of one file listed before "and N more"
@@ -589,14 +601,54 @@ def _coerce(adapter: TypeAdapter | None, value):
     try:
         # YAML's true/false are not numbers: strict mode takes a bool only where the
         # hint asks for one (lax mode would read `n_clusters: true` as 1).
-        value = adapter.validate_python(value, strict=isinstance(value, bool) or None)
+        checked = adapter.validate_python(value, strict=isinstance(value, bool) or None)
     except ValidationError as exc:
         message = exc.errors()[0]["msg"]
         if isinstance(value, bool):
             message = f"{message} (true and false are not numbers)"
         raise SpecError(f"{value!r} is not valid: {message}") from None
+    if _quoted_number(value, checked):
+        raise SpecError(_QUOTED_NUMBER.format(value=value))
     # Lists must stay hashable: they are part of a component's identity.
-    return _freeze(value)
+    return _freeze(checked)
+
+
+#: why a number written in quotes is refused, though lax validation would read it
+_QUOTED_NUMBER = "{value!r} is not valid: a number in quotes is text; write {value} without quotes"
+
+
+def _quoted_number(given, validated) -> bool:
+    """Whether ``given`` is a number in quotes (``"2"``) that validation read as a
+    number. Only text YAML itself reads as a number once unquoted counts: such quotes
+    are a slip (a parameter that takes text keeps it as text); ``1e-3``, which YAML 1.1
+    leaves as text unless written ``1.0e-3``, is still read as a number."""
+    if not isinstance(given, str) or isinstance(validated, bool) \
+            or not isinstance(validated, int | float):
+        return False
+    try:
+        plain = yaml.load(given, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return False
+    return isinstance(plain, int | float) and not isinstance(plain, bool)
+
+
+def _check_quoted_numbers(given, validated, path: tuple, problems: _Problems) -> None:
+    """Record every number of a validated section written in quotes (``workers: "2"``):
+    ``given`` is the file's value at ``path``, ``validated`` what the model made of it."""
+    if isinstance(given, dict):
+        for key, value in given.items():
+            if isinstance(validated, BaseModel):
+                child = (getattr(validated, key) if key in type(validated).model_fields
+                         else (validated.model_extra or {}).get(key))
+            else:
+                child = validated.get(key) if isinstance(validated, dict) else None
+            _check_quoted_numbers(value, child, (*path, key), problems)
+    elif isinstance(given, list):
+        if isinstance(validated, list | tuple) and len(validated) == len(given):
+            for i, (value, child) in enumerate(zip(given, validated, strict=True)):
+                _check_quoted_numbers(value, child, (*path, i), problems)
+    elif _quoted_number(given, validated):
+        problems.add(path, _QUOTED_NUMBER.format(value=given))
 
 
 class FrozenDict(dict):

@@ -7,7 +7,12 @@ import pytest
 
 from clustergrid.errors import SpecError
 from clustergrid.registry import Registry
-from clustergrid.spec import MAX_COMBINATIONS, check_grid_size, parse_experiment
+from clustergrid.spec import (
+    MAX_COMBINATIONS,
+    check_grid_size,
+    load_experiment,
+    parse_experiment,
+)
 
 GOOD = """\
 name: corpus
@@ -90,6 +95,35 @@ CORPUS = {
     "map sweep": (("name: corpus", "name: corpus\nmap: {plugin: pca, n_components: [2, 3]}"),
                   "<experiment>:2: map: one reducer draws the maps: give single values, not "
                   "a sweep"),
+    "n_clusters quoted": (("n_clusters: 3", 'n_clusters: "2"'),
+                          "<experiment>:12: clusterers[0].n_clusters: '2' is not valid: a "
+                          "number in quotes is text; write 2 without quotes"),
+    "n_clusters quoted in a sweep": (("n_clusters: 3", "n_clusters: [3, '4']"),
+                                     "<experiment>:12: clusterers[0].n_clusters: '4' is not "
+                                     "valid: a number in quotes is text; write 4 without "
+                                     "quotes"),
+    "n_components quoted fraction": (("n_components: 5", "n_components: '0.9'"),
+                                     "<experiment>:9: reducers[0].n_components: '0.9' is not "
+                                     "valid: a number in quotes is text; write 0.9 without "
+                                     "quotes"),
+    "n_samples quoted": (("n_samples: 100", 'n_samples: "100"'),
+                         "<experiment>:4: datasets[0].n_samples: '100' is not valid: a number "
+                         "in quotes is text; write 100 without quotes"),
+    "workers quoted": (("name: corpus", 'name: corpus\nexecutor: {workers: "2"}'),
+                       "<experiment>:2: executor.workers: '2' is not valid: a number in quotes "
+                       "is text; write 2 without quotes"),
+    "seed quoted": (("name: corpus", "name: corpus\nseeds: [0, '1']"),
+                    "<experiment>:2: seeds[1]: '1' is not valid: a number in quotes is text; "
+                    "write 1 without quotes"),
+    "tab before a key": (("    n_clusters: 3", "\tn_clusters: 3"),
+                         "<experiment>:12: not valid YAML: a tab at line 12, column 1: YAML "
+                         "indents with spaces"),
+    "tab before a list item": (("  - plugin: pixels", "\t- plugin: pixels"),
+                               "<experiment>:6: not valid YAML: a tab at line 6, column 1: "
+                               "YAML indents with spaces"),
+    "tab after a dash": (("  - plugin: kmeans", "  -\tplugin: kmeans"),
+                         "<experiment>:11: not valid YAML: a tab at line 11, column 4: YAML "
+                         "indents with spaces"),
 }
 
 
@@ -119,6 +153,34 @@ def test_the_corpus_varies_a_file_that_is_valid(registry):
     fraction = parse_experiment(GOOD.replace("n_components: 5", "n_components: 0.9"),
                                 registry)
     assert fraction.reducers[0].kwargs == {"n_components": 0.9}
+
+
+def test_numbers_without_quotes_still_read_as_numbers(registry):
+    """Only quotes are refused: YAML's own numbers, sweeps, ``auto``, text YAML leaves
+    unread (``1e-1``: YAML 1.1 wants ``1.0e-1``) and ``--set`` values (parsed as YAML)
+    are numbers as before."""
+    sweep = parse_experiment(GOOD.replace("n_clusters: 3", "n_clusters: [2, 4, auto]"),
+                             registry)
+    assert [c.kwargs["n_clusters"] for c in sweep.clusterers] == [2, 4, "auto"]
+    exponent = parse_experiment(GOOD.replace("n_components: 5", "n_components: 1e-1"),
+                                registry)
+    assert exponent.reducers[0].kwargs == {"n_components": 0.1}
+    overridden = parse_experiment(GOOD, registry, overrides=[
+        "clusterers.0.n_clusters=2", "executor.workers=2", "seeds=[0, 1]"])
+    assert overridden.clusterers[0].kwargs == {"n_clusters": 2}
+    assert (overridden.executor.workers, overridden.seeds) == (2, (0, 1))
+    with pytest.raises(SpecError, match=r"clusterers\[0\]\.n_clusters: '2' is not valid: a "
+                       "number in quotes is text; write 2 without quotes$"):
+        parse_experiment(GOOD, registry, overrides=['clusterers.0.n_clusters="2"'])
+
+
+def test_a_tab_names_the_file_line_and_column(registry, tmp_path):
+    path = tmp_path / "tabbed.yaml"
+    path.write_text(GOOD.replace("    n_components: 5", "\t\tn_components: 5"))
+    with pytest.raises(SpecError) as raised:
+        load_experiment(path, registry)
+    assert str(raised.value) == (f"{path}:9: not valid YAML: a tab at line 9, column 1: "
+                                 "YAML indents with spaces")
 
 
 def test_a_grid_over_the_limit_is_refused_naming_the_confirmation(registry):
