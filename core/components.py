@@ -155,6 +155,12 @@ class Dataset(Component):
         with the cluster labels so they can be traced back to the user's files."""
         return None
 
+    def sky_positions(self) -> np.ndarray | None:
+        """Where on the sky each item's centre lies: an ``(n, 2)`` float array of ICRS
+        right ascension and declination in degrees (NaN for an item without one), or
+        None when no item has one; exported with the cluster labels as ``ra``/``dec``."""
+        return None
+
     def fingerprint(self) -> str:
         """A string that changes whenever the items would change."""
         return repr(self.get_params())

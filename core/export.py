@@ -33,6 +33,8 @@ FORMATS = {".fits": "fits", ".fit": "fits", ".vot": "votable", ".votable": "vota
 DESCRIPTIONS = {
     "id": "item id, as the dataset names it",
     "source": "file (or file[index], HDF5 group) the item was read from",
+    "ra": "ICRS right ascension of the item's centre (empty if unknown)",
+    "dec": "ICRS declination of the item's centre (empty if unknown)",
     "cluster": "cluster of the item; -1 is noise",
     "probability": "how strongly the item belongs to its cluster, 0-1 (the clusterer's own)",
     "outlier_score": "how unusual the item is; higher is more unusual (docs/catalogues.md)",
@@ -40,6 +42,19 @@ DESCRIPTIONS = {
     "map_y": "y of the item on the report's 2-D map of its embedding",
     "class": "true class of the item, when the dataset has labels (empty if unknown)",
 }
+#: the units of the columns that have one
+UNITS = {"ra": "deg", "dec": "deg"}
+#: the IVOA UCDs that tell TOPCAT and Aladin what a column holds (the sky position first)
+UCDS = {"id": "meta.id;meta.main", "ra": "pos.eq.ra;meta.main", "dec": "pos.eq.dec;meta.main"}
+#: the key of a table's ``meta`` holding where it comes from (``provenance``), written as
+#: INFO elements in a VOTable, header cards in FITS and comment lines elsewhere
+PROVENANCE = "clustergrid_provenance"
+#: FITS keyword and comment of each provenance entry
+FITS_CARDS = {"experiment": ("EXPERIM", "clustergrid experiment"),
+              "pipeline": ("PIPELINE", "combination (clustergrid results)"),
+              "run_id": ("RUN_ID", "MLflow run of the combination"),
+              "seed": ("SEED", "seed of the combination (none: no seed)"),
+              "clustergrid_version": ("CGVERS", "clustergrid version that wrote it")}
 
 
 def find_combination(frame: pd.DataFrame, experiment: str, pipeline: str,
@@ -150,6 +165,10 @@ def clusters_of(chosen: Chosen):
                                    f"'{row['pipeline']}' do not match its labels")
         if "source" in items:
             columns["source"] = items["source"]
+        # Stores written before items had sky positions have no such columns.
+        if "ra" in items and "dec" in items:
+            for name in ("ra", "dec"):
+                columns[name] = np.array([float(v) if v else np.nan for v in items[name]])
     columns["cluster"] = labels["cluster"].astype(np.int64)
     for name in ("probability", "outlier_score"):
         if name in labels:
@@ -161,11 +180,24 @@ def clusters_of(chosen: Chosen):
     table = Table([columns[name] for name in columns], names=list(columns))
     for name in table.colnames:
         table[name].description = DESCRIPTIONS[name]
+        if name in UNITS:
+            table[name].unit = UNITS[name]
+        if name in UCDS:
+            table[name].meta["ucd"] = UCDS[name]
     # Kept in the file so a catalogue says which clustering it holds.
-    table.meta["comments"] = [f"clustergrid experiment: {experiment}",
-                              f"pipeline: {row['pipeline']}",
-                              f"MLflow run: {row['run_id']}"]
+    table.meta[PROVENANCE] = provenance(chosen)
     return table
+
+
+def provenance(chosen: Chosen, **extra: str) -> dict[str, str]:
+    """Where a table of ``chosen`` comes from: its experiment, pipeline, MLflow run,
+    seed and the clustergrid version writing it, then ``extra`` notes."""
+    from clustergrid import __version__
+
+    row = chosen.row
+    return {"experiment": chosen.experiment, "pipeline": str(row["pipeline"]),
+            "run_id": str(row["run_id"]), "seed": str(row.get("param.seed", "none")),
+            "clustergrid_version": __version__, **extra}
 
 
 def cards_of(chosen: Chosen):
@@ -177,7 +209,7 @@ def cards_of(chosen: Chosen):
 
     from astropy.table import Table
 
-    experiment, row, tracker = chosen.experiment, chosen.row, chosen.tracker
+    row, tracker = chosen.row, chosen.tracker
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = tracker.client.download_artifacts(row["run_id"], "cards/cards.json", tmp)
@@ -207,10 +239,9 @@ def cards_of(chosen: Chosen):
     if not any(columns["classes"]):
         del columns["classes"]
     table = Table(list(columns.values()), names=list(columns))
-    table.meta["comments"] = [f"clustergrid experiment: {experiment}",
-                              f"pipeline: {row['pipeline']}",
-                              f"descriptors compared by {cards['test']}, effect "
-                              f"{cards['effect']}"]
+    table.meta[PROVENANCE] = provenance(
+        chosen, comparison=f"descriptors compared by {cards['test']}, effect "
+                           f"{cards['effect']}")
     return table
 
 
@@ -247,10 +278,69 @@ def join_catalogue(clusters, catalogue: Path, id_column: str):
 
 
 def write_table(table, path: Path) -> None:
-    """``table`` written in the format its suffix names (see ``FORMATS``)."""
+    """``table`` written in the format its suffix names (see ``FORMATS``), with its
+    provenance (``PROVENANCE`` in its meta): INFO elements of a VOTable, header cards of
+    a FITS table, comment lines of the other formats."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    table = table.copy(copy_data=False)
+    # A join keeps it beside the user's catalogue's own meta.
+    origin = table.meta.pop(PROVENANCE, None) or {}
+    kind = table_format(path, "-o")
+    if kind == "votable":
+        _write_votable(table, origin, path)
+    elif kind == "fits":
+        _write_fits(table, origin, path)
+    else:
+        if origin:
+            table.meta["comments"] = [f"{key}: {value}" for key, value in origin.items()]
+        table.write(str(path), format=kind, overwrite=True)
+
+
+def _write_votable(table, origin: dict[str, str], path: Path) -> None:
+    """A VOTable whose provenance is INFO elements of its resource, with ``ra``/``dec``
+    tied to an ICRS COOSYS, and no ``arraysize="1"`` (deprecated since VOTable 1.3)."""
+    from astropy.io.votable import converters, from_table, writeto
+    from astropy.io.votable.tree import CooSys, Info
+
+    votable = from_table(table)
+    resource = votable.resources[0]
+    for key, value in origin.items():
+        resource.infos.append(Info(name=key, value=value))
+    element = resource.tables[0]
+    sky = {"ra", "dec"} <= {field.name for field in element.fields}
+    if sky:
+        resource.coordinate_systems.append(CooSys(ID="icrs", system="ICRS"))
+    for field in element.fields:
+        if field.datatype in ("char", "unicodeChar") and field.arraysize == "1":
+            # A column of one-character strings: written as variable-length instead.
+            field.arraysize = "*"
+            field.converter = converters.get_converter(field)
+        if sky and field.name in ("ra", "dec"):
+            field.ref = "icrs"
     # A str: astropy's VOTable writer takes no Path.
-    table.write(str(path), format=table_format(path, "-o"), overwrite=True)
+    writeto(votable, str(path))
+
+
+def _write_fits(table, origin: dict[str, str], path: Path) -> None:
+    """A FITS binary table whose provenance is header cards (a short keyword each, long
+    values continued over CONTINUE cards), with each column's UCD as ``TUCDn``."""
+    import textwrap
+
+    from astropy.io import fits
+
+    hdu = fits.table_to_hdu(table)
+    for number, name in enumerate(table.colnames, start=1):
+        ucd = table[name].meta.get("ucd")
+        if ucd:
+            hdu.header[f"TUCD{number}"] = ucd
+    for key, value in origin.items():
+        if key in FITS_CARDS:
+            keyword, comment = FITS_CARDS[key]
+            hdu.header[keyword] = (value, comment)
+        else:  # a note: whole words on each line
+            for line in textwrap.wrap(f"{key}: {value}", 70, break_on_hyphens=False):
+                hdu.header.add_comment(line)
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path, overwrite=True)
 
 
 def table_format(path: Path, option: str) -> str:

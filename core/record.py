@@ -80,7 +80,9 @@ THUMBNAILS = "thumbnails.npz"
 #: the most unusual first) and ``images`` (uint8 RGB)
 UNUSUAL = "unusual.npz"
 #: the data stage's table of every item: ``id``, ``source`` (when the dataset knows where
-#: each item comes from) and ``class`` (its true class name, empty when unknown)
+#: each item comes from), ``ra`` and ``dec`` (ICRS degrees, when the dataset knows the
+#: items' sky positions; empty for an item without one; absent from older stores) and
+#: ``class`` (its true class name, empty when unknown)
 ITEMS = "items.csv"
 #: the cards stage's files: a row per cluster and descriptor, and every card as JSON
 CARDS_CSV = "cards.csv"

@@ -76,7 +76,8 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
                         images=np.concatenate(pictures),
                         **({"labels": labels[shown]} if labels is not None else {}))
     class_names = dataset.class_names()
-    _write_items(folder / ARTIFACTS / ITEMS, ids, dataset.sources(), labels, class_names)
+    _write_items(folder / ARTIFACTS / ITEMS, ids, dataset.sources(), labels, class_names,
+                 dataset.sky_positions())
     # Loaders that drop bad files (on_error: skip) say which, so the run records them.
     skipped = [list(item) for item in getattr(dataset, "skipped", list)()]
     return {"n": n, "class_names": class_names, "labelled": labels is not None,
@@ -85,7 +86,7 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
 
 
 def _write_items(path: Path, ids: np.ndarray, sources, labels: np.ndarray | None,
-                 class_names: list[str] | None) -> None:
+                 class_names: list[str] | None, positions=None) -> None:
     """``ITEMS``: what an exported catalogue says of each item besides its cluster."""
     columns = {"id": ids.tolist()}
     if sources is not None:
@@ -93,6 +94,14 @@ def _write_items(path: Path, ids: np.ndarray, sources, labels: np.ndarray | None
         if sources.shape != ids.shape:
             raise StepError(f"the dataset gave {len(sources)} sources for {len(ids)} items")
         columns["source"] = sources.tolist()
+    if positions is not None:
+        positions = np.asarray(positions, dtype=np.float64)
+        if positions.shape != (len(ids), 2):
+            raise StepError(f"the dataset gave sky positions of shape {positions.shape} "
+                            f"for {len(ids)} items, not ({len(ids)}, 2)")
+        # Full precision; an empty cell where an item has no position.
+        for name, values in zip(("ra", "dec"), positions.T, strict=True):
+            columns[name] = [repr(v) if np.isfinite(v) else "" for v in values.tolist()]
     if labels is not None:
         names = class_names or []
         columns["class"] = [names[code] if 0 <= code < len(names) else

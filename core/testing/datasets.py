@@ -66,8 +66,9 @@ def dataset_labels(case: Case) -> None:
 
 
 def dataset_ids(case: Case) -> None:
-    """``ids()`` gives one unique string per item, ``sources()`` None or one per item, and
-    ``channel_names()`` None or one string per channel: exported catalogues join on ids."""
+    """``ids()`` gives one unique string per item, ``sources()`` None or one per item,
+    ``sky_positions()`` None or an RA/Dec pair per item, and ``channel_names()`` None or
+    one string per channel: exported catalogues join on ids."""
     dataset = case.build()
     n = len(dataset)
     ids = np.asarray(case.call("ids()", dataset.ids))
@@ -79,6 +80,10 @@ def dataset_ids(case: Case) -> None:
     sources = case.call("sources()", dataset.sources)
     if sources is not None and len(sources) != n:
         raise case.fail(f"sources() gave {len(sources)} entries for {n} items")
+    positions = case.call("sky_positions()", dataset.sky_positions)
+    if positions is not None and np.shape(positions) != (n, 2):
+        raise case.fail(f"sky_positions() returned shape {np.shape(positions)}, expected "
+                        f"({n}, 2): right ascension and declination per item")
     channels = case.call("channel_names()", dataset.channel_names)
     if channels is not None and (len(channels) != dataset.image_shape[0]
                                  or not all(isinstance(c, str) for c in channels)):

@@ -39,6 +39,8 @@ class FitsFiles(FileDataset):
     ``stride`` pixels (default: the tile size; partial edge stamps are dropped), with ids
     ``<file stem or object id>:<y>,<x>``. Labels: ``labels_from: folders``, or a CSV
     ``catalogue`` whose ``id_column`` holds the ids and ``label_column`` the classes.
+    Items of an image with a celestial WCS know the sky position of their centre
+    (``sky_positions``).
 
     Memory: ``.bz2`` files cannot be memory-mapped, so when tiling their decompressed
     float32 arrays are kept on the instance (4 bytes per pixel per band); other files
@@ -46,6 +48,8 @@ class FitsFiles(FileDataset):
     """
 
     name = "fits"
+    #: 2: items carry the sky position of their centre (``sky_positions``)
+    version = "2"
 
     def __init__(
         self,
@@ -201,6 +205,41 @@ class FitsFiles(FileDataset):
                     )
         return items
 
+    def sky_positions(self) -> np.ndarray | None:
+        """ICRS RA/Dec (degrees) of each item's centre, from the celestial WCS of its
+        (first band's) header: a stamp's centre for tiles, the image's (or its
+        ``shape_policy: crop`` window's) otherwise; None when no header has one."""
+        index = self._index()
+        positions = np.full((len(index.items), 2), np.nan)
+        rows_of: dict[tuple[Path, ...], list[int]] = {}
+        for row, item in enumerate(index.items):
+            rows_of.setdefault(item.key[0], []).append(row)
+        for files, rows in rows_of.items():
+            centres = np.array([self._centre(index.items[row], index.shape) for row in rows])
+            positions[rows] = _sky_of(self._header(files[0]), centres)
+        return positions if np.isfinite(positions).any() else None
+
+    def _centre(self, item: Item, shape: tuple[int, int, int]) -> tuple[float, float]:
+        """The 0-based ``(x, y)`` pixel at the centre of what ``read`` gives of ``item``."""
+        _, window = item.key
+        if window is not None:
+            y, x, size = window
+            return x + (size - 1) / 2, y + (size - 1) / 2
+        (h, w), (height, width) = item.shape[1:], shape[1:]
+        if self.shape_policy == "crop":  # ``fit_shape`` keeps the central window
+            return (w - width) // 2 + (width - 1) / 2, (h - height) // 2 + (height - 1) / 2
+        return (w - 1) / 2, (h - 1) / 2
+
+    def _header(self, file: Path):
+        """The header of ``file``'s selected HDU (None when it cannot be read)."""
+        from astropy.io import fits
+
+        try:
+            with fits.open(file) as hdul:
+                return _select_hdu(hdul, self.hdu).header.copy()
+        except READ_ERRORS:
+            return None
+
     def _load(self, item: Item) -> np.ndarray:
         files, window = item.key
         cached = self.__dict__.get("_cached_arrays", {}).get(files)
@@ -208,6 +247,30 @@ class FitsFiles(FileDataset):
             y, x, size = window
             return cached[:, y : y + size, x : x + size]
         return self._read_unit(files, window)
+
+
+def _sky_of(header, pixels: np.ndarray) -> np.ndarray:
+    """ICRS ``(ra, dec)`` in degrees of the 0-based ``(x, y)`` ``pixels`` through the
+    celestial WCS of ``header`` (distortions included), converted from the header's own
+    frame (FK5, galactic...); NaN rows when it has no usable celestial WCS."""
+    import warnings
+
+    from astropy.wcs import WCS, FITSFixedWarning
+
+    unknown = np.full((len(pixels), 2), np.nan)
+    if header is None:
+        return unknown
+    try:
+        with warnings.catch_warnings():
+            # Old headers (RADECSYS, DATE-OBS as dd/mm/yy) are fixed by astropy, noisily.
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            wcs = WCS(header)
+            if not wcs.has_celestial or wcs.celestial.naxis != 2:
+                return unknown
+            sky = wcs.celestial.pixel_to_world(pixels[:, 0], pixels[:, 1]).icrs
+    except Exception:  # astropy's WCS raises many kinds on headers it cannot use
+        return unknown
+    return np.column_stack([sky.ra.deg, sky.dec.deg])
 
 
 def _select_hdu(hdul, hdu: int | str):
