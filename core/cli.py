@@ -878,6 +878,106 @@ def _print_skipped(skipped: list[tuple[str, str]]) -> None:
                                  separator="\n  "), highlight=False)
 
 
+data_app = typer.Typer(
+    help="Public datasets by name: list them, or fetch one into the local data folder "
+    "($CLUSTERGRID_DATA, else ~/.cache/clustergrid/data).",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+DataFolderOption = Annotated[Path | None, typer.Option(
+    "--to", help="The data folder to use instead of $CLUSTERGRID_DATA or "
+    "~/.cache/clustergrid/data; each dataset gets its own sub-folder.")]
+
+
+@data_app.command("list")
+def data_list(to: DataFolderOption = None) -> None:
+    """Every public dataset `data fetch` knows, with its licence and citation.
+
+    For each: what it holds, its size, its licence, how to cite it, where its checksums
+    are published, and whether it is in the data folder.
+
+    Examples:
+
+    clustergrid data list
+    """
+    from clustergrid.public_data import CATALOGUE, data_folder, location
+
+    console.print(f"Data folder: {data_folder(to)}", highlight=False)
+    for dataset in CATALOGUE.values():
+        where = location(dataset.name, to)
+        console.print()
+        console.print(f"{dataset.name}: {dataset.title} ("
+                      + (f"fetched: {where}" if where.exists() else "not fetched") + ")",
+                      style="bold", highlight=False)
+        for label, text in (("holds", dataset.description), ("size", dataset.size),
+                            ("licence", dataset.licence), ("cite", dataset.citation),
+                            ("checksums from", dataset.published)):
+            console.print(f"  {label}: {text}", highlight=False)
+
+
+@data_app.command("fetch")
+def data_fetch(
+    name: Annotated[str, typer.Argument(help="The dataset, as `clustergrid data list` "
+                                        "names it, e.g. frdeep.")],
+    to: DataFolderOption = None,
+) -> None:
+    """Download a public dataset into the data folder, checking its checksums.
+
+    Prints its licence and citation, where it is, and the dataset entry that reads it,
+    for an experiment file. A file already there with its checksum is not downloaded
+    again: a fetched dataset works offline. A download whose checksum differs is
+    deleted and refused.
+
+    Examples:
+
+    clustergrid data fetch frdeep
+    clustergrid data fetch galaxy10-decals --to /data/public
+    """
+    import shlex
+
+    import yaml
+
+    from clustergrid.public_data import fetch, find
+
+    dataset = find(name)
+    console.print(f"{dataset.title}: {dataset.description}.", highlight=False)
+    console.print(f"Licence: {dataset.licence}.", highlight=False)
+    console.print(f"Cite: {dataset.citation}.", highlight=False)
+    if sys.stderr.isatty():
+        console.print(f"Downloading {dataset.size} unless the data folder has it...",
+                      highlight=False)
+    fetched = fetch(name, to)
+    if fetched.downloaded:
+        console.print(f"Downloaded, checksum checked: {', '.join(fetched.downloaded)}",
+                      highlight=False)
+    if fetched.cached:
+        console.print(f"Already in the data folder, checksum checked: "
+                      f"{', '.join(fetched.cached)}", highlight=False)
+    console.print(f"Data: {fetched.path}", highlight=False)
+    entry = fetched.entry()
+    console.print("The dataset entry, for an experiment file's datasets:", highlight=False)
+    console.print(textwrap.indent(_entry_item(entry), "  "), highlight=False)
+    snippet = yaml.safe_dump(entry, sort_keys=False, default_flow_style=True,
+                             width=float("inf")).strip()
+    console.print(f"Look at it first: clustergrid inspect {shlex.quote(snippet)}",
+                  highlight=False)
+
+
+def _entry_item(entry: dict) -> str:
+    """``entry`` as an item of a YAML list: mappings as blocks, lists in brackets, as the
+    manual writes dataset entries (``bands: [[g, r, i]]``)."""
+    import yaml
+
+    class BracketLists(yaml.SafeDumper):
+        pass
+
+    BracketLists.add_representer(list, lambda dumper, data: dumper.represent_sequence(
+        "tag:yaml.org,2002:seq", data, flow_style=True))
+    lines = yaml.dump(entry, Dumper=BracketLists, sort_keys=False, width=88).splitlines()
+    return "\n".join([f"- {lines[0]}", *(f"  {line}" for line in lines[1:])])
+
+
 @app.command()
 def ui(
     tracking_uri: TrackingOption = None,

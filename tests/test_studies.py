@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from clustergrid.cli import app
+from clustergrid.public_data import location
 from clustergrid.results import load_results
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "experiments"
@@ -125,8 +126,10 @@ def test_cherenkov_runs_on_real_simtel_files(workdir):
 
 
 ROOT = EXPERIMENTS.parent
-#: the real images beside the checkout that experiments/xray.yaml reads, relative to ROOT
-FRDEEP = Path("../shared/data/frdeep_first")
+#: the real images experiments/xray.yaml reads: where `clustergrid data fetch frdeep` puts
+#: them, else the copy beside the checkout on development machines (relative to ROOT)
+FRDEEP = next((folder for folder in (location("frdeep"), Path("../shared/data/frdeep_first"))
+               if (ROOT / folder).is_dir()), location("frdeep"))
 #: 60 of its 600 images, 36 FR I and 24 FR II (file names are numbered 0000-0599)
 FRDEEP_SAMPLE = str(FRDEEP / "*" / "frdeep_0??0.png")
 
@@ -164,11 +167,11 @@ def test_lensing_compares_a_cnn_from_scratch_with_a_fine_tuned_backbone(workdir)
 
 
 @pytest.mark.skipif(not (ROOT / FRDEEP).is_dir(),
-                    reason=f"the FR-DEEP images are not at {(ROOT / FRDEEP).resolve()} (they "
-                           "sit beside the project checkout on development machines only)")
+                    reason=f"the FR-DEEP images are not at {(ROOT / FRDEEP).resolve()} "
+                           "(`clustergrid data fetch frdeep` puts them there)")
 def test_xray_compares_masked_and_unmasked_embeddings_on_umap_and_tsne(tmp_path, monkeypatch):
     _imagenet_extra()
-    monkeypatch.chdir(ROOT)  # the file's data path is relative to the project root
+    monkeypatch.chdir(ROOT)  # the copy beside the checkout is relative to the project root
     results = run_study(tmp_path, "xray", [
         f"datasets.0.path={FRDEEP_SAMPLE}",
         f"datasets.1.path={FRDEEP_SAMPLE}",
