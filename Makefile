@@ -1,13 +1,14 @@
 # `make demo` runs the quickstart end to end; `make test` runs the checks CI runs.
 # Both create .venv on first use: torch first (pinned: other versions pull CUDA builds),
-# then clustergrid in editable mode with its test extras. `make test` also installs
-# Debian's chromium for the report's browser test (apt-get, as root or through sudo).
+# then clustergrid in editable mode with its test extras. `make test` also installs the
+# Debian packages the tests use, those not installed yet (apt-get, as root or through
+# sudo): chromium for the report's browser test, stilts to validate exported VOTables.
 
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install browser demo test lint bench figures docs clean
+.PHONY: install system-packages browser demo test lint bench figures docs clean
 
 install: $(INSTALLED)
 
@@ -20,9 +21,14 @@ $(INSTALLED): pyproject.toml
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-browser:
-	@command -v chromium >/dev/null || $(SUDO) sh -c 'apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null'
+SYSTEM_PACKAGES := chromium stilts
+
+system-packages:
+	@missing="$$(for p in $(SYSTEM_PACKAGES); do command -v $$p >/dev/null || printf '%s ' $$p; done)"; \
+	test -z "$$missing" || $(SUDO) sh -c "apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null"
+
+browser: system-packages
 
 demo: $(INSTALLED)
 	$(BIN)/clustergrid run experiments/quickstart.yaml
@@ -30,7 +36,7 @@ demo: $(INSTALLED)
 
 # The test files run side by side on the cores (at most 4: each may train a network or
 # start MLflow), a file's tests in one process so its shared fixtures are built once.
-test: $(INSTALLED) browser
+test: $(INSTALLED) system-packages
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n auto --maxprocesses 4 --dist loadfile
 

@@ -3,10 +3,13 @@ with astropy, and joined onto a user's own catalogue."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from astropy.table import Table
 from conftest import cli, write_experiment
+from votlint import assert_valid_votable
 
 from clustergrid import runner
 from clustergrid.cache import Cache
@@ -111,6 +114,7 @@ def test_votable_and_csv_and_parquet_hold_the_same_rows(grid, tmp_path):
                    cwd=folder)
         assert done.returncode == 0, done.stderr
         tables.append(Table.read(target))
+    assert_valid_votable(tmp_path / "clusters.vot")
     for table in tables[1:]:
         np.testing.assert_array_equal(table["cluster"], tables[0]["cluster"])
         np.testing.assert_allclose(table["probability"], tables[0]["probability"])
@@ -182,3 +186,36 @@ def test_cluster_cards_are_written_as_a_votable_too(grid, tmp_path):
                "--cards", str(tmp_path / "cards.vot"), cwd=folder)
     assert done.returncode == 0, done.stderr
     assert sum(Table.read(tmp_path / "cards.vot")["size"]) == 120
+    for name in ("a.vot", "cards.vot"):
+        assert_valid_votable(tmp_path / name)
+
+
+def test_a_catalogue_joined_to_the_clusters_is_a_valid_votable(grid, tmp_path):
+    folder, _, _ = grid
+    catalogue = tmp_path / "sources.vot"
+    Table({"objid": ["7", "3", "x"], "flux": [1.0, 2.0, 3.0]}).write(catalogue,
+                                                                    format="votable")
+    done = cli("labels", "export", "-p", "kmeans", "--seed", "0", "-o", "joined.vot",
+               "--catalogue", str(catalogue), "--id-column", "objid", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    assert list(Table.read(folder / "joined.vot")["cluster"].mask) == [False, False, True]
+    assert_valid_votable(folder / "joined.vot")
+
+
+def test_fits_provenance_is_whole_cards_not_words_cut_across_comments(grid, tmp_path):
+    from astropy.io import fits
+
+    folder, _, _ = grid
+    done = cli("labels", "export", "-p", "gmm", "--seed", "0", "-o", str(tmp_path / "a.fits"),
+               "--cards", str(tmp_path / "cards.fits"), cwd=folder)
+    assert done.returncode == 0, done.stderr
+    header = fits.getheader(tmp_path / "a.fits", 1)
+    pipeline = header["PIPELINE"]  # one value, however long: CONTINUE cards carry it
+    assert pipeline.startswith("npy[") and "gmm[" in pipeline and header["SEED"] == "0"
+    assert header["EXPERIM"] == "export" and len(header["RUN_ID"]) == 32
+    cards = fits.getheader(tmp_path / "cards.fits", 1)
+    assert cards["PIPELINE"] == pipeline
+    # A note is a COMMENT of whole words, and the cards' provenance is no comment.
+    note = " ".join(str(line) for line in cards["COMMENT"])
+    assert re.fullmatch(r"comparison: descriptors compared by .+, effect [\w-]+", note), note
+    assert "gmm" not in note
