@@ -200,10 +200,16 @@ def holm(pvalues: np.ndarray) -> np.ndarray:
     return out
 
 
-def phrase(name: str, delta: float) -> str:
-    """What a cluster is when descriptor ``name`` is higher (``delta > 0``) or lower."""
+def phrase(name: str, delta: float, band_names: list[str] | None = None) -> str:
+    """What a cluster is when descriptor ``name`` is higher (``delta > 0``) or lower; a
+    colour in the names of its bands (``redder in g - r``) when ``band_names`` (one per
+    channel) are known."""
     if name.startswith("colour_"):
-        bands = name.removeprefix("colour_").replace("_", "-")
+        numbers = re.fullmatch(r"colour_c(\d+)_c(\d+)", name)
+        if numbers and band_names and int(numbers[2]) < len(band_names):
+            bands = f"{band_names[int(numbers[1])]} - {band_names[int(numbers[2])]}"
+        else:
+            bands = name.removeprefix("colour_").replace("_", "-")
         return f"{'redder' if delta > 0 else 'bluer'} in {bands}"
     higher, lower = WORDS.get(name, (f"higher {name}", f"lower {name}"))
     return higher if delta > 0 else lower
@@ -213,7 +219,8 @@ def cluster_cards(descriptors: np.ndarray, names: list[str], labels: np.ndarray,
                   described: np.ndarray | None = None, X: np.ndarray | None = None,
                   truth: np.ndarray | None = None, class_names: list[str] | None = None,
                   ids: np.ndarray | None = None, effect_threshold: float = EFFECT_THRESHOLD,
-                  alpha: float = ALPHA, typical: int = TYPICAL) -> list[dict[str, Any]]:
+                  alpha: float = ALPHA, typical: int = TYPICAL,
+                  band_names: list[str] | None = None) -> list[dict[str, Any]]:
     """A card per cluster (noise, ``-1``, included), in cluster order.
 
     ``labels`` and ``truth`` cover every item; ``descriptors`` (``(m, d)``, columns
@@ -223,7 +230,8 @@ def cluster_cards(descriptors: np.ndarray, names: list[str], labels: np.ndarray,
     and its ``phrase``), ``apart`` (the phrases of the descriptors that set it apart,
     largest effect first, with their delta), ``typical`` and ``atypical`` (the ids, or
     indices, of the members nearest and farthest from its centroid in ``X``; none for
-    noise) and, when ``truth`` is given, ``classes`` (class name -> members).
+    noise) and, when ``truth`` is given, ``classes`` (class name -> members). Colours are
+    phrased in ``band_names`` (one per channel) when given.
     """
     labels = np.asarray(labels)
     described = np.arange(len(labels)) if described is None else np.asarray(described)
@@ -247,7 +255,8 @@ def cluster_cards(descriptors: np.ndarray, names: list[str], labels: np.ndarray,
             row["p_holm"] = float(corrected)
             row["apart"] = bool(np.isfinite(row["delta"]) and abs(row["delta"]) >= effect_threshold
                                 and np.isfinite(corrected) and corrected < alpha)
-            row["phrase"] = phrase(row["name"], row["delta"]) if np.isfinite(row["delta"]) else ""
+            row["phrase"] = (phrase(row["name"], row["delta"], band_names)
+                             if np.isfinite(row["delta"]) else "")
         apart = sorted((r for r in rows if r["apart"]), key=lambda r: -abs(r["delta"]))
         card: dict[str, Any] = {
             "cluster": int(cluster), "size": int(members.sum()),

@@ -202,3 +202,50 @@ def test_failed_cards_leave_the_combination_finished(workdir, monkeypatch):
     data = collect(None, "carded")
     assert all(files.cards is None for files in data.files.values())
     assert "Cluster cards" not in html_report(data)
+
+
+def test_colours_are_phrased_in_the_band_names():
+    assert cards.phrase("colour_c0_c1", 0.6, ["g", "r", "i"]) == "redder in g - r"
+    assert cards.phrase("colour_c1_c2", -0.6, ["g", "r", "i"]) == "bluer in r - i"
+    assert cards.phrase("colour_c0_c1", 0.6) == "redder in c0-c1"  # bands unnamed
+
+
+BANDED = """\
+name: banded
+datasets:
+  - plugin: fits
+    path: {path}
+    bands: [[g, r]]
+encoders:
+  - plugin: pixels
+reducers:
+  - plugin: pca
+    n_components: 2
+clusterers:
+  - plugin: kmeans
+    n_clusters: 2
+executor: {{workers: 1}}
+"""
+
+
+def test_cards_of_a_multiband_fits_dataset_name_its_bands(workdir):
+    """Objects of two colours, in g and r files: the cards say which is redder in g - r."""
+    from astropy.io import fits
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:16, :16]
+    blob = np.exp(-((yy - 7.5) ** 2 + (xx - 7.5) ** 2) / 8)
+    for k in range(30):
+        ratio = 3.0 if k % 2 else 0.5  # r over g: half the objects much redder
+        for band, flux in (("g", 10.0), ("r", 10.0 * ratio)):
+            image = flux * blob + rng.normal(scale=0.05, size=blob.shape)
+            fits.PrimaryHDU(image.astype(np.float32)).writeto(workdir / f"obj{k:02d}_{band}.fits")
+    registry = Registry.load()
+    summary = runner.run(parse_experiment(BANDED.format(path=workdir), registry), registry)
+    assert summary.finished == 1 and not summary.failed
+    run = Tracker(None, "banded", create=False).combination_runs()[0]
+    found = json.loads(Path(Tracker(None, "banded", create=False).client.download_artifacts(
+        run.info.run_id, "cards/cards.json", str(workdir))).read_text())
+    phrases = [p for card in found["clusters"] for p in card["apart"]]
+    assert any(p.startswith("redder in g - r") for p in phrases), phrases
+    assert any(p.startswith("bluer in g - r") for p in phrases), phrases

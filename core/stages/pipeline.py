@@ -76,13 +76,15 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
                         images=np.concatenate(pictures),
                         **({"labels": labels[shown]} if labels is not None else {}))
     class_names = dataset.class_names()
+    channels = channel_names_after(dataset, step.components[1:], registry, batch.shape[1])
     _write_items(folder / ARTIFACTS / ITEMS, ids, dataset.sources(), labels, class_names,
                  dataset.sky_positions())
     # Loaders that drop bad files (on_error: skip) say which, so the run records them.
     skipped = [list(item) for item in getattr(dataset, "skipped", list)()]
     return {"n": n, "class_names": class_names, "labelled": labels is not None,
             "skipped": skipped, "metrics": {"skipped": float(len(skipped))},
-            "artifacts": [THUMBNAILS, ITEMS]}
+            "artifacts": [THUMBNAILS, ITEMS],
+            **({"channels": channels} if channels is not None else {})}
 
 
 def _write_items(path: Path, ids: np.ndarray, sources, labels: np.ndarray | None,
@@ -110,6 +112,21 @@ def _write_items(path: Path, ids: np.ndarray, sources, labels: np.ndarray | None
         writer = csv.writer(handle)
         writer.writerow(columns)
         writer.writerows(zip(*columns.values(), strict=True))
+
+
+def channel_names_after(dataset: ComponentBase, transforms: tuple[Component, ...],
+                        registry: Registry, n_channels: int) -> list[str] | None:
+    """The dataset's channel names (its bands) mapped through ``transforms`` (each with
+    ``Transform.channel_names``), or None when unnamed or when they no longer name the
+    ``n_channels`` channels the chain gives: the cards phrase colours in them."""
+    names = dataset.channel_names()
+    for component in transforms:
+        if names is None:
+            return None
+        names = build(component, registry).channel_names([str(name) for name in names])
+    if names is None or len(names) != n_channels:
+        return None
+    return [str(name) for name in names]
 
 
 def transformed_batches(dataset: ComponentBase, transforms: tuple[Component, ...],

@@ -60,7 +60,8 @@ def _cards(step, cache: Cache, registry: Registry, folder: Path):
     truth = cache.load(data, "labels") if cache.contains(data, "labels") else None
     found = cards.cluster_cards(
         descriptors, names, labels, index, X=cache.load(reduce, "X", mmap=True), truth=truth,
-        class_names=cache.meta(data).get("class_names"), ids=cache.load(data, "ids"))
+        class_names=cache.meta(data).get("class_names"), ids=cache.load(data, "ids"),
+        band_names=cache.meta(data).get("channels"))
     nuisances = tuple(dict(step.options).get("nuisances", cards.NUISANCES))
     if min(cache.load(data, "images", mmap=True).shape[2:]) < cards.MIN_IMAGE_SIDE:
         # Rows of a table or an embedding stored as 1 x d "images": no brightness, size
