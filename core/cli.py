@@ -7,6 +7,7 @@ import os
 import shutil
 import sys
 import textwrap
+from collections import Counter
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -162,6 +163,9 @@ def run(
         )
     for line in _failure_lines(summary.failed, failed_steps):
         errors.print(line, style="red", highlight=False)
+    if summary.skipped:
+        console.print(_skipped_line(summary.skipped, summary.skipped_list), style="yellow",
+                      highlight=False)
     from clustergrid.locations import locate
 
     where = locate(experiment, tracking_uri)
@@ -175,6 +179,15 @@ def run(
     console.print(f"Report: {report_path}")
     if summary.failed or summary.preview.out_of_memory:
         raise typer.Exit(1)
+
+
+def _skipped_line(skipped: list[tuple[str, str, str]], where: str | None) -> str:
+    """How many items the datasets dropped (on_error: skip), and where their list is."""
+    counts = Counter(dataset for dataset, _, _ in skipped)
+    within = (f" from {next(iter(counts))}" if len(counts) == 1 else
+              ": " + ", ".join(f"{count} from {dataset}" for dataset, count in counts.items()))
+    return (f"{len(skipped)} item{'s' if len(skipped) > 1 else ''} skipped "
+            f"(on_error: skip){within}; the list, with why: {where}")
 
 
 def _failure_lines(failed: list[tuple[str, str]], failed_steps: list) -> list[str]:

@@ -3,7 +3,8 @@ params, the prefixes of its metrics and the names of its files.
 
 - An **invocation** of ``clustergrid run`` is a parent run (``TAG_KIND`` ``invocation``)
   with ``INVOCATION_SUMMARY`` and the files of the steps its combinations share, each in
-  ``step_folder(stage, key)``.
+  ``step_folder(stage, key)``, and ``SKIPPED`` when its datasets dropped items
+  (``invocation_skipped``: dataset, file and reason of each).
 - A **combination** is a child run (``TAG_KIND`` ``combination``) named by its pipeline
   (``clustergrid.names``), tagged with its config hash (``TAG_HASH``) and the cache key
   of each of its steps (``TAG_STEP`` + stage). Its params are each component's plugin and
@@ -173,6 +174,12 @@ def combination_record(plan: Plan, combination: Combination, steps: dict[str, St
             texts[CONFUSION] = _confusion_csv(cache, combination)
         status = "FINISHED"
     return Record(combination.label(), params, metrics, tags, texts, files, status)
+
+
+def invocation_skipped(skipped: list[tuple[str, str, str]]) -> str:
+    """The invocation's ``SKIPPED``: each item its datasets dropped (``on_error: skip``),
+    as ``(dataset, file, reason)``."""
+    return _csv(["dataset", "file", "reason"], skipped)
 
 
 def combination_params(combination: Combination) -> dict[str, str]:

@@ -30,8 +30,10 @@ from clustergrid.plan import Combination, Plan, Step, make_plan
 from clustergrid.record import (
     ARTIFACTS,
     INVOCATION_SUMMARY,
+    SKIPPED,
     TAG_HASH,
     combination_record,
+    invocation_skipped,
     step_folder,
 )
 from clustergrid.registry import Registry
@@ -74,6 +76,10 @@ class RunSummary:
     finished: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     wall_time: float = 0.0
+    #: ``(dataset, file, reason)`` of each item the datasets dropped (``on_error: skip``)
+    skipped: list[tuple[str, str, str]] = field(default_factory=list)
+    #: where their list lies: a file on this machine, or the file of the invocation's run
+    skipped_list: str | None = None
 
 
 def preview(plan: Plan, cache: Cache, finished: set[str], resume: bool,
@@ -262,16 +268,24 @@ def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str
             status, interrupted = "KILLED", True
         finally:
             summary.wall_time = time.perf_counter() - started
+            summary.skipped = _skipped(plan, outcomes)
+            texts = {INVOCATION_SUMMARY: json.dumps(
+                _invocation_summary(plan, registry, summary, outcomes, cache), indent=1)}
+            if summary.skipped:
+                texts[SKIPPED] = invocation_skipped(summary.skipped)
             ended = mlflow.submit(lambda: opened.result().end_invocation(
                 parent.result(), status, tags={
                     "clustergrid.finished": str(summary.finished),
                     "clustergrid.failed": str(len(summary.failed)),
                     "clustergrid.wall_time": f"{summary.wall_time:.2f}",
-                }, texts={INVOCATION_SUMMARY: json.dumps(
-                    _invocation_summary(plan, registry, summary, outcomes, cache), indent=1)}))
+                }, texts=texts))
             for future in (abandoned, *logged, ended):
                 future.result()  # an MLflow error surfaces here, after every step ran
             summary.parent_run_id = parent.result()
+            if summary.skipped:
+                folder = ended.result()
+                summary.skipped_list = (str(folder / SKIPPED) if folder is not None else
+                                        f"{SKIPPED} of run {summary.parent_run_id}")
     if interrupted:
         raise Interrupted(
             f"interrupted: {summary.finished + len(summary.failed)} of {len(todo)} "
@@ -312,6 +326,24 @@ def _log_step_files(tracker: Tracker, parent: str, stage: str, outcome: StepOutc
                          step_folder(stage, outcome.key))
 
 
+def _skipped(plan: Plan, outcomes: dict[str, StepOutcome]) -> list[tuple[str, str, str]]:
+    """``(dataset, file, reason)`` of each item dropped by the datasets this run read or
+    took from the cache."""
+    skipped = []
+    for step in plan.steps.values():
+        outcome = outcomes.get(step.key)
+        if step.stage == "data" and outcome is not None \
+                and outcome.status in ("computed", "cached"):
+            skipped += [(_dataset_label(step), where, reason)
+                        for where, reason in outcome.meta.get("skipped", [])]
+    return skipped
+
+
+def _dataset_label(step: Step) -> str:
+    """A data step's dataset and transforms, as the report's summary names them."""
+    return " + ".join(component.label() for component in step.components)
+
+
 def _invocation_summary(plan: Plan, registry: Registry, summary: RunSummary,
                         outcomes: dict[str, StepOutcome], cache: Cache) -> dict:
     """What the report's summary shows of one invocation: datasets, steps per stage and
@@ -330,8 +362,7 @@ def _invocation_summary(plan: Plan, registry: Registry, summary: RunSummary,
             if cache.contains(step.key, "labels"):
                 labels = cache.load(step.key, "labels")
                 counts = np.bincount(labels[labels >= 0]).tolist()
-            datasets.append({"key": step.key, "label": " + ".join(
-                c.label() for c in step.components), "n": meta.get("n"),
+            datasets.append({"key": step.key, "label": _dataset_label(step), "n": meta.get("n"),
                 "class_names": meta.get("class_names"), "class_counts": counts,
                 "skipped": len(meta.get("skipped", []))})
     metrics = [registry.get("metric", m.plugin).cls for m in plan.experiment.metrics]

@@ -261,11 +261,13 @@ class Tracker:
                               {f"{folder}/{path.name}" if folder else path.name: path})
 
     def end_invocation(self, run_id: str, status: str, tags: dict[str, str],
-                       texts: dict[str, str] | None = None) -> None:
+                       texts: dict[str, str] | None = None) -> Path | None:
+        """End an invocation this tracker started, with its last tags and files; the
+        folder its files lie in on this machine, None for a store elsewhere."""
         self.log(run_id, tags=tags)
         self._store_artifacts(run_id, self._artifact_folders.get(run_id), texts or {}, {})
         self.client.set_terminated(run_id, status=status)
-        self._artifact_folders.pop(run_id, None)
+        return self._artifact_folders.pop(run_id, None)
 
 
 def run_files(client: Any, run: Any, scratch: str) -> Path:

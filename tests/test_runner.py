@@ -139,12 +139,14 @@ def test_a_failing_component_gives_a_failed_run_and_the_rest_finish(registry, wo
     assert again.step_status["failed"] == 4
 
 
-def test_a_nan_embedding_fails_naming_the_encoder(registry, workdir):
+def test_a_nan_embedding_fails_naming_the_encoder_and_the_items(registry, workdir):
     text = SMALL.replace("  - plugin: pixels", "  - plugin: pixels\n  - plugin: nan")
     summary = runner.run(parse_experiment(text, registry), registry)
     assert summary.finished == 8
     errors = {error for _, error in summary.failed}
-    assert errors == {"encoder 'nan' returned NaN or infinite values in 5 of 300 rows"}
+    # The images are finite: the encoder made the NaN, so nan_fill would not help.
+    assert errors == {"encoder 'nan' returned NaN or infinite values in 5 of 300 rows: "
+                      "items 0, 1, 2, 3, 4, whose images are finite"}
 
 
 def test_runs_left_running_by_a_dead_process_are_marked_killed(registry, workdir):
@@ -262,6 +264,11 @@ metrics: [ari]
 """
     summary = runner.run(parse_experiment(text, registry), registry)
     assert summary.finished == 1
+    # The invocation lists them too, where the end of the run says (on this machine).
+    ((dataset, where, reason),) = summary.skipped
+    assert Path(where).name == "broken.png" and reason and dataset.startswith("images[")
+    listed = list(csv.DictReader(io.StringIO(Path(summary.skipped_list).read_text())))
+    assert [tuple(row.values()) for row in listed] == [(dataset, where, reason)]
     (run,) = combination_runs("skipping")
     assert run.data.metrics["data.skipped"] == 1
     client = Tracker(None, "skipping").client

@@ -18,6 +18,7 @@ import numpy as np
 
 from clustergrid.cache import Cache
 from clustergrid.components import Component as ComponentBase
+from clustergrid.errors import listing
 from clustergrid.outliers import knn_outlier_scores, most_unusual
 from clustergrid.record import ARTIFACTS, ITEMS, THUMBNAILS, UNUSUAL
 from clustergrid.registry import Registry, unqualified
@@ -43,6 +44,8 @@ ENCODE_BATCH_SIZE = 4096
 GALLERY_SIZE = 8
 #: the most unusual items (highest outlier scores) of a combination, shown in the report
 UNUSUAL_SIZE = 16
+#: items named in a message before "and N more"
+NAMED_ITEMS = 5
 
 def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
     """Read the dataset in batches through the transform chain into a memory-mapped stack,
@@ -178,7 +181,11 @@ def _encode(step, cache: Cache, registry: Registry, folder: Path):
     encoder.fit(images, labels)
 
     def embed(batch: np.ndarray) -> np.ndarray:
-        return checked_matrix(encoder.transform(batch), component, len(batch))
+        return checked_matrix(encoder.transform(batch), component, len(batch), name_rows)
+
+    def name_rows(rows: np.ndarray) -> str:
+        # ``start``: the first item of the slice being encoded (the loop below).
+        return _nonfinite_items(cache, data, images, rows + start)
 
     # Encoded slice by slice into a memory-mapped file: peak memory grows with one slice
     # of images plus the embedding, never with the whole image stack. A symmetry copies
@@ -191,7 +198,7 @@ def _encode(step, cache: Cache, registry: Registry, folder: Path):
         stop = min(start + size, n)
         chunk = (embed(images[start:stop]) if group is None
                  else checked_matrix(group.embed(embed, images[start:stop]), component,
-                                      stop - start))
+                                      stop - start, name_rows))
         if X is None:
             X = np.lib.format.open_memmap(folder / "X.npy", mode="w+", dtype=np.float32,
                                           shape=(n, chunk.shape[1]))
@@ -202,6 +209,32 @@ def _encode(step, cache: Cache, registry: Registry, folder: Path):
     X.flush()
     del X
     return component_metrics(encoder, folder)
+
+
+def _nonfinite_items(cache: Cache, data: str, images: np.ndarray, rows: np.ndarray) -> str:
+    """The items whose embeddings (``rows`` of the stack) are NaN or infinite: when their
+    images hold NaN or infinite values, every item that does, by id and file, and the
+    transform that replaces them; else the rows' items."""
+    ids = cache.load(data, "ids")
+    with (cache.path(data) / ARTIFACTS / ITEMS).open(newline="") as handle:
+        sources = [row.get("source") or "" for row in csv.DictReader(handle)]
+
+    def named(i: int) -> str:
+        source = sources[i] if i < len(sources) else ""
+        return f"{ids[i]} ({source})" if source and source != ids[i] else str(ids[i])
+
+    # Scanned only once an encoder has failed: finite images cost a run nothing.
+    held = np.zeros(len(images), dtype=bool)
+    for start in range(0, len(images), DATA_BATCH_SIZE):
+        batch = images[start : start + DATA_BATCH_SIZE].reshape(-1, images[0].size)
+        held[start : start + len(batch)] = ~np.isfinite(batch).all(axis=1)
+    if held[rows].any():
+        bad = np.flatnonzero(held)
+        return (f"the images of {len(bad)} of {len(images)} items hold NaN or infinite values: "
+                f"{listing((named(i) for i in bad), NAMED_ITEMS)}; add the transform "
+                "nan_fill to the dataset (transforms: [{plugin: nan_fill}]) to replace them")
+    return (f"items {listing((named(i) for i in rows), NAMED_ITEMS)}, whose images are "
+            "finite")
 
 
 def _probe(step, cache: Cache, registry: Registry, folder: Path):

@@ -125,9 +125,11 @@ def clusterer_input(clusterer: ComponentBase, X: np.ndarray) -> np.ndarray:
     return X if dtype is None else np.asarray(X, dtype=dtype)
 
 
-def checked_matrix(X, component: Component, n: int) -> np.ndarray:
+def checked_matrix(X, component: Component, n: int,
+                   name_rows: Callable[[np.ndarray], str] | None = None) -> np.ndarray:
     """A component's ``(n, d)`` output as float32; a StepError names it when the shape is
-    not that or a row holds NaN or infinite values."""
+    not that or a row holds NaN or infinite values. ``name_rows``, given the indices of
+    those rows, says what they are (the encoder names the items), after a colon."""
     X = np.asarray(X)
     if X.ndim != 2 or len(X) != n:
         raise StepError(
@@ -140,5 +142,6 @@ def checked_matrix(X, component: Component, n: int) -> np.ndarray:
         raise StepError(
             f"{component.kind} '{component.label()}' returned NaN or infinite values "
             f"in {int(bad.sum())} of {n} rows"
+            + (f": {name_rows(np.flatnonzero(bad))}" if name_rows is not None else "")
         )
     return X

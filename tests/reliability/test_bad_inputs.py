@@ -1,8 +1,15 @@
-"""A corpus of bad experiment files: each is refused before anything runs, with one line
-naming the file, the line and the key."""
+"""A corpus of bad inputs. Bad experiment files: each is refused before anything runs,
+with one line naming the file, the line and the key. Bad data files, through the real
+``clustergrid run``: NaN pixels name their files and the transform that replaces them,
+and the files ``on_error: skip`` drops are counted with the path of their list."""
 
 from __future__ import annotations
 
+import csv
+import re
+
+import harness
+import numpy as np
 import pytest
 
 from clustergrid.errors import SpecError
@@ -191,3 +198,71 @@ def test_a_grid_over_the_limit_is_refused_naming_the_confirmation(registry):
                        r"check the sweeps, or confirm with --max-combinations 10001$"):
         check_grid_size(experiment)
     check_grid_size(experiment, limit=10_001)  # confirmed
+
+
+#: an npy folder run as is; ``{name}``, ``{cache}``, ``{workers}`` as ``harness.TINY``
+NPY = """\
+name: {name}
+datasets:
+  - plugin: npy
+    path: lenses
+encoders:
+  - plugin: pixels
+clusterers:
+  - plugin: kmeans
+    n_clusters: 2
+    n_init: 1
+metrics: [silhouette]
+map: null
+verdict: null
+cache: {cache}
+executor: {{workers: {workers}}}
+"""
+
+
+@pytest.fixture
+def lenses(tmp_path):
+    """30 images, one ``.npy`` each; ``lens_03`` and ``lens_17`` hold a NaN pixel."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "lenses").mkdir()
+    for i in range(30):
+        image = rng.normal(size=(16, 16)).astype(np.float32)
+        if i in (3, 17):
+            image[2, 5] = np.nan
+        np.save(tmp_path / "lenses" / f"lens_{i:02d}.npy", image)
+    return tmp_path
+
+
+def test_nan_pixels_name_their_files_and_the_transform_that_replaces_them(lenses):
+    result = harness.run(harness.write_tiny(lenses, "nans", template=NPY), cwd=lenses)
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("FAILED")]
+    assert line.endswith(
+        ": encoder 'pixels' returned NaN or infinite values in 2 of 30 rows: the images of "
+        "2 of 30 items hold NaN or infinite values: lens_03 (lenses/lens_03.npy), lens_17 "
+        "(lenses/lens_17.npy); add the transform nan_fill to the dataset (transforms: "
+        "[{plugin: nan_fill}]) to replace them")
+    # What the message suggests is enough.
+    mended = NPY.replace("    path: lenses\n", "    path: lenses\n    transforms: "
+                         "[{{plugin: nan_fill}}]\n")
+    result = harness.run(harness.write_tiny(lenses, "mended", template=mended), cwd=lenses)
+    assert result.returncode == 0, result.stderr
+
+
+def test_skipped_files_are_counted_at_the_end_of_the_run_with_their_list(lenses):
+    (lenses / "lenses" / "broken.npy").write_bytes(b"not an array")
+    np.save(lenses / "lenses" / "lens_03.npy", np.zeros((16, 16), dtype=np.float32))
+    skipping = NPY.replace("    path: lenses\n", "    path: lenses\n    on_error: skip\n"
+                           "    transforms: [{{plugin: nan_fill}}]\n")
+    result = harness.run(harness.write_tiny(lenses, "skips", template=skipping), cwd=lenses)
+    assert result.returncode == 0, result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "skipped (on_error" in line]
+    found = re.fullmatch(r"2 items skipped \(on_error: skip\) from "
+                         r"npy\[on_error=skip,path=lenses\] \+ nan_fill; the list, with why: "
+                         r"(/\S+/skipped\.csv)", line)
+    assert found, line
+    with open(found[1], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["file"] for row in rows] == ["lenses/broken.npy", "lenses/lens_03.npy"]
+    assert rows[0]["reason"].startswith("unreadable .npy")
+    assert rows[1]["reason"] == "constant image (every value is 0)"
