@@ -283,7 +283,9 @@ class Metric(Component):
     returns NaN rather than raising. In a dict, a list value is a curve (such as a ROC
     curve): logged as metric steps and drawn by the report, never ranked. What a metric
     logs (its ``name``, or a dict's keys) must not be what another metric logs too
-    (prefixing a dict's keys with the metric's name avoids that).
+    (prefixing a dict's keys with the metric's name avoids that). A ``compute`` that
+    takes a ``class_names`` keyword also gets the name of each class code of
+    ``true_labels`` (one per code), to log per-class values under the classes' names.
 
     ``direction`` says which values are better: ``"higher"``, ``"lower"``, or
     ``"descriptive"`` for a value that describes a result without being better or worse

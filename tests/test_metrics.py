@@ -671,3 +671,53 @@ def test_probes_fit_on_one_thread_and_restore_the_thread_pools(informative, monk
     KnnAccuracy().compute(*informative[:1], None, informative[1])
     assert len(seen) == 10 and all(threads == {1} for threads in seen)
     assert threadpool_info() == before
+
+
+def test_per_class_probe_scores_are_logged_by_class_name():
+    X, y = make_blobs(n_samples=120, centers=[[0, 0, 0], [8, 0, 0], [0, 8, 0]],
+                      cluster_std=0.5, random_state=0)
+    scores = LinearProbe().compute(X, None, y, class_names=["FR I", "FR II", "<b>bent"])
+    assert scores["probe_auc.FR I"] == scores["probe_auc.FR II"] == 1.0
+    assert "probe_auc._b_bent" in scores and "roc_tpr.FR II" in scores
+    assert direction("probe_auc.FR II", metric_directions([LinearProbe])) == "higher"
+    # Names that would make one key keep the indices; so does a dataset without names.
+    assert "probe_auc.2" in LinearProbe().compute(X, None, y, class_names=["a b", "a?b", "a!b"])
+    assert "probe_auc.2" in LinearProbe().compute(X, None, y)
+
+
+def test_the_probe_stage_gives_class_names_to_metrics_that_take_them():
+    from clustergrid.stages.pipeline import _names_for
+
+    class Old(Metric):
+        name = "old"
+
+        def compute(self, X, labels, true_labels=None):
+            return 0.0
+
+    names = ["FRI", "FRII"]
+    assert _names_for(LinearProbe(), np.zeros(3), names) == {"class_names": names}
+    assert _names_for(Old(), np.zeros(3), names) == {}
+    assert _names_for(LinearProbe(), None, names) == {}
+
+
+def test_a_run_logs_the_probe_per_class_by_the_datasets_class_names(workdir):
+    from clustergrid import runner
+    from clustergrid.registry import Registry
+    from clustergrid.spec import parse_experiment
+    from clustergrid.tracking import Tracker
+
+    registry = Registry.load()
+    summary = runner.run(parse_experiment("""\
+name: named
+datasets: [{plugin: sim-lenses, n_samples: 30, size: 16}]
+encoders: [{plugin: pixels}]
+reducers: [{plugin: pca, n_components: 2}]
+clusterers: [{plugin: kmeans, n_clusters: 3}]
+metrics: [linear_probe]
+executor: {workers: 1}
+""", registry), registry)
+    assert summary.finished == 1 and not summary.failed
+    metrics = Tracker(None, "named", create=False).combination_runs()[0].data.metrics
+    for name in ("no_substructure", "subhalos", "vortex"):
+        assert 0 <= metrics[f"probe_auc.{name}"] <= 1
+    assert "probe_auc.0" not in metrics

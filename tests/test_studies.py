@@ -161,7 +161,9 @@ def test_lensing_compares_a_cnn_from_scratch_with_a_fine_tuned_backbone(workdir)
     # The frozen backbone against raw pixels, by the linear probe.
     for encoder in ("pretrained/-", "pixels/-"):
         row = by_encoder.loc[encoder]
-        for key in ("probe_auc", "probe_auc.0", "probe_auc.1", "probe_auc.2"):
+        # Per class, by the dataset's class names.
+        for key in ("probe_auc", "probe_auc.no_substructure", "probe_auc.subhalos",
+                    "probe_auc.vortex"):
             assert 0 <= row[key] <= 1, key
     assert results["ari"].map(math.isfinite).all()
 

@@ -140,8 +140,11 @@ def charts(curves: dict[str, list[float]], classes: list[str],
     roc = sorted(k for k in curves if k.startswith("probe.roc_tpr."))
     if roc:
         def name(key: str) -> str:
+            # Logged by class name, or by class index in stores written before.
             label = key.removeprefix("probe.roc_tpr.")
-            return classes[int(label)] if label.isdigit() and int(label) < len(classes) else label
+            if label in classes or not label.isdigit() or int(label) >= len(classes):
+                return label
+            return classes[int(label)]
 
         found.append(_chart("Linear probe ROC (one class against the rest)",
                             "false-positive rate", "true-positive rate",

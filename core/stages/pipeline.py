@@ -241,7 +241,8 @@ def _probe(step, cache: Cache, registry: Registry, folder: Path):
     encode, data = step.parents
     X = cache.load(encode, "X")
     truth = cache.load(data, "labels") if cache.contains(data, "labels") else None
-    return _compute_metrics(step.components, registry, X, None, truth)
+    return _compute_metrics(step.components, registry, X, None, truth,
+                            cache.meta(data).get("class_names"))
 
 
 def _reduce(step, cache: Cache, registry: Registry, folder: Path):
@@ -290,7 +291,8 @@ def _score(step, cache: Cache, registry: Registry, folder: Path):
     if truth is not None:
         save(folder, "confusion", contingency(truth, labels))
     save(folder, "gallery", gallery(X, labels, load_thumbnails(cache, data, "index")["index"]))
-    meta = _compute_metrics(step.components, registry, X, labels, truth)
+    meta = _compute_metrics(step.components, registry, X, labels, truth,
+                            cache.meta(data).get("class_names"))
     if cache.contains(cluster, "outlier_scores"):
         # The most unusual items of all, not only of the thumbnailed sample: their
         # thumbnails are made here, from the data step's images.
@@ -315,11 +317,13 @@ def _stability(step, cache: Cache, registry: Registry, folder: Path):
                         "stability_seeds": float(len(labelings))}}
 
 
-def _compute_metrics(components, registry: Registry, X, labels, truth) -> dict[str, Any]:
+def _compute_metrics(components, registry: Registry, X, labels, truth,
+                     class_names: list[str] | None = None) -> dict[str, Any]:
     """Step metadata: ``metrics``, each metric's values by logged name, and, when any
     failed, ``metric_errors``: by metric name, what it raised or returned that is not a
     float or a dict of floats (or curves of them). A failed metric's value is NaN; the
-    others keep theirs, and the step still succeeds."""
+    others keep theirs, and the step still succeeds. ``class_names`` go to the metrics
+    whose ``compute`` takes them."""
     scores: dict[str, float | list[float]] = {}
     errors: dict[str, str] = {}
     logged_by: dict[str, str] = {}  # logged name -> the metric that logged it
@@ -330,7 +334,8 @@ def _compute_metrics(components, registry: Registry, X, labels, truth) -> dict[s
             if metric.needs_labels and truth is None:
                 continue  # metrics against labels do not apply to unlabelled data
             # Checked here, while it is known which metric returned what.
-            values = _metric_values(name, metric.compute(X, labels, truth))
+            values = _metric_values(name, metric.compute(
+                X, labels, truth, **_names_for(metric, truth, class_names)))
             clashes = [key for key in values if key in logged_by]
             if clashes:
                 raise ValueError(f"it logs {clashes[0]!r}, which metric "
@@ -345,6 +350,17 @@ def _compute_metrics(components, registry: Registry, X, labels, truth) -> dict[s
         scores.update(values)
         logged_by.update(dict.fromkeys(values, component.label()))
     return {"metrics": scores, **({"metric_errors": errors} if errors else {})}
+
+
+def _names_for(metric, truth, class_names: list[str] | None) -> dict[str, list[str]]:
+    """``class_names`` as a keyword for a metric whose ``compute`` takes it: the
+    contract grew, and metrics written before take three arguments."""
+    import inspect
+
+    if truth is None or class_names is None:
+        return {}
+    taken = inspect.signature(metric.compute).parameters
+    return {"class_names": list(class_names)} if "class_names" in taken else {}
 
 
 def _metric_values(name: str, value) -> dict[str, float | list[float]]:

@@ -18,6 +18,7 @@ previous fold's fit would carry that fold's test items into it."""
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 import numpy as np
@@ -87,9 +88,10 @@ class LinearProbe(Metric):
 
     Features are standardised inside each training fold. Logged keys: ``probe_accuracy``,
     ``probe_auc`` (macro one-vs-rest ROC AUC over the out-of-fold probabilities),
-    ``probe_auc.<class index>`` for each class against the rest, and that class's ROC
-    curve ``roc_tpr.<class index>``: the true-positive rate at each false-positive rate
-    of ``ROC_FPR`` (0, 0.02, ..., 1), logged as steps.
+    ``probe_auc.<class>`` for each class against the rest, and that class's ROC curve
+    ``roc_tpr.<class>``: the true-positive rate at each false-positive rate of
+    ``ROC_FPR`` (0, 0.02, ..., 1), logged as steps. ``<class>`` is the class's name
+    (``metric_key``) when the dataset names its classes, else its index.
     """
 
     name = "linear_probe"
@@ -111,7 +113,8 @@ class LinearProbe(Metric):
         self.max_points = max_points
         self.seed = seed
 
-    def compute(self, X, labels=None, true_labels=None) -> dict[str, float | list[float]]:
+    def compute(self, X, labels=None, true_labels=None,
+                class_names: list[str] | None = None) -> dict[str, float | list[float]]:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import cross_val_predict
         from sklearn.pipeline import make_pipeline
@@ -124,13 +127,14 @@ class LinearProbe(Metric):
         folds = _folds(self.n_folds, smallest, self.seed)
         with _one_thread():
             proba = cross_val_predict(model, X, truth, cv=folds, method="predict_proba")
-        return probe_scores(truth, classes, proba)
+        return probe_scores(truth, classes, proba, class_names)
 
 
 def probe_scores(truth: np.ndarray, classes: np.ndarray, proba: np.ndarray,
-                 ) -> dict[str, float | list[float]]:
+                 class_names: list[str] | None = None) -> dict[str, float | list[float]]:
     """The linear probe's logged values from its out-of-fold probabilities ``proba``
-    (one column per class of ``classes``) of the items labelled ``truth``."""
+    (one column per class of ``classes``) of the items labelled ``truth``; per-class
+    keys by ``class_names`` (one per class code) when given and unique as metric keys."""
     from sklearn.metrics import accuracy_score, roc_auc_score
 
     scores = {"probe_accuracy": float(accuracy_score(truth, classes[proba.argmax(1)]))}
@@ -139,10 +143,21 @@ def probe_scores(truth: np.ndarray, classes: np.ndarray, proba: np.ndarray,
     else:
         scores["probe_auc"] = float(roc_auc_score(truth, proba, multi_class="ovr",
                                                   labels=classes))
-    for column, label in enumerate(classes):
-        scores[f"probe_auc.{label}"] = float(roc_auc_score(truth == label, proba[:, column]))
-        scores[f"roc_tpr.{label}"] = roc_at(truth == label, proba[:, column])
+    keys = [str(label) for label in classes]
+    if class_names is not None and all(0 <= label < len(class_names) for label in classes):
+        named = [metric_key(class_names[label]) for label in classes]
+        if len(set(named)) == len(named):  # two names made one key: indices stay
+            keys = named
+    for column, (label, key) in enumerate(zip(classes, keys, strict=True)):
+        scores[f"probe_auc.{key}"] = float(roc_auc_score(truth == label, proba[:, column]))
+        scores[f"roc_tpr.{key}"] = roc_at(truth == label, proba[:, column])
     return scores
+
+
+def metric_key(name: str) -> str:
+    """``name`` as part of an MLflow metric key: letters, digits, ``_ - . /`` and
+    spaces are kept, anything else becomes ``_``."""
+    return re.sub(r"[^\w\-. /]", "_", str(name), flags=re.ASCII) or "_"
 
 
 #: false-positive rates at which the probe's ROC curves are logged
