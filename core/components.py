@@ -146,6 +146,20 @@ class Dataset(Component):
         reports instead of the channel's number; None when the channels are unnamed."""
         return None
 
+    def feature_names(self) -> list[str] | None:
+        """For a table, the name of each feature (column): its items are rows, read as
+        ``(n, 1, 1, d)`` with one value per feature. None (the default) for images.
+
+        The parts of a run made for images step aside for a table: its thumbnails draw
+        each row's values as bars, its cards describe the clusters by these features rather
+        than by morphology, and the nuisance check (brightness, size...) is left out."""
+        return None
+
+    def feature_units(self) -> list[str] | None:
+        """For a table, the unit of each of ``feature_names`` as text (``""`` when it has
+        none), kept in the data step's metadata and the run's summary; None otherwise."""
+        return None
+
     def ids(self) -> np.ndarray:
         """A unique string id per item, shown in reports and logged with cluster labels."""
         return np.array([str(i) for i in range(len(self))])

@@ -364,7 +364,9 @@ def _invocation_summary(plan: Plan, registry: Registry, summary: RunSummary,
                 counts = np.bincount(labels[labels >= 0]).tolist()
             datasets.append({"key": step.key, "label": _dataset_label(step), "n": meta.get("n"),
                 "class_names": meta.get("class_names"), "class_counts": counts,
-                "skipped": len(meta.get("skipped", []))})
+                "skipped": len(meta.get("skipped", [])),
+                # A table's features and their units.
+                **{key: meta[key] for key in ("features", "units") if key in meta}})
     metrics = [registry.get("metric", m.plugin).cls for m in plan.experiment.metrics]
     return {"combinations": summary.preview.combinations, "to_run": summary.preview.to_run,
             # Which way each logged score is better, so reports need not have the plugins.

@@ -19,9 +19,10 @@ def register_datasets(register):
     from clustergrid.plugins.datasets.sim_lenses import SimLenses
     from clustergrid.plugins.datasets.simtel import SimtelFiles
     from clustergrid.plugins.datasets.synthetic import Blobs, Noise, Shapes
+    from clustergrid.plugins.datasets.table import Table
 
     for dataset in (Digits, SimGalaxies, SimLenses, SimCherenkov, Blobs, Shapes, Noise,
-                    SimtelFiles, ImageFolder, NpyFiles, FitsFiles, Hdf5File):
+                    SimtelFiles, ImageFolder, NpyFiles, FitsFiles, Hdf5File, Table):
         register(dataset)
 
 

@@ -59,6 +59,7 @@ NOT_CHECKED = {
     ("dataset", "images"): "reads image files: needs a path (tests/test_loaders.py)",
     ("dataset", "npy"): "reads .npy files: needs a path (checked on a file below)",
     ("dataset", "simtel"): "reads sim_telarray files with ctapipe (tests/test_simtel.py)",
+    ("dataset", "table"): "reads a table file: needs a path (tests/test_table.py)",
     ("encoder", "pretrained"): "needs a model's weights (tests/test_pretrained.py)",
 }
 

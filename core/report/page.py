@@ -119,7 +119,14 @@ def _summary(data: ReportData, finished: pd.DataFrame, failed: pd.DataFrame) -> 
             counts = d.get("class_counts")
             classes = (", ".join(f"{name}: {count}" for name, count in
                                  zip(names, counts, strict=False)) if counts else "unlabelled")
-            rows.append(f"<tr><td class='text'>{esc(d['label'])}</td><td>{d.get('n')}</td>"
+            label = esc(d["label"])
+            features = d.get("features")
+            if features:  # a table: its features, with their units
+                units = d.get("units") or [""] * len(features)
+                label += "<br><span class='note'>features: " + esc(", ".join(
+                    f"{name} ({unit})" if unit else name
+                    for name, unit in zip(features, units, strict=False))) + "</span>"
+            rows.append(f"<tr><td class='text'>{label}</td><td>{d.get('n')}</td>"
                         f"<td class='text'>{esc(classes)}</td><td>{d.get('skipped', 0)}</td>"
                         "</tr>")
         parts.append("<h3>Datasets</h3><table><thead><tr><th class='text'>dataset</th>"

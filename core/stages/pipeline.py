@@ -34,7 +34,7 @@ from clustergrid.stages.stage import (
 )
 from clustergrid.symmetry import BATCH_SIZE as SYMMETRY_BATCH_SIZE
 from clustergrid.symmetry import Symmetry
-from clustergrid.thumbnails import thumbnail_index, thumbnails
+from clustergrid.thumbnails import profile_scale, profiles, thumbnail_index, thumbnails
 
 #: images read, transformed and written at a time by the data stage
 DATA_BATCH_SIZE = 256
@@ -58,16 +58,27 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
     # Thumbnails of a fixed sample of items, for the report's maps and galleries.
     shown = thumbnail_index(n)
     pictures = []
+    features = dataset.feature_names()
     for start, batch in transformed_batches(dataset, step.components[1:], registry):
         if images is None:
             images = np.lib.format.open_memmap(
                 folder / "images.npy", mode="w+", dtype=np.float32, shape=(n, *batch.shape[1:])
             )
+            # A table's rows stay rows unless a transform reshaped them into images.
+            if features is not None and batch.shape[1:] != (1, 1, len(features)):
+                features = None
         images[start : start + len(batch)] = batch
         here = shown[(shown >= start) & (shown < start + len(batch))]
-        pictures.append(thumbnails(batch[here - start]))
+        # A table's rows are drawn once the sample is in, on one scale per column.
+        pictures.append(batch[here - start, 0, 0] if features is not None
+                        else thumbnails(batch[here - start]))
     images.flush()
     del images
+    table = {}
+    if features is not None:
+        low, high = profile_scale(np.concatenate(pictures))
+        pictures = [profiles(np.concatenate(pictures), low, high)]
+        table = {"profile_low": low, "profile_high": high}
     labels = dataset.labels()
     if labels is not None:
         labels = np.asarray(labels, dtype=np.int64)
@@ -76,7 +87,7 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
     save(folder, "ids", ids)
     (folder / ARTIFACTS).mkdir()
     np.savez_compressed(folder / ARTIFACTS / THUMBNAILS, index=shown, ids=ids[shown],
-                        images=np.concatenate(pictures),
+                        images=np.concatenate(pictures), **table,
                         **({"labels": labels[shown]} if labels is not None else {}))
     class_names = dataset.class_names()
     channels = channel_names_after(dataset, step.components[1:], registry, batch.shape[1])
@@ -84,10 +95,17 @@ def _prepare_data(step, cache: Cache, registry: Registry, folder: Path):
                  dataset.sky_positions())
     # Loaders that drop bad files (on_error: skip) say which, so the run records them.
     skipped = [list(item) for item in getattr(dataset, "skipped", list)()]
-    return {"n": n, "class_names": class_names, "labelled": labels is not None,
+    meta = {"n": n, "class_names": class_names, "labelled": labels is not None,
             "skipped": skipped, "metrics": {"skipped": float(len(skipped))},
             "artifacts": [THUMBNAILS, ITEMS],
             **({"channels": channels} if channels is not None else {})}
+    if features is not None:
+        units = dataset.feature_units()
+        meta.update(features=list(features),
+                    units=list(units) if units is not None else [""] * len(features),
+                    thumbnails="a table has no images: each row's values are drawn as bars, "
+                               "one per feature, scaled from its 1st to 99th percentile")
+    return meta
 
 
 def _write_items(path: Path, ids: np.ndarray, sources, labels: np.ndarray | None,
@@ -145,9 +163,11 @@ def transformed_batches(dataset: ComponentBase, transforms: tuple[Component, ...
 
 
 def load_thumbnails(cache: Cache, data: str, *names: str) -> dict[str, np.ndarray]:
-    """A data step's thumbnails (``THUMBNAILS``): the arrays named, or all of them."""
+    """A data step's thumbnails (``THUMBNAILS``): the arrays named that it holds (a
+    table's ``profile_low`` and ``profile_high``, the scale of its rows' pictures, only a
+    table's), or all of them."""
     with np.load(cache.path(data) / ARTIFACTS / THUMBNAILS, allow_pickle=False) as stored:
-        return {name: stored[name] for name in names or stored.files}
+        return {name: stored[name] for name in names or stored.files if name in stored.files}
 
 
 def _checked_images(batch, component: Component, n: int) -> np.ndarray:
@@ -298,10 +318,12 @@ def _score(step, cache: Cache, registry: Registry, folder: Path):
         # thumbnails are made here, from the data step's images.
         unusual = most_unusual(cache.load(cluster, "outlier_scores"), size=UNUSUAL_SIZE)
         save(folder, "unusual", unusual)
-        images = cache.load(data, "images", mmap=True)
+        images = cache.load(data, "images", mmap=True)[unusual]
+        scale = load_thumbnails(cache, data, "profile_low", "profile_high")
+        pictures = (profiles(images[:, 0, 0], scale["profile_low"], scale["profile_high"])
+                    if "profile_low" in scale else thumbnails(images))
         (folder / ARTIFACTS).mkdir(exist_ok=True)
-        np.savez_compressed(folder / ARTIFACTS / UNUSUAL, index=unusual,
-                            images=thumbnails(images[unusual]))
+        np.savez_compressed(folder / ARTIFACTS / UNUSUAL, index=unusual, images=pictures)
         meta["artifacts"] = [*meta.get("artifacts", []), UNUSUAL]
     return meta
 

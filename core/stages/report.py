@@ -37,15 +37,25 @@ def _describe(step, cache: Cache, registry: Registry, folder: Path):
     """Raw interpretable descriptors (``cards.describe_images``) of the data step's items,
     or of a fixed sample of ``max_items`` of them: ``descriptors`` (m, d), ``index`` (the
     items described) and their ``names`` in the metadata. Once per data step, whatever the
-    encoders, for every combination's cards."""
+    encoders, for every combination's cards.
+
+    A table's rows have no morphology: its descriptors are its features themselves, so
+    its cards say which features set each cluster apart."""
     (data,) = step.parents
     images = cache.load(data, "images", mmap=True)
     index = cards.sample_index(len(images), dict(step.options)["max_items"])
-    values = cards.describe_images(images, index)
+    features = cache.meta(data).get("features")
+    if features is not None:
+        values = np.asarray(images[index][:, 0, 0], dtype=np.float64)
+        names = list(features)
+    else:
+        values = cards.describe_images(images, index)
+        names = cards.descriptor_names(images.shape[1])
     save(folder, "index", index)
     save(folder, "descriptors", values)
-    return {"names": cards.descriptor_names(images.shape[1]), "described": len(index),
-            "undefined": int(np.isnan(values).sum())}
+    return {"names": names, "described": len(index),
+            "undefined": int(np.isnan(values).sum()),
+            **({"descriptors": "the table's features"} if features is not None else {})}
 
 
 def _cards(step, cache: Cache, registry: Registry, folder: Path):
@@ -63,9 +73,13 @@ def _cards(step, cache: Cache, registry: Registry, folder: Path):
         class_names=cache.meta(data).get("class_names"), ids=cache.load(data, "ids"),
         band_names=cache.meta(data).get("channels"))
     nuisances = tuple(dict(step.options).get("nuisances", cards.NUISANCES))
-    if min(cache.load(data, "images", mmap=True).shape[2:]) < cards.MIN_IMAGE_SIDE:
-        # Rows of a table or an embedding stored as 1 x d "images": no brightness, size
-        # or orientation to speak of.
+    skipped = None
+    if cache.meta(data).get("features") is not None:
+        skipped = "a table's rows have no brightness, size or orientation"
+    elif min(cache.load(data, "images", mmap=True).shape[2:]) < cards.MIN_IMAGE_SIDE:
+        # An embedding or rows stored as 1 x d "images".
+        skipped = f"images narrower than {cards.MIN_IMAGE_SIDE} pixels"
+    if skipped:
         nuisances = ()
     check = cards.nuisance_check(labels[index], descriptors, names,
                                  truth[index] if truth is not None else None, nuisances)
@@ -73,7 +87,9 @@ def _cards(step, cache: Cache, registry: Registry, folder: Path):
     (folder / record.ARTIFACTS / record.CARDS_JSON).write_text(json.dumps(cards.finite({
         "descriptors": names, "described": len(index), "test": "mann-whitney-u, holm",
         "effect": "cliffs-delta", "effect_threshold": cards.EFFECT_THRESHOLD,
-        "alpha": cards.ALPHA, "nuisance": check, "clusters": found}), indent=1))
+        "alpha": cards.ALPHA, "nuisance": check, "clusters": found,
+        **({"nuisance_skipped": f"no nuisance check: {skipped}"} if skipped else {})}),
+        indent=1))
     with (folder / record.ARTIFACTS / record.CARDS_CSV).open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(cards.CSV_COLUMNS)

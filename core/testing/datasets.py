@@ -67,8 +67,10 @@ def dataset_labels(case: Case) -> None:
 
 def dataset_ids(case: Case) -> None:
     """``ids()`` gives one unique string per item, ``sources()`` None or one per item,
-    ``sky_positions()`` None or an RA/Dec pair per item, and ``channel_names()`` None or
-    one string per channel: exported catalogues join on ids."""
+    ``sky_positions()`` None or an RA/Dec pair per item, ``channel_names()`` None or
+    one string per channel, and ``feature_names()`` (with ``feature_units()``) None or,
+    for a table, one string per value of its ``(1, 1, d)`` rows: exported catalogues join
+    on ids."""
     dataset = case.build()
     n = len(dataset)
     ids = np.asarray(case.call("ids()", dataset.ids))
@@ -89,3 +91,15 @@ def dataset_ids(case: Case) -> None:
                                  or not all(isinstance(c, str) for c in channels)):
         raise case.fail(f"channel_names() returned {channels!r}, expected one string per "
                         f"channel ({dataset.image_shape[0]})")
+    features = case.call("feature_names()", dataset.feature_names)
+    if features is None:
+        return
+    shape = tuple(dataset.image_shape)
+    if shape != (1, 1, len(features)) or not all(isinstance(f, str) for f in features):
+        raise case.fail(f"feature_names() returned {features!r} for items of shape {shape}; "
+                        "a table's items are (1, 1, d), one name per value")
+    units = case.call("feature_units()", dataset.feature_units)
+    if units is not None and (len(units) != len(features)
+                              or not all(isinstance(u, str) for u in units)):
+        raise case.fail(f"feature_units() returned {units!r}, expected one string per "
+                        f"feature ({len(features)})")

@@ -165,14 +165,16 @@ def folder_root(path: str) -> Path:
 
 
 def array_problem(array: np.ndarray) -> str | None:
-    """Why an image is unusable (empty, all NaN, constant), or None."""
+    """Why an image is unusable (empty, all NaN, constant), or None. An item one value
+    high or wide is a row of values (a table's, stored as ``(1, 1, d)``), not an image:
+    equal values there are a point like any other, never "constant"."""
     if array.size == 0:
         return "empty image"
     finite = np.isfinite(array)
     if not finite.any():
         return "all values are NaN or infinite"
     values = array[finite]
-    if values.min() == values.max():
+    if values.min() == values.max() and min(np.shape(array)[-2:]) > 1:
         return f"constant image (every value is {values.min():g})"
     return None
 
