@@ -82,6 +82,12 @@ def test_every_shipped_experiment_validates_and_plans(registry, workdir, monkeyp
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main(["--n", "4", "--size", "16"])
+    # gaia.yaml reads the table its script writes into ./data/gaia_like.fits
+    script = ROOT / "experiments" / "make_gaia_table.py"
+    spec = importlib.util.spec_from_file_location("make_gaia_table", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--n", "60"])
     files = sorted((ROOT / "experiments").glob("*.yaml"))
     assert {f.stem for f in files} >= {"quickstart", "cherenkov"}
     shared = ROOT.parent / "shared" / "data"
