@@ -284,3 +284,15 @@ def test_the_choice_exports_with_sky_positions_astropy_and_stilts_read_back(gaia
     read = pd.read_csv(io.StringIO(done.stdout), dtype={"id": str})
     np.testing.assert_allclose(read[["ra", "dec"]].to_numpy(),
                                np.array([sky[i] for i in read["id"]]), rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_the_report_of_a_table_shows_its_features_and_draws_its_rows(gaia_run):
+    from clustergrid.report import write_report
+
+    folder, _, _, _ = gaia_run
+    page = write_report(str(folder / "store"), "gaia", folder / "report.html").read_text()
+    assert "features: pmra (mas / yr), pmdec (mas / yr), parallax (mas)" in page
+    # The cards describe the clusters by the features; no nuisance is checked.
+    assert "higher parallax" in page or "lower parallax" in page
+    assert "brighter" not in page and "follows_" not in page
