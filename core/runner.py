@@ -23,7 +23,7 @@ from clustergrid.cache import Cache
 from clustergrid.directions import metric_directions
 from clustergrid.errors import Interrupted
 from clustergrid.executor import MEMORY_ERRORS, StepOutcome, execute
-from clustergrid.locations import locate, resolve_uri, store_exists
+from clustergrid.locations import Locations, locate, store_exists
 from clustergrid.locks import held
 from clustergrid.memory import Need, WorkerMemory, worker_memory
 from clustergrid.plan import Combination, Plan, Step, make_plan
@@ -175,27 +175,27 @@ def run(
     started = time.perf_counter()
     plan = make_plan(experiment, registry)
     where = locate(experiment, tracking_uri)
-    uri, cache = where.store, Cache(where.cache)
+    cache = Cache(where.cache)
     with held(where.locks / f"{experiment.name}.lock",
               f"experiment '{experiment.name}' on {where.uri}", wait=wait):
         # Scratch folders of killed runs; those of live runs (other experiments) stay.
         cache.clean_scratch()
-        return _run_locked(experiment, plan, registry, uri, cache, workers, resume,
+        return _run_locked(experiment, plan, registry, where, cache, workers, resume,
                            on_start, on_outcome, started, retry_failed)
 
 
-def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str | None,
+def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, where: Locations,
                 cache: Cache, workers: int | None, resume: bool,
                 on_start: Callable[[Preview], None],
                 on_outcome: Callable[[StepOutcome], None], started: float,
                 retry_failed: bool = False) -> RunSummary:
     """``run``, once it holds the experiment's lock."""
-    new_store = not store_exists(uri)
+    new_store = not store_exists(where.store)
     # Every MLflow call runs on this one driver thread, in order, while steps compute:
     # workers never open the store, so even creating it (seconds, for SQLite) can
     # overlap with the first steps. A new store cannot hold finished runs to resume.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="clustergrid-mlflow") as mlflow:
-        opened = mlflow.submit(Tracker, uri, experiment.name)
+        opened = mlflow.submit(Tracker, where.store, experiment.name)
         # Only the finished runs hold the first step back; marking abandoned runs KILLED
         # follows on the MLflow thread while steps compute.
         finished = (mlflow.submit(lambda: opened.result().finished_hashes()).result()
@@ -204,7 +204,7 @@ def _run_locked(experiment: Experiment, plan: Plan, registry: Registry, uri: str
                          .result() if resume and not new_store and not retry_failed else set())
         abandoned = mlflow.submit(lambda: opened.result().mark_abandoned_runs_killed())
         todo = _todo(plan, finished, resume, out_of_memory)
-        summary = RunSummary(experiment.name, resolve_uri(uri), cache.root,
+        summary = RunSummary(experiment.name, where.uri, cache.root,
                              preview(plan, cache, finished, resume, out_of_memory))
         on_start(summary.preview)
         if not todo:
